@@ -1,1 +1,27 @@
-//! placeholder
+//! How ned starts, waits for and signals processes — the only crate in ned
+//! with process-level `unsafe`.
+//!
+//! * [`Spawner::spawn`] starts a [`Command`] with `clone(CLONE_VM |
+//!   CLONE_VFORK | CLONE_PIDFD)` on a reusable child stack: the child gets
+//!   exactly the stdio and caps it is given (fds 0, 1, 2 and 3..), exactly the
+//!   given environment (plus, on request, `LISTEN_PID=<its own pid>`, which
+//!   `posix_spawn` cannot provide), default signal dispositions and an empty
+//!   signal mask. Why clone rather than fork or posix_spawn: see
+//!   `docs/spawn.md` and the module docs of `spawn.rs`.
+//! * [`try_wait`], [`wait`] and [`send_signal`] work on the pidfd in
+//!   [`Child`], so a pid is never reused under ned's feet.
+//! * [`SignalFd`] blocks signals and reads them from a signalfd, for the
+//!   event loop; [`set_child_subreaper`] is for running as (or like) PID 1.
+//!
+//! Everything unsafe lives in `spawn.rs` (clone and the child) and a few
+//! documented calls in `process.rs`/`signal.rs`; the public API is safe.
+
+mod error;
+mod process;
+mod signal;
+mod spawn;
+
+pub use error::SpawnError;
+pub use process::{Exit, send_signal, try_wait, wait};
+pub use signal::{SignalFd, set_child_subreaper};
+pub use spawn::{Child, Command, Spawner};

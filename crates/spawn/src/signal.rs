@@ -1,0 +1,104 @@
+//! Signals for the supervisor itself: a signalfd for the event loop and the
+//! child-subreaper flag.
+//!
+//! The signal mask is per thread and inherited by threads created later, so
+//! [`SignalFd::new`] must run on the main thread before any other thread
+//! starts; then no thread has a handler-driven signal path at all and every
+//! blocked signal waits in the signalfd until the loop reads it. Children do
+//! not inherit the mask: [`crate::Spawner`] gives each child an empty one.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use crate::SpawnError;
+
+/// A set of blocked signals, readable as a non-blocking, close-on-exec fd.
+#[derive(Debug)]
+pub struct SignalFd {
+    fd: OwnedFd,
+}
+
+impl SignalFd {
+    /// Blocks `signals` for the calling thread (and every thread it creates
+    /// afterwards) and returns a signalfd that reports them.
+    ///
+    /// The signals stay blocked when the `SignalFd` is dropped.
+    pub fn new(signals: &[i32]) -> Result<Self, SpawnError> {
+        let mask = sigset_of(signals).map_err(|source| SpawnError::BlockSignals { source })?;
+        // SAFETY: `mask` is an initialised sigset_t that outlives the call;
+        // the old-mask pointer is NULL, which pthread_sigmask allows.
+        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &mask, std::ptr::null_mut()) };
+        if rc != 0 {
+            return Err(SpawnError::BlockSignals {
+                source: io::Error::from_raw_os_error(rc),
+            });
+        }
+        // SAFETY: fd -1 asks for a new signalfd; `mask` is initialised and
+        // outlives the call; the flags are valid signalfd flags.
+        let raw = unsafe { libc::signalfd(-1, &mask, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        if raw < 0 {
+            return Err(SpawnError::CreateSignalFd {
+                source: io::Error::last_os_error(),
+            });
+        }
+        // SAFETY: signalfd returned a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(Self { fd })
+    }
+
+    /// The fd to poll for readability.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The next pending signal's number, or `None` when none is pending.
+    pub fn read(&self) -> Result<Option<i32>, SpawnError> {
+        // One `struct signalfd_siginfo` is 128 bytes; `ssi_signo` (u32) is
+        // its first field (signalfd(2)).
+        let mut buf = [0u8; 128];
+        loop {
+            match rustix::io::read(&self.fd, &mut buf[..]) {
+                Ok(n) if n >= 4 => {
+                    let signo = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                    return Ok(Some(signo as i32));
+                }
+                Ok(n) => {
+                    return Err(SpawnError::ReadSignalFd {
+                        source: io::Error::other(format!("short read of {n} bytes")),
+                    });
+                }
+                Err(rustix::io::Errno::AGAIN) => return Ok(None),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(SpawnError::ReadSignalFd { source: e.into() }),
+            }
+        }
+    }
+}
+
+/// Builds a sigset_t holding exactly `signals`.
+fn sigset_of(signals: &[i32]) -> io::Result<libc::sigset_t> {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the whole sigset_t behind the pointer,
+    // which points to writable storage of the right type.
+    unsafe { libc::sigemptyset(set.as_mut_ptr()) };
+    // SAFETY: sigemptyset above initialised it (it cannot fail for a valid
+    // pointer).
+    let mut set = unsafe { set.assume_init() };
+    for &sig in signals {
+        // SAFETY: `set` is an initialised sigset_t; sigaddset checks `sig`
+        // and returns -1/EINVAL for an invalid number.
+        if unsafe { libc::sigaddset(&mut set, sig) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(set)
+}
+
+/// Makes the calling process a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER,
+/// 1)`): orphaned descendants are re-parented to it instead of to PID 1, so
+/// ned can reap the grandchildren of tasks that daemonise.
+pub fn set_child_subreaper() -> Result<(), SpawnError> {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+        .map_err(|e| SpawnError::SetSubreaper { source: e.into() })
+}

@@ -1,0 +1,393 @@
+//! Starting real processes: exit codes, signals, exec errors, exact
+//! environment, fd plan, LISTEN_PID, signal state, affinity and nice.
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::fs::PermissionsExt;
+
+use ned_spawn::{Command, Exit, SpawnError, Spawner, send_signal, try_wait, wait};
+use util::*;
+
+#[test]
+fn exit_codes() {
+    assert_eq!(run(&Spec::new(&["/bin/true"])).exit, Exit::Code(0));
+    assert_eq!(run(&Spec::new(&["/bin/false"])).exit, Exit::Code(1));
+    assert_eq!(run(&Spec::sh("exit 7")).exit, Exit::Code(7));
+    // Only the low 8 bits survive.
+    assert_eq!(run(&Spec::sh("exit 300")).exit, Exit::Code(44));
+}
+
+#[test]
+fn killed_by_own_signal() {
+    assert_eq!(
+        run(&Spec::sh("kill -TERM $$")).exit,
+        Exit::Signal(libc::SIGTERM)
+    );
+}
+
+#[test]
+fn send_signal_try_wait_and_gone() {
+    let spec = Spec::new(&["/bin/sleep", "100"]);
+    let null = devnull();
+    let mut spawner = Spawner::new().unwrap();
+    let child = spawner
+        .spawn(&Command {
+            path: &spec.path,
+            argv: &spec.argv,
+            env: &spec.env,
+            stdio: [null.as_fd(), null.as_fd(), null.as_fd()],
+            fds: &[],
+            listen_pid: false,
+            cpus: None,
+            nice: None,
+        })
+        .unwrap();
+    assert!(child.pid > 0);
+    assert_eq!(try_wait(child.pidfd.as_fd()).unwrap(), None);
+    send_signal(child.pidfd.as_fd(), 0).unwrap();
+    send_signal(child.pidfd.as_fd(), libc::SIGKILL).unwrap();
+    assert_eq!(
+        wait(child.pidfd.as_fd()).unwrap(),
+        Exit::Signal(libc::SIGKILL)
+    );
+    // Reaped: signals report the distinct "gone" variant, waiting fails.
+    assert!(matches!(
+        send_signal(child.pidfd.as_fd(), libc::SIGTERM),
+        Err(SpawnError::SignalGone { sig }) if sig == libc::SIGTERM
+    ));
+    assert!(matches!(
+        try_wait(child.pidfd.as_fd()),
+        Err(SpawnError::Wait { .. })
+    ));
+}
+
+#[test]
+fn bad_signal_number_is_an_error() {
+    let spec = Spec::new(&["/bin/sleep", "100"]);
+    let null = devnull();
+    let child = Spawner::new()
+        .unwrap()
+        .spawn(&Command {
+            path: &spec.path,
+            argv: &spec.argv,
+            env: &spec.env,
+            stdio: [null.as_fd(), null.as_fd(), null.as_fd()],
+            fds: &[],
+            listen_pid: false,
+            cpus: None,
+            nice: None,
+        })
+        .unwrap();
+    let err = send_signal(child.pidfd.as_fd(), 1000).unwrap_err();
+    assert!(
+        matches!(err, SpawnError::Signal { sig: 1000, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.os_error().unwrap().raw_os_error(), Some(libc::EINVAL));
+    send_signal(child.pidfd.as_fd(), libc::SIGKILL).unwrap();
+    wait(child.pidfd.as_fd()).unwrap();
+}
+
+fn spawn_err(spec: &Spec) -> SpawnError {
+    let null = devnull();
+    Spawner::new()
+        .unwrap()
+        .spawn(&Command {
+            path: &spec.path,
+            argv: &spec.argv,
+            env: &spec.env,
+            stdio: [null.as_fd(), null.as_fd(), null.as_fd()],
+            fds: &[],
+            listen_pid: spec.listen_pid,
+            cpus: spec.cpus.as_deref(),
+            nice: spec.nice,
+        })
+        .unwrap_err()
+}
+
+#[test]
+fn exec_failure_nonexistent() {
+    let err = spawn_err(&Spec::new(&["/nonexistent/ned-test"]));
+    assert!(matches!(err, SpawnError::Exec { .. }), "{err:?}");
+    assert_eq!(
+        format!("could not create process: {err}"),
+        "could not create process: /nonexistent/ned-test: No such file or directory (os error 2)"
+    );
+    assert_eq!(err.os_error().unwrap().raw_os_error(), Some(libc::ENOENT));
+}
+
+#[test]
+fn exec_failure_not_executable() {
+    let path = std::env::temp_dir().join(format!("ned-spawn-noexec-{}", std::process::id()));
+    std::fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = spawn_err(&Spec::new(&[path.to_str().unwrap()]));
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(err.os_error().unwrap().raw_os_error(), Some(libc::EACCES));
+    assert_eq!(
+        err.to_string(),
+        format!("{}: Permission denied (os error 13)", path.display())
+    );
+}
+
+#[test]
+fn exec_failure_leaves_no_zombie() {
+    // The failed child is reaped by spawn: no child of ours is left.
+    let _ = spawn_err(&Spec::new(&["/nonexistent/ned-test"]));
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", std::process::id()))
+            .unwrap_or_default();
+    // Other tests run in parallel threads (other tasks); only our thread's
+    // list is checked, and this thread has no other children.
+    assert_eq!(children.trim(), "", "unexpected children: {children}");
+}
+
+#[test]
+fn exact_environment() {
+    let out = run(&Spec::new(&["/usr/bin/env"]).env(&["A=1", "B=two words", "EMPTY="]));
+    assert_eq!(out.exit, Exit::Code(0));
+    assert_eq!(out.stdout, "A=1\nB=two words\nEMPTY=\n");
+    assert_eq!(run(&Spec::new(&["/usr/bin/env"])).stdout, "");
+}
+
+#[test]
+fn argv_as_written() {
+    let out = run(&Spec::new(&[
+        "/bin/sh",
+        "-c",
+        "printf '%s|' \"$0\" \"$@\"",
+        "zero",
+        "a b",
+        "",
+    ]));
+    assert_eq!(out.stdout, "zero|a b||");
+}
+
+#[test]
+fn listen_pid_is_the_childs_pid() {
+    let mut spec = Spec::sh("echo \"$LISTEN_PID $$\"; env | grep -c '^LISTEN_PID='")
+        .env(&["LISTEN_PID=1", "LISTEN_FDS=0"]);
+    spec.listen_pid = true;
+    let out = run(&spec);
+    let mut lines = out.stdout.lines();
+    let (env_pid, shell_pid) = lines.next().unwrap().split_once(' ').unwrap();
+    assert_eq!(env_pid, shell_pid);
+    assert_eq!(env_pid, out.pid.to_string());
+    // The caller's stale LISTEN_PID was dropped, not duplicated.
+    assert_eq!(lines.next(), Some("1"));
+}
+
+#[test]
+fn listen_pid_slot_is_reused_across_spawns() {
+    let mut spawner = Spawner::new().unwrap();
+    let null = devnull();
+    let mut spec = Spec::sh("echo $LISTEN_PID");
+    spec.listen_pid = true;
+    for _ in 0..5 {
+        let out = run_with(&mut spawner, &spec, null.as_fd(), &[]);
+        assert_eq!(out.stdout.trim(), out.pid.to_string());
+    }
+    // Without listen_pid there is no such variable.
+    let out = run_with(
+        &mut spawner,
+        &Spec::new(&["/usr/bin/env"]),
+        null.as_fd(),
+        &[],
+    );
+    assert_eq!(out.stdout, "");
+}
+
+/// Reads "Name:\tvalue" from /proc/<child>/status via an exec'd cat, so no
+/// shell can change the state we look at.
+fn status_field(spec_mod: impl FnOnce(&mut Spec), field: &str) -> String {
+    let mut spec = Spec::new(&["/bin/cat", "/proc/self/status"]);
+    spec_mod(&mut spec);
+    let out = run(&spec);
+    let prefix = format!("{field}:");
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn signals_default_and_unblocked_in_child() {
+    // The test process (Rust) ignores SIGPIPE; the child must not.
+    assert_eq!(status_field(|_| {}, "SigIgn"), "0000000000000000");
+    assert_eq!(status_field(|_| {}, "SigBlk"), "0000000000000000");
+}
+
+#[test]
+fn signals_reset_even_when_parent_blocks_and_ignores() {
+    // Block SIGUSR1 and ignore SIGUSR2 on this thread/process, spawn, undo.
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    let mut old = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: test-only; initialise and apply a mask with valid pointers.
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigaddset(set.as_mut_ptr(), libc::SIGUSR1);
+        libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), old.as_mut_ptr());
+        libc::signal(libc::SIGUSR2, libc::SIG_IGN);
+    }
+    let ign = status_field(|_| {}, "SigIgn");
+    let blk = status_field(|_| {}, "SigBlk");
+    // SAFETY: restores what was saved above.
+    unsafe {
+        libc::signal(libc::SIGUSR2, libc::SIG_DFL);
+        libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), std::ptr::null_mut());
+    }
+    assert_eq!(ign, "0000000000000000");
+    assert_eq!(blk, "0000000000000000");
+}
+
+#[test]
+fn affinity_and_nice() {
+    let cpus = status_field(|s| s.cpus = Some(vec![0]), "Cpus_allowed_list");
+    assert_eq!(cpus, "0");
+    let out = run(&{
+        let mut s = Spec::sh("cut -d' ' -f19 /proc/$$/stat");
+        s.nice = Some(7);
+        s
+    });
+    assert_eq!(out.stdout.trim(), "7");
+    let err = spawn_err(&{
+        let mut s = Spec::new(&["/bin/true"]);
+        s.cpus = Some(vec![5000]);
+        s
+    });
+    assert!(
+        matches!(err, SpawnError::CpuOutOfRange { cpu: 5000, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn child_setup_failure_is_reported() {
+    // Lowering the nice value needs CAP_SYS_NICE; as root it succeeds, so
+    // only check the failure path when we are not privileged.
+    if rustix::process::geteuid().is_root() {
+        return;
+    }
+    let err = spawn_err(&{
+        let mut s = Spec::new(&["/bin/true"]);
+        s.nice = Some(-20);
+        s
+    });
+    assert!(
+        matches!(
+            err,
+            SpawnError::ChildSetup {
+                step: "set the nice value",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+fn ls_fds(stdin: BorrowedFd<'_>, fds: &[BorrowedFd<'_>]) -> BTreeMap<i32, String> {
+    let out = run_with(
+        &mut Spawner::new().unwrap(),
+        &Spec::sh("exec ls -l /proc/$$/fd"),
+        stdin,
+        fds,
+    );
+    assert_eq!(out.exit, Exit::Code(0));
+    parse_ls_fds(&out.stdout)
+}
+
+#[test]
+fn only_the_planned_fds_survive() {
+    // A non-CLOEXEC fd in the parent must not leak into the child.
+    let leak = rustix::io::dup(devnull().as_fd()).unwrap();
+    assert!(
+        !rustix::io::fcntl_getfd(&leak)
+            .unwrap()
+            .contains(rustix::io::FdFlags::CLOEXEC)
+    );
+    let a = File::open("/proc/version").unwrap();
+    let b = File::open("/proc/cpuinfo").unwrap();
+    let null = devnull();
+    let fds = ls_fds(null.as_fd(), &[a.as_fd(), b.as_fd()]);
+    // `exec ls` replaces sh, so the listing is of ls's own fds: 0-4 are the
+    // plan, and ls adds its directory fd (5) while reading.
+    let planned: Vec<_> = fds.keys().copied().filter(|&fd| fd < 5).collect();
+    assert_eq!(planned, [0, 1, 2, 3, 4]);
+    assert!(fds.len() <= 6, "stray fds: {fds:?}");
+    assert_eq!(fds[&0], "/dev/null");
+    assert!(fds[&1].starts_with("pipe:["));
+    assert_eq!(fds[&3], "/proc/version");
+    assert_eq!(fds[&4], "/proc/cpuinfo");
+    drop(leak);
+}
+
+#[test]
+fn fd_plan_with_sources_colliding_with_targets() {
+    // Our own stdin/stdout/stderr (fds 0, 1, 2) become the child's 3, 4, 5
+    // in reverse order, while 0..2 get other fds: every source < 6 is also a
+    // target and must be moved aside before the dup2s.
+    let parent: Vec<String> = (0..3)
+        // SAFETY: test-only; fds 0-2 are open for the whole test process.
+        .map(|fd| target_of(unsafe { BorrowedFd::borrow_raw(fd) }))
+        .collect();
+    // SAFETY: as above.
+    let std_fds: Vec<BorrowedFd<'_>> = (0..3)
+        .rev()
+        .map(|fd| unsafe { BorrowedFd::borrow_raw(fd) })
+        .collect();
+    let version = File::open("/proc/version").unwrap();
+    let fds = ls_fds(version.as_fd(), &std_fds);
+    assert_eq!(fds[&0], "/proc/version");
+    assert_eq!(fds[&3], parent[2]);
+    assert_eq!(fds[&4], parent[1]);
+    assert_eq!(fds[&5], parent[0]);
+}
+
+#[test]
+fn fd_plan_permutation_of_many_fds() {
+    // Open 12 files, pass them reversed: raw numbers that fall inside the
+    // target range 0..15 are sources and targets at once (3 -> 14 and
+    // 14 -> 3 when the numbers start at 3).
+    let dir = std::env::temp_dir().join(format!("ned-spawn-perm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files: Vec<File> = (0..12)
+        .map(|i| {
+            let p = dir.join(format!("f{i}"));
+            std::fs::write(&p, "").unwrap();
+            File::open(p).unwrap()
+        })
+        .collect();
+    let names: Vec<String> = files.iter().map(|f| target_of(f.as_fd())).collect();
+    let caps: Vec<BorrowedFd<'_>> = files.iter().rev().map(|f| f.as_fd()).collect();
+    let collisions = caps
+        .iter()
+        .enumerate()
+        .filter(|(i, fd)| (fd.as_raw_fd() as usize) < 15 && fd.as_raw_fd() as usize != i + 3)
+        .count();
+    let null = devnull();
+    let fds = ls_fds(null.as_fd(), &caps);
+    std::fs::remove_dir_all(&dir).unwrap();
+    for (i, name) in names.iter().rev().enumerate() {
+        assert_eq!(&fds[&(i as i32 + 3)], name, "cap {i}");
+    }
+    eprintln!("{collisions} of 12 sources collided with targets");
+}
+
+#[test]
+fn spawner_is_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Spawner>();
+    let mut spawner = Spawner::new().unwrap();
+    std::thread::spawn(move || {
+        let null = devnull();
+        let out = run_with(&mut spawner, &Spec::new(&["/bin/true"]), null.as_fd(), &[]);
+        assert_eq!(out.exit, Exit::Code(0));
+    })
+    .join()
+    .unwrap();
+}
