@@ -1,7 +1,7 @@
 //! The crate's one error type.
 //!
 //! Every variant is named after the operation that failed and reads
-//! "failed to <verb> <object>" with the OS error in `#[source]`, except
+//! `"failed to <verb> <object>"` with the OS error in `#[source]`, except
 //! [`SpawnError::Exec`]: its message is the whole story ("/x/y: No such file or
 //! directory (os error 2)") because ned prints it after `could not create
 //! process: `, the way upstream Ned does. To keep chain printers from showing

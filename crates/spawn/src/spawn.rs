@@ -75,6 +75,10 @@ pub struct Command<'a> {
 /// A started process: its pid (for display and `/proc`) and its pidfd (for
 /// everything else: [`crate::try_wait`], [`crate::wait`],
 /// [`crate::send_signal`], polling for exit).
+///
+/// Dropping a `Child` closes the pidfd but neither kills nor reaps the
+/// process: once it exits it stays a zombie until someone waits for it
+/// (spec §12: dropping a task does not stop it).
 #[derive(Debug)]
 pub struct Child {
     pub pid: i32,
@@ -409,7 +413,7 @@ unsafe fn child_run(args: &ChildArgs) -> ! {
     // survive execve (Rust ignores SIGPIPE), so they must be reset too. We
     // use the raw rt_sigaction syscall because glibc's sigaction refuses its
     // two internal signals (32, 33), and those can be inherited as ignored
-    // (the test process in CI had signal 32 ignored, inherited). An
+    // (ned's own test process was seen with signal 32 ignored). An
     // all-zero kernel `struct sigaction` means SIG_DFL, no flags, empty mask
     // on every architecture, whatever its field order. SIGKILL and SIGSTOP
     // return EINVAL, which is expected and ignored.
