@@ -4,7 +4,7 @@
 //! `"failed to <verb> <object>"` with the OS error in `#[source]`, except
 //! [`SpawnError::Exec`]: its message is the whole story ("/x/y: No such file or
 //! directory (os error 2)") because ned prints it after `could not create
-//! process: `, the way upstream Ned does. To keep chain printers from showing
+//! process: `. To keep chain printers from showing
 //! the cause twice, that variant has no `source()`; use
 //! [`SpawnError::os_error`] to get at the errno of any variant.
 
