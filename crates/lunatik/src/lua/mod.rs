@@ -1,0 +1,146 @@
+//! The Lua layer: per-state context, the module loader installed in
+//! `package.preload`, and the calling convention shared by every binding.
+//!
+//! Calling convention: a binding is a Rust function returning
+//! `Result<MultiValue, Raise>`. It is registered as a raw mlua function that
+//! never fails for API errors (it returns `true, results...` or
+//! `false, message, level`), wrapped in a two-line Lua closure that calls
+//! `error(message, level)`. So API errors reach Lua as plain strings with the
+//! caller's `file:line`, exactly like Lua's own `bad argument` errors,
+//! instead of mlua's wrapped error userdata.
+
+pub mod args;
+pub mod class;
+pub mod completion;
+pub mod data;
+pub mod fifo;
+pub mod rcu;
+pub mod runtime;
+pub mod thread;
+
+use std::cell::OnceCell;
+use std::sync::Arc;
+
+use mlua::{Function, Lua, MultiValue, Value};
+
+use crate::Config;
+use crate::error::Raise;
+pub use args::Args;
+
+/// Names installed in `package.preload`.
+pub(crate) const MODULES: [&str; 6] = ["lunatik", "rcu", "thread", "data", "fifo", "completion"];
+
+/// Per-state context, kept as mlua app data.
+pub(crate) struct Ctx {
+    pub(crate) config: Arc<Config>,
+    pub(crate) sleep: bool,
+    wrap: OnceCell<Function>,
+}
+
+/// Whether `lua` may block. States without a context (never registered)
+/// count as sleepable.
+pub(crate) fn sleepable(lua: &Lua) -> bool {
+    lua.app_data_ref::<Ctx>().is_none_or(|c| c.sleep)
+}
+
+/// Raises when `lua` is non-sleepable: `op` would block.
+pub(crate) fn may_block(lua: &Lua, op: &str) -> Result<(), Raise> {
+    if sleepable(lua) {
+        Ok(())
+    } else {
+        Err(Raise::not_sleepable(op))
+    }
+}
+
+pub(crate) fn config(lua: &Lua) -> Result<Arc<Config>, Raise> {
+    lua.app_data_ref::<Ctx>()
+        .map(|c| c.config.clone())
+        .ok_or_else(|| Raise::new("lunatik is not registered in this state"))
+}
+
+/// Installs the context and the lazy module loader into `lua`.
+pub(crate) fn install(lua: &Lua, config: Arc<Config>, sleep: bool) -> mlua::Result<()> {
+    lua.set_app_data(Ctx {
+        config,
+        sleep,
+        wrap: OnceCell::new(),
+    });
+    let loader = lua.create_function(load_module)?;
+    let package: mlua::Table = lua.globals().get("package")?;
+    let preload: mlua::Table = package.get("preload")?;
+    for m in MODULES {
+        preload.raw_set(m, loader.clone())?;
+    }
+    Ok(())
+}
+
+fn load_module(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let name = match args.front() {
+        Some(Value::String(s)) => s.to_str()?.to_owned(),
+        _ => return Ok(Value::Nil),
+    };
+    let t = match name.as_str() {
+        "lunatik" => runtime::module(lua)?,
+        "rcu" => rcu::module(lua)?,
+        "thread" => thread::module(lua)?,
+        "data" => data::module(lua)?,
+        "fifo" => fifo::module(lua)?,
+        "completion" => completion::module(lua)?,
+        _ => return Ok(Value::Nil),
+    };
+    Ok(Value::Table(t))
+}
+
+const WRAP: &str = r#"
+local error = error
+local function check(ok, ...)
+  if ok then return ... end
+  local msg, level = ...
+  error(msg, level)
+end
+return function(raw) return function(...) return check(raw(...)) end end
+"#;
+
+fn wrapper(lua: &Lua) -> mlua::Result<Function> {
+    if let Some(ctx) = lua.app_data_ref::<Ctx>()
+        && let Some(f) = ctx.wrap.get()
+    {
+        return Ok(f.clone());
+    }
+    let f: Function = lua.load(WRAP).set_name("=lunatik").call(())?;
+    if let Some(ctx) = lua.app_data_ref::<Ctx>() {
+        let _ = ctx.wrap.set(f.clone());
+    }
+    Ok(f)
+}
+
+/// Builds a Lua function named `name` (used in `bad argument` messages)
+/// from a binding following the calling convention above.
+pub fn function<F>(lua: &Lua, name: &'static str, f: F) -> mlua::Result<Function>
+where
+    F: Fn(&Lua, Args) -> Result<MultiValue, Raise> + Send + 'static,
+{
+    let raw = lua.create_function(move |lua, mv: MultiValue| {
+        Ok(match f(lua, Args::new(name, mv)) {
+            Ok(mut out) => {
+                out.push_front(Value::Boolean(true));
+                out
+            }
+            Err(r) => MultiValue::from_vec(vec![
+                Value::Boolean(false),
+                Value::String(lua.create_string(&r.msg)?),
+                Value::Integer(if r.located { 2 } else { 0 }),
+            ]),
+        })
+    })?;
+    wrapper(lua)?.call(raw)
+}
+
+/// Packs results.
+pub(crate) fn ret(vals: impl IntoIterator<Item = Value>) -> MultiValue {
+    vals.into_iter().collect()
+}
+
+pub(crate) fn none() -> MultiValue {
+    MultiValue::new()
+}

@@ -1,0 +1,468 @@
+//! `lunatik` module and the `runtime` class: isolated Lua states created
+//! from a script under the Lua root, resumed as coroutines under their own
+//! lock, stopped explicitly or when their last handle goes.
+//!
+//! Locking: each runtime's state sits in a `Mutex`. A sleepable runtime's
+//! lock is waited for; a non-sleepable one is spun on briefly and then
+//! refused with `runtime is busy`. A thread-local chain of the runtimes this
+//! OS thread is inside turns re-entry (A→A, A→B→A) into `runtime is busy`
+//! instead of a self-deadlock, and bounds nesting so the native stack
+//! cannot overflow.
+
+use std::cell::RefCell;
+use std::path::{Component, Path};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
+
+use mlua::{HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Value, VmState};
+
+use super::class::{Handle, LuaClass, Method, from_shared, push_object, to_shared};
+use super::{Args, function, none, ret, sleepable};
+use crate::Config;
+use crate::error::{Raise, message};
+use crate::object::{Object, Shared};
+use crate::stats::{Kind, Live};
+
+/// Deepest nesting of runtime calls (resume/create/stop) on one OS thread.
+pub const MAX_DEPTH: usize = 32;
+/// How long a call spins on a busy non-sleepable runtime before giving up.
+pub const SPIN: Duration = Duration::from_micros(200);
+const HOOK_STEP: u32 = 1000;
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The script name is empty, absolute, climbs out of the root or holds NUL.
+    #[error("invalid script name '{0}' (must be a path relative to the Lua root)")]
+    BadName(String),
+    /// The script file could not be read.
+    #[error("cannot open {path}")]
+    Open {
+        /// `<root>/<name>.lua`
+        path: String,
+        /// why
+        #[source]
+        source: std::io::Error,
+    },
+    /// Building the Lua state failed.
+    #[error("failed to create runtime state")]
+    State(#[source] mlua::Error),
+    /// The script (or the body) raised; the message carries its file:line.
+    #[error("{0}")]
+    Lua(String),
+    /// Re-entry, or a non-sleepable runtime held by another thread.
+    #[error("runtime is busy")]
+    Busy,
+    /// Nested deeper than [`MAX_DEPTH`].
+    #[error("too many nested runtime calls (limit {MAX_DEPTH})")]
+    TooDeep,
+    /// `stop()` was called.
+    #[error("runtime stopped")]
+    Stopped,
+    /// The body returned or failed (or the script returned no function).
+    #[error("cannot resume dead runtime")]
+    Dead,
+}
+
+impl From<RuntimeError> for Raise {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::Lua(m) => Raise::bare(m),
+            other => Raise::new(message(&other)),
+        }
+    }
+}
+
+thread_local! {
+    static CHAIN: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Membership of this OS thread's chain of entered runtimes.
+struct Chain;
+
+impl Chain {
+    fn enter(id: u64) -> Result<Chain, RuntimeError> {
+        CHAIN.with_borrow_mut(|c| {
+            if id != 0 && c.contains(&id) {
+                Err(RuntimeError::Busy)
+            } else if c.len() >= MAX_DEPTH {
+                Err(RuntimeError::TooDeep)
+            } else {
+                c.push(id);
+                Ok(Chain)
+            }
+        })
+    }
+
+    fn force(id: u64) -> Chain {
+        CHAIN.with_borrow_mut(|c| c.push(id));
+        Chain
+    }
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        CHAIN.with_borrow_mut(|c| c.pop());
+    }
+}
+
+/// Instruction budget of one call into a non-sleepable runtime.
+struct Budget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+/// Per-runtime limits (`lunatik.runtime(script, sleep, {memory=, budget=})`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    /// Bytes the state may allocate.
+    pub memory: Option<usize>,
+    /// Instructions per call (non-sleepable runtimes only).
+    pub budget: Option<u64>,
+}
+
+struct State {
+    body: Option<mlua::Thread>,
+    budget: Option<Arc<Budget>>,
+    lua: Lua,
+    _live: Live,
+}
+
+impl State {
+    fn reset_budget(&self) {
+        if let Some(b) = &self.budget {
+            b.used.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A runtime.
+pub struct Runtime {
+    id: u64,
+    sleep: bool,
+    script: String,
+    slot: Mutex<Option<State>>,
+    _live: Live,
+}
+
+impl Object for Runtime {
+    fn class(&self) -> &'static str {
+        "runtime"
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Checks `name` and returns `<root>/<name>.lua`.
+fn script_path(config: &Config, name: &str) -> Result<std::path::PathBuf, RuntimeError> {
+    let bad = || RuntimeError::BadName(name.chars().take(200).collect());
+    if name.is_empty() || name.len() > 4096 || name.contains('\0') {
+        return Err(bad());
+    }
+    let p = Path::new(name);
+    if !p
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(bad());
+    }
+    Ok(config.lua_root.join(format!("{name}.lua")))
+}
+
+const LOCKDOWN: &str = r#"
+local error = error
+local function refuse(op) return function() error("'" .. op .. "' is not allowed in a non-sleepable runtime", 2) end end
+dofile, loadfile = refuse("dofile"), refuse("loadfile")
+if os then os.execute = refuse("os.execute") end
+package.loadlib = refuse("package.loadlib")
+package.searchers = { package.searchers[1], function(name)
+  error("'require' is not allowed in a non-sleepable runtime (module '" .. name .. "')", 3)
+end }
+"#;
+
+impl Runtime {
+    /// Creates a runtime: a fresh state running `<root>/<name>.lua` to
+    /// completion on this thread; its first return value becomes the body.
+    pub fn create(
+        config: &Arc<Config>,
+        name: &str,
+        sleep: bool,
+        limits: Limits,
+    ) -> Result<Arc<Runtime>, RuntimeError> {
+        let path = script_path(config, name)?;
+        let src = std::fs::read(&path).map_err(|source| RuntimeError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let _chain = Chain::enter(0)?;
+        let libs = if sleep {
+            StdLib::ALL_SAFE
+        } else {
+            StdLib::ALL_SAFE ^ StdLib::IO
+        };
+        let lua = Lua::new_with(libs, LuaOptions::default()).map_err(RuntimeError::State)?;
+        let live = Live::new(Kind::State);
+        let setup = || -> mlua::Result<Option<Arc<Budget>>> {
+            super::install(&lua, config.clone(), sleep)?;
+            let package: mlua::Table = lua.globals().get("package")?;
+            let root = config.lua_root.display();
+            package.set("path", format!("{root}/?.lua;{root}/?/init.lua"))?;
+            package.set("cpath", "")?;
+            if let Some(m) = limits.memory.or(config.memory_limit) {
+                lua.set_memory_limit(m)?;
+            }
+            if sleep {
+                return Ok(None);
+            }
+            let budget = Arc::new(Budget {
+                limit: limits.budget.unwrap_or(config.instruction_budget),
+                used: AtomicU64::new(0),
+            });
+            let b = budget.clone();
+            lua.set_global_hook(
+                HookTriggers::new().every_nth_instruction(HOOK_STEP),
+                move |_, _| {
+                    let used = b.used.fetch_add(u64::from(HOOK_STEP), Ordering::Relaxed)
+                        + u64::from(HOOK_STEP);
+                    if used > b.limit {
+                        Err(mlua::Error::runtime(format!(
+                            "instruction budget exceeded ({} instructions)",
+                            b.limit
+                        )))
+                    } else {
+                        Ok(VmState::Continue)
+                    }
+                },
+            )?;
+            Ok(Some(budget))
+        };
+        let budget = setup().map_err(RuntimeError::State)?;
+        // Keep line numbers but skip a `#!` line, as luaL_loadfile does.
+        let src = match src.strip_prefix(b"#") {
+            Some(rest) => [b"--".as_slice(), rest].concat(),
+            None => src,
+        };
+        let chunk = lua.load(src).set_name(format!("@{name}.lua"));
+        let first = chunk
+            .call::<MultiValue>(())
+            .map_err(|e| RuntimeError::Lua(message(&e)))?
+            .pop_front();
+        let body = match first {
+            Some(Value::Function(f)) => Some(
+                lua.create_thread(f)
+                    .map_err(|e| RuntimeError::Lua(message(&e)))?,
+            ),
+            _ => None,
+        };
+        if !sleep {
+            lua.load(LOCKDOWN)
+                .set_name("=lunatik")
+                .exec()
+                .map_err(RuntimeError::State)?;
+        }
+        Ok(Arc::new(Runtime {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            sleep,
+            script: name.to_owned(),
+            slot: Mutex::new(Some(State {
+                body,
+                budget,
+                lua,
+                _live: live,
+            })),
+            _live: Live::new(Kind::Runtime),
+        }))
+    }
+
+    /// Whether the runtime may block.
+    pub fn is_sleepable(&self) -> bool {
+        self.sleep
+    }
+
+    /// Script name it was created from.
+    pub fn script(&self) -> &str {
+        &self.script
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Option<State>>, RuntimeError> {
+        if self.sleep {
+            return Ok(self.slot.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        let start = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            match self.slot.try_lock() {
+                Ok(g) => return Ok(g),
+                Err(TryLockError::Poisoned(e)) => return Ok(e.into_inner()),
+                Err(TryLockError::WouldBlock) => {}
+            }
+            spins += 1;
+            if spins.is_multiple_of(64) {
+                if start.elapsed() > SPIN {
+                    return Err(RuntimeError::Busy);
+                }
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    /// Resumes the body with `args` (already copied out of the caller).
+    /// `caller_sleep` is whether the calling context may block.
+    pub fn resume(&self, caller_sleep: bool, args: &[Shared]) -> Result<Vec<Shared>, Raise> {
+        if !caller_sleep && self.sleep {
+            return Err(Raise::not_sleepable("resume"));
+        }
+        let _chain = Chain::enter(self.id)?;
+        let mut guard = self.lock()?;
+        let st = guard.as_mut().ok_or(RuntimeError::Stopped)?;
+        let body = st.body.as_ref().ok_or(RuntimeError::Dead)?;
+        if !body.is_resumable() {
+            return Err(RuntimeError::Dead.into());
+        }
+        st.reset_budget();
+        let mut vals = MultiValue::with_capacity(args.len());
+        for a in args {
+            vals.push_back(from_shared(&st.lua, a)?);
+        }
+        let out: MultiValue = body.resume(vals).map_err(|e| Raise::bare(message(&e)))?;
+        out.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                to_shared(v).map_err(|r| match r {
+                    super::class::Refusal::Type(t) => Raise::new(format!(
+                        "bad result #{} from 'resume' ({t} cannot be shared)",
+                        i + 1
+                    )),
+                    single => single.arg(i + 1, "resume"),
+                })
+            })
+            .collect()
+    }
+
+    /// Closes the state after the current user is done; idempotent.
+    pub fn stop(&self, caller_sleep: bool) -> Result<(), Raise> {
+        if !caller_sleep && self.sleep {
+            return Err(Raise::not_sleepable("stop"));
+        }
+        let _chain = Chain::enter(self.id)?;
+        let mut guard = self.lock()?;
+        if let Some(st) = guard.take() {
+            st.reset_budget();
+            drop(st);
+        }
+        Ok(())
+    }
+
+    /// Whether `stop()` ran.
+    pub fn is_stopped(&self) -> bool {
+        self.slot.lock().map(|g| g.is_none()).unwrap_or(false)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let slot = self.slot.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(st) = slot.take() {
+            let _chain = Chain::force(self.id);
+            st.reset_budget();
+            drop(st);
+        }
+    }
+}
+
+fn m_resume(lua: &Lua, rt: &Arc<Runtime>, args: Args) -> Result<MultiValue, Raise> {
+    let mut shared = Vec::with_capacity(args.len());
+    for (i, v) in args.from(1).enumerate() {
+        shared.push(to_shared(v).map_err(|r| r.arg(i + 1, "resume"))?);
+    }
+    let out = rt.resume(sleepable(lua), &shared)?;
+    let mut vals = MultiValue::with_capacity(out.len());
+    for s in &out {
+        vals.push_back(from_shared(lua, s)?);
+    }
+    Ok(vals)
+}
+
+fn m_stop(lua: &Lua, rt: &Arc<Runtime>, _args: Args) -> Result<MultiValue, Raise> {
+    rt.stop(sleepable(lua))?;
+    Ok(none())
+}
+
+impl LuaClass for Runtime {
+    const NAME: &'static str = "runtime";
+    fn methods() -> &'static [(&'static str, Method<Self>)] {
+        &[("resume", m_resume), ("stop", m_stop)]
+    }
+    fn describe(&self) -> String {
+        format!(
+            " ({}, {})",
+            self.script,
+            if self.sleep {
+                "sleepable"
+            } else {
+                "non-sleepable"
+            }
+        )
+    }
+}
+
+fn parse_sleep(args: &Args) -> Result<bool, Raise> {
+    match args.get(2) {
+        None | Some(Value::Nil) => Ok(true),
+        Some(Value::Boolean(b)) => Ok(*b),
+        Some(Value::String(s)) => match &*s.as_bytes() {
+            b"process" => Ok(true),
+            b"softirq" | b"hardirq" => Ok(false),
+            _ => Err(args.bad(
+                2,
+                "invalid context (expected 'process', 'softirq' or 'hardirq')",
+            )),
+        },
+        Some(_) => Err(args.expected(2, "boolean")),
+    }
+}
+
+fn parse_limits(args: &Args) -> Result<Limits, Raise> {
+    let t = match args.get(3) {
+        None | Some(Value::Nil) => return Ok(Limits::default()),
+        Some(Value::Table(t)) => t,
+        Some(_) => return Err(args.expected(3, "table")),
+    };
+    let field = |k: &str| -> Result<Option<u64>, Raise> {
+        match t.raw_get::<Value>(k)? {
+            Value::Nil => Ok(None),
+            Value::Integer(i) if i > 0 => Ok(Some(i as u64)),
+            _ => Err(args.bad(3, format!("'{k}' must be a positive integer"))),
+        }
+    };
+    Ok(Limits {
+        memory: field("memory")?.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
+        budget: field("budget")?,
+    })
+}
+
+fn new_runtime(lua: &Lua, args: Args) -> Result<MultiValue, Raise> {
+    let config = super::config(lua)?;
+    if !sleepable(lua) {
+        return Err(Raise::not_sleepable("lunatik.runtime"));
+    }
+    let name = args.string(lua, 1)?;
+    let sleep = parse_sleep(&args)?;
+    let limits = parse_limits(&args)?;
+    let rt = Runtime::create(&config, &name, sleep, limits)?;
+    Ok(ret([push_object(lua, rt)?]))
+}
+
+/// Builds the `lunatik` module table.
+pub(crate) fn module(lua: &Lua) -> mlua::Result<mlua::Table> {
+    let t = lua.create_table()?;
+    t.set("runtime", function(lua, "runtime", new_runtime)?)?;
+    t.set("_ENV", push_object(lua, super::rcu::env())?)?;
+    Ok(t)
+}
+
+/// Runtime handle type, for callers that need to take a runtime out of Lua.
+pub type RuntimeHandle = Handle<Runtime>;

@@ -1,0 +1,4 @@
+return function()
+  coroutine.yield("first")
+  error("body failed")
+end
