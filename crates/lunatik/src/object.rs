@@ -60,7 +60,7 @@ impl ObjectRef {
 
     /// `TypeId` of the concrete object type.
     pub fn concrete_type(&self) -> TypeId {
-        self.0.concrete_type()
+        (*self.0).concrete_type()
     }
 
     /// The concrete object, when it is a `T`.

@@ -108,9 +108,28 @@ impl Drop for Chain {
 }
 
 /// Instruction budget of one call into a non-sleepable runtime.
+///
+/// When the budget runs out the hook yields the body coroutine (a yield
+/// cannot be caught by `pcall`, so `while true do pcall(...) end` cannot
+/// outlive it) and the runtime kills the body. Where a yield is impossible
+/// (inside a Rust callback) the hook raises an error instead.
 struct Budget {
     limit: u64,
     used: AtomicU64,
+    over: AtomicU64,
+}
+
+impl Budget {
+    fn exceeded(&self) -> bool {
+        self.over.load(Ordering::Relaxed) > 0
+    }
+
+    fn error(&self) -> RuntimeError {
+        RuntimeError::Lua(format!(
+            "instruction budget exceeded ({} instructions)",
+            self.limit
+        ))
+    }
 }
 
 /// Per-runtime limits (`lunatik.runtime(script, sleep, {memory=, budget=})`).
@@ -133,7 +152,46 @@ impl State {
     fn reset_budget(&self) {
         if let Some(b) = &self.budget {
             b.used.store(0, Ordering::Relaxed);
+            b.over.store(0, Ordering::Relaxed);
         }
+    }
+
+    fn budget_exceeded(&self) -> Option<RuntimeError> {
+        self.budget
+            .as_ref()
+            .filter(|b| b.exceeded())
+            .map(|b| b.error())
+    }
+
+    /// Closes the state. mlua cannot run Rust callbacks once the last `Lua`
+    /// handle is gone, so finalizers (`__gc`) that use lunatik objects are
+    /// run first, while the state is still whole: the body, the globals and
+    /// the loaded modules are dropped and the collector runs; `lua_close`
+    /// then only frees what is left.
+    fn close(self) {
+        let State {
+            body,
+            budget,
+            lua,
+            _live,
+        } = self;
+        drop(body);
+        let _ = (|| -> mlua::Result<()> {
+            let loaded: mlua::Table = lua.named_registry_value("_LOADED")?;
+            for t in [lua.globals(), loaded] {
+                let keys = t
+                    .pairs::<Value, Value>()
+                    .map(|kv| kv.map(|(k, _)| k))
+                    .collect::<mlua::Result<Vec<_>>>()?;
+                for k in keys {
+                    t.raw_set(k, Value::Nil)?;
+                }
+            }
+            lua.gc_collect()?;
+            lua.gc_collect()
+        })();
+        drop(lua);
+        drop(budget);
     }
 }
 
@@ -218,6 +276,7 @@ impl Runtime {
             let budget = Arc::new(Budget {
                 limit: limits.budget.unwrap_or(config.instruction_budget),
                 used: AtomicU64::new(0),
+                over: AtomicU64::new(0),
             });
             let b = budget.clone();
             lua.set_global_hook(
@@ -225,13 +284,18 @@ impl Runtime {
                 move |_, _| {
                     let used = b.used.fetch_add(u64::from(HOOK_STEP), Ordering::Relaxed)
                         + u64::from(HOOK_STEP);
-                    if used > b.limit {
+                    if used <= b.limit {
+                        return Ok(VmState::Continue);
+                    }
+                    // First try to yield out of every pcall; where a yield
+                    // is impossible (not yieldable here), raise instead.
+                    if b.over.fetch_add(1, Ordering::Relaxed) < 2 {
+                        Ok(VmState::Yield)
+                    } else {
                         Err(mlua::Error::runtime(format!(
                             "instruction budget exceeded ({} instructions)",
                             b.limit
                         )))
-                    } else {
-                        Ok(VmState::Continue)
                     }
                 },
             )?;
@@ -243,11 +307,25 @@ impl Runtime {
             Some(rest) => [b"--".as_slice(), rest].concat(),
             None => src,
         };
-        let chunk = lua.load(src).set_name(format!("@{name}.lua"));
-        let first = chunk
-            .call::<MultiValue>(())
-            .map_err(|e| RuntimeError::Lua(message(&e)))?
-            .pop_front();
+        let lua_err = |e: mlua::Error| RuntimeError::Lua(message(&e));
+        let chunk = lua
+            .load(src)
+            .set_name(format!("@{name}.lua"))
+            .into_function()
+            .map_err(lua_err)?;
+        // Run as a coroutine so the instruction budget can yield out of it.
+        let main = lua.create_thread(chunk).map_err(lua_err)?;
+        let out = main.resume::<MultiValue>(());
+        if let Some(b) = budget.as_ref().filter(|b| b.exceeded()) {
+            return Err(b.error());
+        }
+        let first = out.map_err(lua_err)?.pop_front();
+        if main.is_resumable() {
+            return Err(RuntimeError::Lua(format!(
+                "{name}.lua: attempt to yield from outside a coroutine"
+            )));
+        }
+        drop(main);
         let body = match first {
             Some(Value::Function(f)) => Some(
                 lua.create_thread(f)
@@ -327,7 +405,12 @@ impl Runtime {
         for a in args {
             vals.push_back(from_shared(&st.lua, a)?);
         }
-        let out: MultiValue = body.resume(vals).map_err(|e| Raise::bare(message(&e)))?;
+        let out = body.resume::<MultiValue>(vals);
+        if let Some(e) = st.budget_exceeded() {
+            st.body = None;
+            return Err(e.into());
+        }
+        let out = out.map_err(|e| Raise::bare(message(&e)))?;
         out.iter()
             .enumerate()
             .map(|(i, v)| {
@@ -351,7 +434,7 @@ impl Runtime {
         let mut guard = self.lock()?;
         if let Some(st) = guard.take() {
             st.reset_budget();
-            drop(st);
+            st.close();
         }
         Ok(())
     }
@@ -368,7 +451,7 @@ impl Drop for Runtime {
         if let Some(st) = slot.take() {
             let _chain = Chain::force(self.id);
             st.reset_budget();
-            drop(st);
+            st.close();
         }
     }
 }

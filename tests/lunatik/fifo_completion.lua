@@ -1,0 +1,26 @@
+-- §8: fifo and completion semantics.
+local fifo, completion = require("fifo"), require("completion")
+local f = fifo.new(8)
+f:push("abc"); f:push("de")
+assert(#f == 5)
+local s, n = f:pop(2); assert(s == "ab" and n == 2)
+s, n = f:pop(100); assert(s == "cde" and n == 3)
+s, n = f:pop(1); assert(s == "" and n == 0)
+local ok, err = pcall(f.push, f, "123456789")
+assert(not ok and err:find("not enough space"), err)
+f:close()
+ok, err = pcall(f.push, f, "x")
+assert(not ok and err:find("closed"), err)
+for _, bad in ipairs({ 0, -1, 1 << 58 }) do
+  ok, err = pcall(fifo.new, bad)
+  assert(not ok and err:find("bad argument #1 to 'new'"), err)
+end
+
+local c = completion.new()
+local r, why = c:wait(1)
+assert(r == nil and why == "timeout")
+c:complete(); c:complete()
+assert(c:wait() == true and c:wait(0) == true)
+assert(c:wait(0) == nil)
+ok, err = pcall(c.wait, c, -1)
+assert(not ok and err:find("bad argument #1 to 'wait'"), err)

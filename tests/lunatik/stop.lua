@@ -1,0 +1,27 @@
+-- §3: stop closes the state (finalizers run), is idempotent, resume refuses
+-- afterwards; a runtime whose last handle is collected is closed.
+local lunatik, rcu = require("lunatik"), require("rcu")
+local before = test.stats()
+local rt = lunatik.runtime("scripts/eval")
+assert(test.stats().states == before.states + 1)
+local seen = rcu.table()
+rt:resume([[
+  local seen = ...
+  _G.keep = setmetatable({}, { __gc = function() seen.finalized = true end })
+]], seen)
+assert(seen.finalized == nil)
+rt:stop()
+assert(seen.finalized == true, "finalizer did not run on stop")
+assert(test.stats().states == before.states)
+rt:stop() -- no-op
+local ok, err = pcall(rt.resume, rt)
+assert(not ok and err:find("runtime stopped"), err)
+
+-- collected without stop
+do
+  local r2 = lunatik.runtime("scripts/eval")
+  r2:resume("local seen = ...; _G.keep = setmetatable({}, { __gc = function() seen.gc2 = true end })", seen)
+end
+collectgarbage(); collectgarbage()
+assert(seen.gc2 == true, "finalizer did not run when the last handle was collected")
+assert(test.stats().states == before.states)
