@@ -58,7 +58,7 @@ impl Args {
 
     /// `bad argument #n to '<name>' (<expected> expected, got <type>)`.
     pub fn expected(&self, n: usize, expected: &str) -> Raise {
-        let got = self.get(n).map_or("no value", |v| v.type_name());
+        let got = self.get(n).map_or("no value", type_name);
         self.bad(n, format!("{expected} expected, got {got}"))
     }
 
@@ -131,4 +131,12 @@ impl Args {
 fn float_to_int(f: f64) -> Option<i64> {
     (f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f))
         .then_some(f as i64)
+}
+
+/// Lua's name of a value's type (`number` for integers and floats alike).
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Integer(_) => "number",
+        other => other.type_name(),
+    }
 }

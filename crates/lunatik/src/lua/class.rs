@@ -81,7 +81,7 @@ fn method_fn<T: LuaClass>(
             None => Err(Raise::new(format!(
                 "bad self to '{name}' ({} expected, got {})",
                 T::NAME,
-                this.as_ref().map_or("no value", |v| v.type_name())
+                this.as_ref().map_or("no value", super::args::type_name)
             ))),
         }
     })

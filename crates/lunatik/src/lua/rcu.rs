@@ -62,7 +62,7 @@ fn with_key<R>(lua: &Lua, v: Option<&Value>, f: impl FnOnce(&[u8]) -> R) -> Resu
         },
         other => Err(Raise::new(format!(
             "invalid rcu key (string expected, got {})",
-            other.map_or("no value", |v| v.type_name())
+            other.map_or("no value", super::args::type_name)
         ))),
     }
 }
