@@ -152,7 +152,7 @@ fn extract_fn<T: LuaClass>(ud: &AnyUserData) -> Option<ObjectRef> {
 
 fn push_fn<T: LuaClass>(lua: &Lua, o: &ObjectRef) -> mlua::Result<Value> {
     match o.downcast::<T>() {
-        Some(a) => lua.create_userdata(Handle(a)).map(Value::UserData),
+        Some(a) => push_object(lua, a),
         None => Err(mlua::Error::runtime("object class mismatch")),
     }
 }
@@ -180,6 +180,7 @@ pub fn register_class<T: LuaClass>() {
 
 /// Creates a handle on `object` in `lua`.
 pub fn push_object<T: LuaClass>(lua: &Lua, object: Arc<T>) -> mlua::Result<Value> {
+    super::touch(lua);
     lua.create_userdata(Handle(object)).map(Value::UserData)
 }
 

@@ -35,6 +35,23 @@ pub(crate) struct Ctx {
     pub(crate) config: Arc<Config>,
     pub(crate) sleep: bool,
     wrap: OnceCell<Function>,
+    /// Set once a lunatik module was loaded or a handle pushed here: only
+    /// then can `__gc` finalizers reach lunatik objects, so only then does
+    /// closing the state need its finalizer pass (see `runtime.rs`).
+    pub(crate) touched: std::sync::atomic::AtomicBool,
+}
+
+/// Marks `lua` as holding lunatik objects or modules.
+pub(crate) fn touch(lua: &Lua) {
+    if let Some(c) = lua.app_data_ref::<Ctx>() {
+        c.touched.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Whether [`touch`] was called on `lua`.
+pub(crate) fn touched(lua: &Lua) -> bool {
+    lua.app_data_ref::<Ctx>()
+        .is_none_or(|c| c.touched.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Whether `lua` may block. States without a context (never registered)
@@ -64,6 +81,7 @@ pub(crate) fn install(lua: &Lua, config: Arc<Config>, sleep: bool) -> mlua::Resu
         config,
         sleep,
         wrap: OnceCell::new(),
+        touched: Default::default(),
     });
     let loader = lua.create_function(load_module)?;
     let package: mlua::Table = lua.globals().get("package")?;
@@ -75,6 +93,7 @@ pub(crate) fn install(lua: &Lua, config: Arc<Config>, sleep: bool) -> mlua::Resu
 }
 
 fn load_module(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    touch(lua);
     let name = match args.front() {
         Some(Value::String(s)) => s.to_str()?.to_owned(),
         _ => return Ok(Value::Nil),

@@ -176,6 +176,9 @@ impl State {
             _live,
         } = self;
         drop(body);
+        if !super::touched(&lua) {
+            return;
+        }
         let _ = (|| -> mlua::Result<()> {
             let loaded: mlua::Table = lua.named_registry_value("_LOADED")?;
             for t in [lua.globals(), loaded] {
