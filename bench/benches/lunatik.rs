@@ -23,7 +23,10 @@ const SCRIPTS: &[(&str, &str)] = &[
         "pinger",
         "return function(peer, n) while true do for i = 1, n do peer:resume(i) end peer, n = coroutine.yield(n) end end",
     ),
-    ("ponger", "return function(x) while true do x = coroutine.yield(x) end end"),
+    (
+        "ponger",
+        "return function(x) while true do x = coroutine.yield(x) end end",
+    ),
     (
         "reader",
         "return function(t, n) local s = 0 for i = 1, n do if t.key then s = s + 1 end end return s end",
@@ -59,7 +62,9 @@ fn create_stop(c: &mut Criterion, root: &PathBuf) {
             drop(black_box(l));
         })
     });
-    g.bench_function("runtime_create_stop", |b| b.iter(|| f.call::<()>(()).expect("create")));
+    g.bench_function("runtime_create_stop", |b| {
+        b.iter(|| f.call::<()>(()).expect("create"))
+    });
     g.finish();
 }
 
@@ -84,7 +89,9 @@ fn round_trip(c: &mut Criterion, root: &PathBuf) {
     let mut g = c.benchmark_group("b_round_trip");
     // One call runs `n` round trips; criterion's time is per call, so report
     // per round trip by iterating the inner loop once per criterion iteration.
-    g.bench_function("baseline_coroutine_in_one_state", |b| b.iter(|| co.call::<()>(1).expect("co")));
+    g.bench_function("baseline_coroutine_in_one_state", |b| {
+        b.iter(|| co.call::<()>(1).expect("co"))
+    });
     g.bench_function("runtime_to_runtime", |b| {
         b.iter_custom(|iters| {
             // a new pinger per batch: its body returns after `iters` trips
@@ -103,7 +110,7 @@ struct LockedTable(Arc<Mutex<HashMap<String, i64>>>);
 
 impl UserData for LockedTable {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_meta_method(mlua::MetaMethod::Index, |_, this, key: mlua::String| {
+        m.add_meta_method(mlua::MetaMethod::Index, |_, this, key: mlua::LuaString| {
             let k = key.to_str()?;
             Ok(this.0.lock().map(|g| g.get(&*k).copied()).unwrap_or(None))
         });
@@ -114,12 +121,18 @@ const READS: i64 = 200_000;
 
 fn reads_per_sec(root: &PathBuf, threads: usize, locked: bool, writer: bool) -> f64 {
     let lua = main_state(root);
-    let t: Value = lua.load("local t = require('rcu').table(); t.key = 1; return t").eval().expect("rcu");
+    let t: Value = lua
+        .load("local t = require('rcu').table(); t.key = 1; return t")
+        .eval()
+        .expect("rcu");
     let rcu = match &t {
         Value::UserData(ud) => lunatik::extract(ud).expect("rcu object"),
         _ => unreachable!(),
     };
-    let locked_t = LockedTable(Arc::new(Mutex::new(HashMap::from([("key".to_string(), 1)]))));
+    let locked_t = LockedTable(Arc::new(Mutex::new(HashMap::from([(
+        "key".to_string(),
+        1,
+    )]))));
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer.then(|| {
         let stop = stop.clone();
@@ -136,7 +149,10 @@ fn reads_per_sec(root: &PathBuf, threads: usize, locked: bool, writer: bool) -> 
                     }
                 } else if let Some(t) = rcu.downcast::<lunatik::lua::rcu::RcuTable>() {
                     t.map().set(b"key", Some(lunatik::Shared::Int(i)));
-                    t.map().set(format!("other{}", i % 16).as_bytes(), Some(lunatik::Shared::Int(i)));
+                    t.map().set(
+                        format!("other{}", i % 16).as_bytes(),
+                        Some(lunatik::Shared::Int(i)),
+                    );
                 }
             }
         })
@@ -175,12 +191,21 @@ fn reads_per_sec(root: &PathBuf, threads: usize, locked: bool, writer: bool) -> 
 }
 
 fn rcu_reads(_c: &mut Criterion, root: &PathBuf) {
-    let best = |th, locked, writer| (0..5).map(|_| reads_per_sec(root, th, locked, writer)).fold(0.0, f64::max);
+    let best = |th, locked, writer| {
+        (0..5)
+            .map(|_| reads_per_sec(root, th, locked, writer))
+            .fold(0.0, f64::max)
+    };
     let one = best(1, false, false);
     let two = best(2, false, false);
     let rcu_w = best(2, false, true);
     let mutex_w = best(2, true, true);
-    println!("c_rcu_reads: 1 thread {:.1} M reads/s, 2 threads {:.1} M reads/s (scaling {:.2}x)", one / 1e6, two / 1e6, two / one);
+    println!(
+        "c_rcu_reads: 1 thread {:.1} M reads/s, 2 threads {:.1} M reads/s (scaling {:.2}x)",
+        one / 1e6,
+        two / 1e6,
+        two / one
+    );
     println!(
         "c_rcu_reads under a writer, 2 readers: rcu {:.1} M/s, Mutex<HashMap> {:.1} M/s ({:.2}x)",
         rcu_w / 1e6,
@@ -192,7 +217,11 @@ fn rcu_reads(_c: &mut Criterion, root: &PathBuf) {
 fn rss() -> usize {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<usize>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<usize>().ok())
+        })
         .unwrap_or(0)
         * 4096
 }
@@ -207,7 +236,11 @@ fn memory(_c: &mut Criterion, root: &PathBuf) {
     let before = rss();
     let keep: Value = f.call(n).expect("runtimes");
     let after = rss();
-    println!("d_memory: {} idle runtimes, {:.1} KiB resident each", n, (after.saturating_sub(before)) as f64 / n as f64 / 1024.0);
+    println!(
+        "d_memory: {} idle runtimes, {:.1} KiB resident each",
+        n,
+        (after.saturating_sub(before)) as f64 / n as f64 / 1024.0
+    );
     drop(keep);
 }
 
