@@ -1,1 +1,14 @@
-//! placeholder
+//! The Lua-free core of ned: capabilities and the kernel objects behind them,
+//! the supervisor that starts and reaps tasks, and the log multiplexer.
+//!
+//! Nothing here knows about Lua. The bindings in `lua-l4` translate script
+//! values into the types of this crate, so the same core can later serve the
+//! object protocol, the remote prompt and the Lunatik runtimes.
+
+pub mod cap;
+pub mod log;
+pub mod rights;
+pub mod supervisor;
+
+pub use cap::{Cap, Kind, Object};
+pub use rights::Rights;

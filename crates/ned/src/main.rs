@@ -1,1 +1,164 @@
-fn main() {}
+//! `ned`: runs a Lua boot script that starts tasks with exactly the
+//! capabilities it grants, then supervises them (spec: ned.md §2).
+//!
+//! This binary is glue: it parses the command line with upstream's rules,
+//! builds the Lua state, registers the `L4` and Lunatik packages and hands
+//! control to the loop in `lua-l4`.
+
+mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use lua_l4::Host;
+use mlua::{Lua, MultiValue, Value};
+use ned_core::log::LogMux;
+use ned_core::supervisor::Supervisor;
+
+fn main() -> ExitCode {
+    let opts = match cli::parse(std::env::args_os().skip(1).collect()) {
+        Ok(o) => o,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and errors to
+            // stderr (exit 2).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(opts) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("ned: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs ned; `Ok(false)` when the script or a statement failed.
+fn run(opts: cli::Options) -> anyhow::Result<bool> {
+    let colors =
+        std::env::var_os("NO_COLOR").is_none() && rustix::termios::isatty(rustix::stdio::stdout());
+    let mux = LogMux::new(Box::new(std::io::stdout()), colors);
+    let sup = Supervisor::new(mux).context("failed to start the supervisor")?;
+
+    let script_dir = opts
+        .script
+        .as_ref()
+        .and_then(|s| s.parent().map(|p| p.to_path_buf()))
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                ".".into()
+            } else {
+                p
+            }
+        })
+        .unwrap_or_else(|| ".".into());
+    let rom = opts.rom.clone().unwrap_or_else(|| script_dir.clone());
+    let lua_root = opts.lua_root.clone().unwrap_or_else(|| script_dir.clone());
+
+    let lua = Lua::new();
+    setup_globals(&lua, &opts, &script_dir).context("failed to set up Lua")?;
+    lua_l4::register(
+        &lua,
+        Host {
+            sup,
+            rom,
+            pending: Default::default(),
+        },
+    )
+    .context("failed to register the L4 package")?;
+    lunatik::register(&lua, lunatik::Config::new(lua_root))
+        .context("failed to register lunatik")?;
+
+    let mut ok = true;
+    for stmt in &opts.execute {
+        if let Err(e) = lua.load(stmt.as_str()).set_name("=(command line)").exec() {
+            report(&e);
+            ok = false;
+        }
+    }
+    if let Some(script) = &opts.script {
+        ok &= run_script(&lua, script, &opts.args);
+    }
+    let _ = std::io::stdout().flush();
+    lua_l4::run(&lua, opts.mode).context("ned's loop failed")?;
+    Ok(ok)
+}
+
+fn report(e: &mlua::Error) {
+    let _ = std::io::stdout().flush();
+    eprintln!("lua error: {}", lua_l4::lua_message(e));
+}
+
+/// `arg`, `package.path` with the script's directory, and a `print` that
+/// goes through Rust's stdout so script output and task logs stay in order.
+fn setup_globals(lua: &Lua, opts: &cli::Options, script_dir: &std::path::Path) -> mlua::Result<()> {
+    let g = lua.globals();
+    let arg = lua.create_table()?;
+    if let Some(s) = &opts.script {
+        arg.raw_set(0, s.to_string_lossy().as_ref())?;
+    }
+    for (i, a) in opts.args.iter().enumerate() {
+        arg.raw_set(i as i64 + 1, lua.create_string(a.as_encoded_bytes())?)?;
+    }
+    g.set("arg", arg)?;
+    let package: mlua::Table = g.get("package")?;
+    let path: String = package.get("path")?;
+    package.set("path", format!("{}/?.lua;{path}", script_dir.display()))?;
+    let tostring: mlua::Function = g.get("tostring")?;
+    g.set(
+        "print",
+        lua.create_function(move |_, args: MultiValue| {
+            let mut line = Vec::new();
+            for (i, v) in args.into_iter().enumerate() {
+                if i > 0 {
+                    line.push(b'\t');
+                }
+                let s: mlua::LuaString = tostring.call(v)?;
+                line.extend_from_slice(&s.as_bytes());
+            }
+            line.push(b'\n');
+            let mut out = std::io::stdout().lock();
+            // A closed stdout must not kill the script.
+            let _ = out.write_all(&line);
+            Ok(())
+        })?,
+    )?;
+    Ok(())
+}
+
+/// Loads and runs the boot script; prints `lua error: ...` on failure.
+fn run_script(lua: &Lua, script: &std::path::Path, args: &[std::ffi::OsString]) -> bool {
+    let mut src = match std::fs::read(script) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("lua error: cannot open {}: {e}", script.display());
+            return false;
+        }
+    };
+    if src.first() == Some(&b'#') {
+        // Blank the first line but keep its newline, so line numbers hold.
+        let end = src.iter().position(|&b| b == b'\n').unwrap_or(src.len());
+        src.drain(..end);
+    }
+    let chunk = lua.load(src).set_name(format!("@{}", script.display()));
+    let mut vals = Vec::with_capacity(args.len());
+    for a in args {
+        match lua.create_string(a.as_encoded_bytes()) {
+            Ok(s) => vals.push(Value::String(s)),
+            Err(e) => {
+                report(&e);
+                return false;
+            }
+        }
+    }
+    match chunk.call::<()>(MultiValue::from_vec(vals)) {
+        Ok(()) => true,
+        Err(e) => {
+            report(&e);
+            false
+        }
+    }
+}

@@ -1,0 +1,402 @@
+-- The Lua half of ned's L4 package (the counterpart of upstream's ned.lua).
+--
+-- It receives the natives of crates/lua-l4 as its only argument and builds
+-- the package scripts see: constants, capability methods, L4.Env, the Loader,
+-- Task objects, Cpu_set and App_env. Natives answer `true, ...` or
+-- `false, err`; `lift` turns the latter into a Lua error raised at the
+-- script's own line.
+
+local core = ...
+
+local error, setmetatable, getmetatable, type, tostring = error, setmetatable, getmetatable, type, tostring
+local pairs, ipairs, pcall, tonumber = pairs, ipairs, pcall, tonumber
+local concat, sort = table.concat, table.sort
+
+local function pass(ok, ...)
+  if ok then return ... end
+  error((...), 2)
+end
+
+local function lift(f)
+  return function(...) return pass(f(...)) end
+end
+
+local L4 = {}
+
+L4.Proto = {
+  Dataspace = 0x4000, Namespace = 0x4001, Goos = 0x4003, Mem_alloc = 0x4004,
+  Rm = 0x4005, Event = 0x4006, Inhibitor = 0x4007, Sigma0 = -6, Log = -13,
+  Scheduler = -14, Factory = -15, Vm = -16, Dma_space = -17, Irq_sender = -18,
+  Semaphore = -20, Iommu = -22, Ipc_gate = 0,
+}
+L4.Rights = { w = 1, s = 2, r = 4, d = 8, n = 16, c = 32, ro = 4, rw = 5, rws = 7 }
+L4.Ldr_flags = { eager_map = 1, all_segs_cow = 2, pinned_segs = 4 }
+L4.Mem_alloc_flags = { Continuous = 1, Pinned = 2, Super_pages = 4 }
+L4.Dbg = {
+  Info = 1, Warn = 2, Boot = 4, Server = 0x10, Exceptions = 0x20,
+  Cmd_line = 0x40, Loader = 0x80, Name_space = 0x400, All = 0xffffffff,
+}
+L4.Info = {
+  arch = lift(core.arch),
+  platform = lift(core.platform),
+  mword_bits = lift(core.mword_bits),
+  Kip = { str = lift(core.kip_str) },
+}
+
+L4.cast = lift(core.cast)
+
+-- Capability methods, by type. `*` holds the methods every cap has.
+local mode = lift(core.mode)
+local methods = core.methods
+methods["*"] = {
+  mode = mode, m = mode, rights = mode,
+  svr = lift(core.svr),
+  is_valid = lift(core.is_valid),
+}
+
+local ns_get, ns_set = lift(core.ns_get), lift(core.ns_set)
+local dir_lookup = lift(core.dir_lookup)
+local kind_of = lift(core.kind)
+
+-- `query` returns a function that yields the cap (or nil) when called.
+local function query(self, name, rights)
+  if type(name) ~= "string" then
+    error("bad argument #1 to 'query' (string expected, got " .. type(name) .. ")", 2)
+  end
+  if rights ~= nil and type(rights) ~= "string" and type(rights) ~= "number" then
+    error("bad argument #2 to 'query' (string or number expected, got " .. type(rights) .. ")", 2)
+  end
+  local is_dir = kind_of(self) == "Directory"
+  return function()
+    local cap
+    if is_dir then
+      cap = dir_lookup(self, name)
+    else
+      cap = ns_get(self, name)
+    end
+    if cap == nil then return nil end
+    return cap:m(rights or "r")
+  end
+end
+
+local function resolve_path(path)
+  local cap = L4.Env
+  for part in path:gmatch("[^/]+") do
+    if type(cap) == "table" then
+      cap = cap[part]
+    elseif cap ~= nil then
+      cap = cap:query(part)()
+    end
+    if cap == nil then return nil end
+  end
+  if type(cap) == "table" then return nil end
+  return cap
+end
+
+local function register(self, name, value, factory)
+  if type(name) ~= "string" then
+    error("bad argument #1 to 'register' (string expected, got " .. type(name) .. ")", 2)
+  end
+  local tv = type(value)
+  if tv == "string" then
+    local cap = resolve_path(value)
+    if cap == nil then error("Could not resolve: '" .. value .. "'", 2) end
+    value = cap
+  elseif tv == "table" then
+    local fab = factory or L4.Env.factory
+    local ns = fab:create(L4.Proto.Namespace)
+    for k, v in pairs(value) do register(ns, k, v, fab) end
+    value = ns
+  elseif tv == "function" then
+    return value(self, name)
+  end
+  local ok, err = core.ns_set(self, name, value)
+  if not ok then error(err, 2) end
+end
+
+methods.Namespace = {
+  query = query, q = query,
+  register = register, r = register,
+  create = lift(core.create),
+  names = lift(core.ns_names),
+}
+methods.Directory = { query = query, q = query }
+methods.Factory = { create = lift(core.create) }
+methods.Ipc_gate = { create = lift(core.create) }
+
+-- rm and parent exist but have no Linux object: every method says so.
+local function unsupported(kind)
+  return setmetatable({}, {
+    __index = function(_, k)
+      return function() error("L4.Env." .. kind .. ":" .. tostring(k) .. "() is not supported on Linux", 2) end
+    end,
+  })
+end
+methods.Rm = unsupported("rm")
+methods.Parent = unsupported("parent")
+
+-- L4.Env: ned's own initial caps; unknown names are nil.
+L4.Env = pass(core.env())
+
+-- Tasks --------------------------------------------------------------------
+
+local Task = {}
+Task.__index = Task
+
+-- Exit handlers by task id, and the tasks whose handler already ran.
+local handlers = {}
+
+local function new_task(id, pid)
+  return setmetatable({ id = id, pid_ = pid }, Task)
+end
+
+local task_state = lift(core.task_state)
+
+function Task:state()
+  return (task_state(self.id))
+end
+
+function Task:exit_code()
+  local st, code = task_state(self.id)
+  if st == "zombie" then return code end
+  return nil
+end
+
+-- A Linux extra: the signal that killed the task, if one did.
+function Task:signal()
+  local st, _, sig = task_state(self.id)
+  if st == "zombie" then return sig end
+  return nil
+end
+
+-- A Linux extra: the process id while the script holds the task.
+function Task:pid()
+  return pass(core.task_pid(self.id))
+end
+
+function Task:wait()
+  local code = pass(core.task_wait(self.id))
+  handlers[self.id] = nil
+  return code
+end
+
+function Task:kill(sig)
+  if sig ~= nil then
+    if type(sig) ~= "number" then
+      error("bad argument #1 to 'kill' (number expected, got " .. type(sig) .. ")", 2)
+    end
+    pass(core.task_signal(self.id, sig))
+    return true
+  end
+  local st, code = task_state(self.id)
+  if st == nil then return nil end
+  if st == "zombie" then
+    handlers[self.id] = nil
+    pass(core.task_release(self.id))
+    return code
+  end
+  pass(core.task_signal(self.id, 9))
+  pass(core.task_release(self.id))
+  local h = handlers[self.id]
+  handlers[self.id] = nil
+  if h then
+    local ok, err = pcall(h, nil)
+    if not ok then io.stderr:write("lua error: ", tostring(err), "\n") end
+  end
+  return "killed"
+end
+
+function Task:exit_handler(fn)
+  if type(fn) ~= "function" then
+    error("bad argument #1 to 'exit_handler' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  if handlers[self.id] then
+    error("exit_handler callback already registered", 2)
+  end
+  local st, code = task_state(self.id)
+  if st == "running" then
+    handlers[self.id] = fn
+    return true
+  end
+  fn(st == "zombie" and code or nil)
+  return false
+end
+
+function Task:__tostring()
+  local st = task_state(self.id)
+  return "L4::Task[" .. tostring(self.pid_) .. "] " .. tostring(st or "reaped")
+end
+
+-- Called by ned's loop for every exit it records.
+local function dispatch(id, code)
+  local h = handlers[id]
+  if h == nil then return end
+  handlers[id] = nil
+  if task_state(id) == nil then return end
+  h(code)
+end
+
+-- Cpu_set ------------------------------------------------------------------
+
+local Cpu_set = {}
+Cpu_set.__index = Cpu_set
+
+local function cpu_list(set)
+  local l = {}
+  for cpu in pairs(set.cpus) do l[#l + 1] = cpu end
+  sort(l)
+  return l
+end
+
+function Cpu_set.new(spec)
+  local s = setmetatable({ cpus = {} }, Cpu_set)
+  local ts = type(spec)
+  if spec == nil then
+    return s
+  elseif ts == "number" then
+    if spec < 0 or spec >= 4096 or spec % 1 ~= 0 then
+      error("bad argument #1 to 'Cpu_set.new' (cpu number out of range)", 2)
+    end
+    s.cpus[spec] = true
+  elseif ts == "string" then
+    for part in spec:gmatch("[^,]+") do
+      local a, b = part:match("^%s*(%d+)%s*%-%s*(%d+)%s*$")
+      a, b = tonumber(a), tonumber(b)
+      if not a then
+        a = tonumber(part:match("^%s*(%d+)%s*$"))
+        b = a
+      end
+      if not a or b < a or b >= 4096 then
+        error("bad argument #1 to 'Cpu_set.new' (bad cpu range '" .. part .. "')", 2)
+      end
+      for c = a, b do s.cpus[c] = true end
+    end
+  elseif ts == "table" then
+    for _, c in ipairs(spec) do
+      if type(c) ~= "number" or c < 0 or c >= 4096 or c % 1 ~= 0 then
+        error("bad argument #1 to 'Cpu_set.new' (cpu numbers expected)", 2)
+      end
+      s.cpus[c] = true
+    end
+  else
+    error("bad argument #1 to 'Cpu_set.new' (nil, number, string or table expected, got " .. ts .. ")", 2)
+  end
+  return s
+end
+
+function Cpu_set.__bor(a, b)
+  local s = Cpu_set.new()
+  for c in pairs(a.cpus) do s.cpus[c] = true end
+  for c in pairs(b.cpus) do s.cpus[c] = true end
+  return s
+end
+
+function Cpu_set.__band(a, b)
+  local s = Cpu_set.new()
+  for c in pairs(a.cpus) do if b.cpus[c] then s.cpus[c] = true end end
+  return s
+end
+
+function Cpu_set.__tostring(s)
+  local l = cpu_list(s)
+  local parts, i = {}, 1
+  while i <= #l do
+    local j = i
+    while j < #l and l[j + 1] == l[j] + 1 do j = j + 1 end
+    parts[#parts + 1] = (i == j) and tostring(l[i]) or (l[i] .. "-" .. l[j])
+    i = j + 1
+  end
+  return concat(parts, ",")
+end
+
+-- The scheduler words of a set: 64 CPUs per word.
+function Cpu_set:words()
+  local words = {}
+  for c in pairs(self.cpus) do
+    local w = c // 64 + 1
+    for k = #words + 1, w do words[k] = 0 end
+    words[w] = words[w] | (1 << (c % 64))
+  end
+  return words
+end
+
+L4.Cpu_set = Cpu_set
+
+-- App_env: the start table as an object, as upstream's Loader builds it.
+local App_env = {}
+App_env.__index = App_env
+function App_env.new(tbl)
+  if tbl ~= nil and type(tbl) ~= "table" then
+    error("bad argument #1 to 'App_env.new' (table expected, got " .. type(tbl) .. ")", 2)
+  end
+  return setmetatable(tbl or {}, App_env)
+end
+L4.App_env = App_env
+
+-- Loader -------------------------------------------------------------------
+
+local Loader = {}
+Loader.__index = Loader
+
+function Loader.new(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #1 to 'Loader.new' (table expected, got " .. type(opts) .. ")", 2)
+  end
+  local l = setmetatable({}, Loader)
+  for k, v in pairs(opts or {}) do l[k] = v end
+  l.factory = l.factory or L4.Env.factory
+  l.mem = l.mem or L4.Env.mem_alloc
+  l.log_fab = l.log_fab or L4.Env.factory
+  l.ns_fab = l.ns_fab or L4.Env.factory
+  l.rm_fab = l.rm_fab or L4.Env.factory
+  l.sched_fab = l.sched_fab or L4.Env.factory
+  l.default_caps = l.default_caps or { rom = L4.Env.rom:m("r") }
+  return l
+end
+
+function Loader:new_channel()
+  return pass(core.new_channel())
+end
+
+function Loader:create_namespace(tbl, fab)
+  if type(tbl) ~= "table" then
+    error("bad argument #1 to 'create_namespace' (table expected, got " .. type(tbl) .. ")", 2)
+  end
+  fab = fab or self.ns_fab or L4.Env.factory
+  local ns = fab:create(L4.Proto.Namespace)
+  for k, v in pairs(tbl) do ns:register(k, v, fab) end
+  return ns
+end
+
+function Loader:create_sched_proxy(opts)
+  if type(opts) ~= "table" then
+    error("bad argument #1 to 'create_sched_proxy' (table expected, got " .. type(opts) .. ")", 2)
+  end
+  local cpus = opts.cpus
+  if cpus ~= nil and getmetatable(cpus) ~= Cpu_set then cpus = Cpu_set.new(cpus) end
+  local limit = opts.prio_limit or 255
+  local base = opts.prio_offset or 0
+  local fab = self.sched_fab or L4.Env.factory
+  if cpus then
+    return fab:create(L4.Proto.Scheduler, limit, base, table.unpack(cpus:words()))
+  end
+  return fab:create(L4.Proto.Scheduler, limit, base)
+end
+
+local function start_task(fname, self, ...)
+  if getmetatable(self) ~= Loader then
+    error("calling '" .. fname .. "' on bad self (loader expected)", 3)
+  end
+  local ok, id, pid = core.start(fname, self, ...)
+  if not ok then error(id, 3) end
+  return new_task(id, pid)
+end
+
+function Loader:start(...) return start_task("start", self, ...) end
+function Loader:startv(...) return start_task("startv", self, ...) end
+
+L4.Loader = Loader
+L4.default_loader = Loader.new()
+
+-- ned's loop calls the dispatcher for every exit it records.
+return L4, dispatch

@@ -1,0 +1,337 @@
+//! The `L4::Cap` userdata and the natives behind its methods.
+//!
+//! A cap userdata holds a [`Cap`] (object + rights). Its methods are not
+//! defined here: `__index` looks them up in the per-type method tables that
+//! lua/L4.lua builds (common methods first, then the type's own), so a method
+//! the type lacks is `nil`, as upstream's dynamic typing has it.
+
+use mlua::{AnyUserData, Lua, MetaMethod, MultiValue, Table, UserData, UserDataMethods, Value};
+use ned_core::cap::{Kind, Object};
+use ned_core::log::Color;
+use ned_core::{Cap, Rights};
+
+use crate::fail::{Args, Fail, Res, bad_arg, chain, type_err};
+
+/// Registry key of the method tables built by L4.lua.
+pub const METHODS_KEY: &str = "ned.L4.cap_methods";
+
+/// A capability as a Lua value.
+pub struct LuaCap(pub Cap);
+
+impl UserData for LuaCap {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(this.0.to_string()));
+        methods.add_meta_function(MetaMethod::Eq, |_, (a, b): (AnyUserData, AnyUserData)| {
+            let (Ok(a), Ok(b)) = (a.borrow::<LuaCap>(), b.borrow::<LuaCap>()) else {
+                return Ok(false);
+            };
+            Ok(a.0.same_object(&b.0))
+        });
+        methods.add_meta_function(MetaMethod::Index, |lua, (ud, key): (AnyUserData, Value)| {
+            let kind = ud.borrow::<LuaCap>()?.0.kind();
+            let all: Table = lua.named_registry_value(METHODS_KEY)?;
+            let common: Table = all.get("*")?;
+            let found: Value = common.get(&key)?;
+            if !found.is_nil() {
+                return Ok(found);
+            }
+            match all.get::<Option<Table>>(kind.name())? {
+                Some(t) => t.get::<Value>(key),
+                None => Ok(Value::Nil),
+            }
+        });
+    }
+}
+
+/// The cap inside a value, if it is one.
+pub fn cap_of(v: &Value) -> Option<Cap> {
+    match v {
+        Value::UserData(ud) => ud.borrow::<LuaCap>().ok().map(|c| c.0.clone()),
+        _ => None,
+    }
+}
+
+pub fn push(lua: &Lua, cap: Cap) -> mlua::Result<Value> {
+    lua.create_userdata(LuaCap(cap)).map(Value::UserData)
+}
+
+/// Argument #n as a cap.
+pub fn cap_arg(args: &Args<'_>, n: usize) -> Res<Cap> {
+    cap_of(args.get(n)).ok_or_else(|| type_err(n, args.func, "capability", args.get(n)))
+}
+
+/// `cap:mode(x)`, `m(x)`, `rights(x)`.
+pub fn mode(lua: &Lua, vals: MultiValue) -> Res<Value> {
+    let args = Args::new("mode", vals, 1);
+    let cap = cap_arg(&args, 0)?;
+    let rights = match args.get(1) {
+        Value::Nil if args.len() == 0 => return Ok(Value::Integer(cap.rights.0 as i64)),
+        Value::String(s) => Rights::parse(&s.as_bytes()),
+        Value::Integer(_) | Value::Number(_) => {
+            let n = args.integer(1)?;
+            let bits = u32::try_from(n)
+                .ok()
+                .filter(|b| *b <= 0xff)
+                .ok_or_else(|| bad_arg(1, "mode", "rights out of range"))?;
+            Rights::from_bits(bits)
+        }
+        other => return Err(type_err(1, "mode", "string or number", other)),
+    };
+    if rights == cap.rights {
+        return Ok(args.get(0).clone());
+    }
+    Ok(push(lua, cap.with_rights(rights))?)
+}
+
+/// `cap:svr()`: the same object with `rwsdc`.
+pub fn svr(lua: &Lua, vals: MultiValue) -> Res<Value> {
+    let args = Args::new("svr", vals, 1);
+    let cap = cap_arg(&args, 0)?;
+    Ok(push(lua, cap.with_rights(Rights::SERVER))?)
+}
+
+/// `cap:is_valid()`: a cap userdata always names a live object.
+pub fn is_valid(_: &Lua, vals: MultiValue) -> Res<bool> {
+    let args = Args::new("is_valid", vals, 1);
+    cap_arg(&args, 0).map(|_| true)
+}
+
+/// The type name of a cap (`"Namespace"`, ...).
+pub fn kind(_: &Lua, vals: MultiValue) -> Res<&'static str> {
+    let args = Args::new("type", vals, 0);
+    Ok(cap_arg(&args, 1)?.kind().name())
+}
+
+/// The protocol numbers and type names `L4.cast` understands.
+fn kind_for(v: &Value, args: &Args<'_>) -> Res<Kind> {
+    let kind = match v {
+        Value::Integer(_) | Value::Number(_) => match args.integer(1)? {
+            0x4000 => Some(Kind::Dataspace),
+            0x4001 => Some(Kind::Namespace),
+            -13 => Some(Kind::Log),
+            -14 => Some(Kind::Scheduler),
+            -15 | 0x4004 => Some(Kind::Factory),
+            -18 => Some(Kind::Irq),
+            -20 => Some(Kind::Semaphore),
+            0 => Some(Kind::Channel),
+            0x4005 => Some(Kind::Rm),
+            _ => None,
+        },
+        Value::String(s) => {
+            let s = s.to_str()?;
+            let name = s.rsplit("::").next().unwrap_or("");
+            [
+                Kind::Channel,
+                Kind::Namespace,
+                Kind::Factory,
+                Kind::Dataspace,
+                Kind::Log,
+                Kind::Scheduler,
+                Kind::Semaphore,
+                Kind::Irq,
+                Kind::Directory,
+                Kind::File,
+                Kind::Rm,
+                Kind::Parent,
+            ]
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(name))
+            .or((name == "Mem_alloc").then_some(Kind::Factory))
+        }
+        other => return Err(type_err(1, "cast", "number or string", other)),
+    };
+    kind.ok_or_else(|| bad_arg(1, "cast", "unknown protocol or type"))
+}
+
+/// `L4.cast(proto_or_name, cap)`: a new reference when the object has that
+/// type, else `nil`.
+pub fn cast(lua: &Lua, vals: MultiValue) -> Res<Value> {
+    let args = Args::new("cast", vals, 0);
+    let want = kind_for(args.get(1), &args)?;
+    let cap = cap_arg(&args, 2)?;
+    if cap.kind() != want {
+        return Ok(Value::Nil);
+    }
+    Ok(push(lua, cap.with_rights(cap.rights))?)
+}
+
+/// `L4.Loader:new_channel()`.
+pub fn new_channel(lua: &Lua, _: MultiValue) -> Res<Value> {
+    let obj = Object::channel().map_err(|e| Fail::Msg(chain(&e)))?;
+    Ok(push(lua, Cap::new(obj, Rights::READ))?)
+}
+
+/// `dir:query(name [, rights])` resolved at once: the file cap or nil.
+pub fn dir_lookup(lua: &Lua, vals: MultiValue) -> Res<Value> {
+    let args = Args::new("query", vals, 1);
+    let dir = cap_arg(&args, 0)?;
+    let name = args.string(1)?;
+    match dir.query_file(&name).map_err(|e| Fail::Msg(chain(&e)))? {
+        Some(cap) => Ok(push(lua, cap)?),
+        None => Ok(Value::Nil),
+    }
+}
+
+fn namespace_of<'c>(
+    cap: &'c Cap,
+    func: &str,
+) -> Res<&'c std::sync::Mutex<std::collections::BTreeMap<String, Cap>>> {
+    match &*cap.object {
+        Object::Namespace(map) => Ok(map),
+        _ => Err(bad_arg(0, func, "namespace expected")),
+    }
+}
+
+/// `ns` entry read: the stored cap (its stored rights) or nil.
+pub fn ns_get(lua: &Lua, vals: MultiValue) -> Res<Value> {
+    let args = Args::new("query", vals, 1);
+    let ns = cap_arg(&args, 0)?;
+    let name = args.string(1)?;
+    let map = namespace_of(&ns, "query")?;
+    let found = map.lock().map_err(poisoned)?.get(&name).cloned();
+    match found {
+        Some(cap) => Ok(push(lua, cap)?),
+        None => Ok(Value::Nil),
+    }
+}
+
+/// `ns` entry write: a cap stores it, nil unlinks.
+pub fn ns_set(_: &Lua, vals: MultiValue) -> Res<()> {
+    let args = Args::new("register", vals, 1);
+    let ns = cap_arg(&args, 0)?;
+    let name = args.string(1)?;
+    if name.is_empty() || name.len() > 255 || name.contains(['\0', '/']) {
+        return Err(bad_arg(1, "register", format!("invalid name '{name}'")));
+    }
+    let value = match args.get(2) {
+        Value::Nil => None,
+        v => Some(cap_of(v).ok_or_else(|| type_err(2, "register", "capability", v))?),
+    };
+    let map = namespace_of(&ns, "register")?;
+    let mut map = map.lock().map_err(poisoned)?;
+    match value {
+        Some(cap) => map.insert(name, cap),
+        None => map.remove(&name),
+    };
+    Ok(())
+}
+
+/// The names in a namespace, sorted.
+pub fn ns_names(_: &Lua, vals: MultiValue) -> Res<Vec<String>> {
+    let args = Args::new("names", vals, 1);
+    let ns = cap_arg(&args, 0)?;
+    let map = namespace_of(&ns, "names")?;
+    Ok(map.lock().map_err(poisoned)?.keys().cloned().collect())
+}
+
+fn poisoned<T>(_: T) -> Fail {
+    Fail::Msg("namespace lock poisoned".into())
+}
+
+/// Upper bound for a dataspace: more than this is refused up front rather
+/// than left to fail later on first touch.
+const MAX_DATASPACE: i64 = 1 << 40;
+
+/// `factory:create(proto, ...)` on ned's own factories (spec §7).
+pub fn create(lua: &Lua, vals: MultiValue) -> Res<Value> {
+    let args = Args::new("create", vals, 1);
+    let fab = cap_arg(&args, 0)?;
+    let Object::Factory = &*fab.object else {
+        return Err(Fail::Code(
+            format!(
+                "create on a {} needs ned's object service, which is not available yet",
+                fab.kind()
+            ),
+            -38,
+        ));
+    };
+    if !fab.rights.has(Rights::S) {
+        return Err(Fail::Code(
+            "create: factory cap lacks the 's' right".into(),
+            -1,
+        ));
+    }
+    let proto = args.integer(1)?;
+    let os = |e: ned_core::cap::CapError| {
+        let code = std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .and_then(std::io::Error::raw_os_error)
+            .unwrap_or(libc::EIO);
+        Fail::Code(chain(&e), -(code as i64))
+    };
+    let object = match proto {
+        0x4000 => {
+            let size = args.integer(2)?;
+            if !(0..=MAX_DATASPACE).contains(&size) {
+                return Err(Fail::Code(
+                    format!("create: invalid dataspace size {size}"),
+                    -22,
+                ));
+            }
+            let flags = args.opt_integer(3)?.unwrap_or(0);
+            if !(0..=7).contains(&flags) {
+                return Err(Fail::Code(
+                    format!("create: invalid dataspace flags {flags}"),
+                    -22,
+                ));
+            }
+            args.opt_integer(4)?;
+            Object::dataspace(size as u64).map_err(os)?
+        }
+        0x4001 => Object::namespace(),
+        -15 => {
+            if let Some(q) = args.opt_integer(2)?
+                && q < 0
+            {
+                return Err(Fail::Code(format!("create: invalid quota {q}"), -22));
+            }
+            Object::Factory
+        }
+        -13 => {
+            let tag = args.opt_string(2)?.unwrap_or_else(|| "log".into());
+            let color = match args.opt_string(3)? {
+                None => Color::WHITE,
+                Some(c) => Color::parse(&c)
+                    .ok_or_else(|| Fail::Code(format!("create: unknown log color '{c}'"), -22))?,
+            };
+            Object::Log(Some((tag, color)))
+        }
+        -14 => {
+            let prio_limit = args.opt_integer(2)?.unwrap_or(0);
+            let prio_base = args.opt_integer(3)?.unwrap_or(0);
+            let mut cpus = Vec::new();
+            for (word_idx, v) in args.rest(4).iter().enumerate() {
+                let Value::Integer(word) = v else {
+                    return Err(type_err(4 + word_idx, "create", "number", v));
+                };
+                for bit in 0..64 {
+                    if word >> bit & 1 == 1 {
+                        cpus.push(word_idx * 64 + bit);
+                    }
+                }
+            }
+            Object::Scheduler {
+                prio_limit,
+                prio_base,
+                cpus: (!args.rest(4).is_empty()).then_some(cpus),
+            }
+        }
+        -20 => Object::event(false).map_err(os)?,
+        -18 => Object::event(true).map_err(os)?,
+        0 => Object::channel().map_err(os)?,
+        other => {
+            return Err(Fail::Code(
+                format!("create: protocol {other} is not supported on Linux"),
+                -38,
+            ));
+        }
+    };
+    Ok(push(lua, Cap::new(object, Rights::READ))?)
+}
+
+/// `rm` and `parent` have no Linux object: every method says so.
+pub fn unsupported(_: &Lua, vals: MultiValue) -> Res<()> {
+    let args = Args::new("method", vals, 0);
+    let what = args.string(1).unwrap_or_default();
+    Err(Fail::Msg(format!("{what} is not supported on Linux")))
+}

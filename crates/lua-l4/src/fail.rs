@@ -1,0 +1,182 @@
+//! How native functions report errors to scripts.
+//!
+//! mlua raises a Rust error as a userdata wrapped in a traceback, which upstream
+//! scripts cannot `match` and which could not carry upstream's error tables
+//! (`{msg = ..., code = -errno}`). So every native returns `true, results...`
+//! or `false, error_value`, and the Lua half of `L4` (lua/L4.lua, `lift`) turns
+//! the latter into `error(value, 2)`: a plain string with the caller's file and
+//! line, or the table itself.
+
+use mlua::{IntoLuaMulti, Lua, MultiValue, Value};
+
+/// A failure as the script will see it.
+#[derive(Debug)]
+pub enum Fail {
+    /// Raised as a string.
+    Msg(String),
+    /// Raised as `{msg = ..., code = ...}`, as upstream's factories do.
+    Code(String, i64),
+    /// An mlua error while talking to Lua itself (e.g. out of memory).
+    Lua(mlua::Error),
+}
+
+impl From<mlua::Error> for Fail {
+    fn from(e: mlua::Error) -> Fail {
+        Fail::Lua(e)
+    }
+}
+
+pub type Res<T> = Result<T, Fail>;
+
+/// Renders an error with its whole `source()` chain, as one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// `bad argument #n to 'f' (msg)` — Lua's own wording.
+pub fn bad_arg(n: usize, func: &str, msg: impl std::fmt::Display) -> Fail {
+    Fail::Msg(format!("bad argument #{n} to '{func}' ({msg})"))
+}
+
+/// `bad argument #n to 'f' (<want> expected, got <type>)`.
+pub fn type_err(n: usize, func: &str, want: &str, got: &Value) -> Fail {
+    bad_arg(n, func, format!("{want} expected, got {}", type_name(got)))
+}
+
+/// The Lua type name of a value, as `type()` reports it.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "nil",
+        Value::Boolean(_) => "boolean",
+        Value::Integer(_) | Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Table(_) => "table",
+        Value::Function(_) => "function",
+        Value::Thread(_) => "thread",
+        Value::UserData(_) | Value::LightUserData(_) => "userdata",
+        _ => "no value",
+    }
+}
+
+/// Converts a native's result into the `ok, ...` convention described above.
+pub fn finish<R: IntoLuaMulti>(lua: &Lua, r: Res<R>) -> mlua::Result<MultiValue> {
+    match r {
+        Ok(v) => {
+            let mut out = v.into_lua_multi(lua)?;
+            out.push_front(Value::Boolean(true));
+            Ok(out)
+        }
+        Err(Fail::Msg(m)) => (false, m).into_lua_multi(lua),
+        Err(Fail::Code(msg, code)) => {
+            let t = lua.create_table()?;
+            t.set("msg", msg)?;
+            t.set("code", code)?;
+            (false, t).into_lua_multi(lua)
+        }
+        Err(Fail::Lua(e)) => (false, lua_message(&e)).into_lua_multi(lua),
+    }
+}
+
+/// The message of an mlua error without mlua's own decoration.
+pub fn lua_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => m.clone(),
+        mlua::Error::CallbackError { cause, .. } => lua_message(cause),
+        mlua::Error::WithContext { context, cause } => format!("{context}: {}", lua_message(cause)),
+        other => chain(other),
+    }
+}
+
+/// Positional arguments of a native, with typed accessors that produce
+/// Lua-style messages. Numbering is as the script wrote the call: for a
+/// method, argument #1 is the first one after `self`.
+pub struct Args<'a> {
+    pub func: &'a str,
+    vals: Vec<Value>,
+    /// How many leading values are not counted (the method's `self`).
+    skip: usize,
+}
+
+impl<'a> Args<'a> {
+    pub fn new(func: &'a str, vals: MultiValue, skip: usize) -> Args<'a> {
+        Args {
+            func,
+            vals: vals.into_vec(),
+            skip,
+        }
+    }
+
+    /// The value at script position `n` (nil when absent).
+    pub fn get(&self, n: usize) -> &Value {
+        self.vals.get(n + self.skip - 1).unwrap_or(&Value::Nil)
+    }
+
+    /// Number of script-visible arguments.
+    pub fn len(&self) -> usize {
+        self.vals.len().saturating_sub(self.skip)
+    }
+
+    /// The values from script position `n` on.
+    pub fn rest(&self, n: usize) -> &[Value] {
+        let from = (n + self.skip - 1).min(self.vals.len());
+        &self.vals[from..]
+    }
+
+    pub fn string(&self, n: usize) -> Res<String> {
+        match self.get(n) {
+            Value::String(s) => Ok(s.to_str()?.to_owned()),
+            Value::Integer(i) => Ok(i.to_string()),
+            Value::Number(f) => Ok(f.to_string()),
+            other => Err(type_err(n, self.func, "string", other)),
+        }
+    }
+
+    pub fn opt_string(&self, n: usize) -> Res<Option<String>> {
+        match self.get(n) {
+            Value::Nil => Ok(None),
+            _ => self.string(n).map(Some),
+        }
+    }
+
+    pub fn integer(&self, n: usize) -> Res<i64> {
+        match self.get(n) {
+            Value::Integer(i) => Ok(*i),
+            Value::Number(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Ok(*f as i64),
+            Value::Number(_) => Err(bad_arg(
+                n,
+                self.func,
+                "number has no integer representation",
+            )),
+            Value::String(s) => s
+                .to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .ok_or_else(|| type_err(n, self.func, "number", self.get(n))),
+            other => Err(type_err(n, self.func, "number", other)),
+        }
+    }
+
+    pub fn opt_integer(&self, n: usize) -> Res<Option<i64>> {
+        match self.get(n) {
+            Value::Nil => Ok(None),
+            _ => self.integer(n).map(Some),
+        }
+    }
+
+    pub fn table(&self, n: usize) -> Res<mlua::Table> {
+        match self.get(n) {
+            Value::Table(t) => Ok(t.clone()),
+            other => Err(type_err(n, self.func, "table", other)),
+        }
+    }
+}

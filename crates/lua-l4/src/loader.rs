@@ -1,0 +1,498 @@
+//! `loader:start(...)` and `loader:startv(...)`: turn a start table into a
+//! [`StartSpec`] — caps, program, argv, environment, log — and start it.
+//!
+//! Every malformed part of the table is a Lua error naming the function; no
+//! task is started and nothing is left behind when one is found.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::path::{Component, Path, PathBuf};
+
+use mlua::{Function, Lua, MultiValue, Table, Value};
+use ned_core::cap::Object;
+use ned_core::log::Color;
+use ned_core::supervisor::{LogTarget, StartSpec};
+use ned_core::{Cap, Kind, Rights};
+
+use crate::cap::{cap_of, push};
+use crate::fail::{Args, Fail, Res, bad_arg, chain, type_err};
+use crate::with_host;
+
+/// Upstream's limit on capability names.
+const MAX_CAP_NAME: usize = 16;
+/// Deepest nesting of caps tables (and of functions returning functions).
+const MAX_DEPTH: usize = 32;
+
+const DBG_BOOT: i64 = 0x4;
+const DBG_CMD_LINE: i64 = 0x40;
+const DBG_LOADER: i64 = 0x80;
+
+/// `core.start(fname, loader, env, ...)`; returns the task id and pid.
+pub fn start(lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
+    let mut vals = vals.into_vec();
+    let fname = match vals.first() {
+        Some(Value::String(s)) if s.to_str()?.as_ref() == "startv" => "startv",
+        _ => "start",
+    };
+    if !vals.is_empty() {
+        vals.remove(0);
+    }
+    let args = Args::new(fname, MultiValue::from_vec(vals), 1);
+    let loader = match args.get(0) {
+        Value::Table(t) => t.clone(),
+        other => return Err(type_err(0, fname, "loader", other)),
+    };
+    let env = args.table(1)?;
+    let (prog, argv, posix) = command(&args)?;
+
+    let mut caps = collect_caps(lua, &args, &env, &loader)?;
+    let path = resolve_program(&prog, &caps)?;
+    let log = log_target(lua, &args, &env, &prog)?;
+    let dbg = match env.get::<Value>("l4re_dbg")? {
+        Value::Nil => 0,
+        Value::Integer(i) => i,
+        other => {
+            return Err(bad_arg(
+                1,
+                fname,
+                format!(
+                    "l4re_dbg must be a number, got {}",
+                    crate::fail::type_name(&other)
+                ),
+            ));
+        }
+    };
+    let cpus = match env.get::<Value>("scheduler")? {
+        Value::Nil => None,
+        v => match cap_of(&v).as_deref_object() {
+            Some(Object::Scheduler { cpus, .. }) => cpus.clone(),
+            _ => {
+                return Err(bad_arg(
+                    1,
+                    fname,
+                    "scheduler must be a scheduler capability",
+                ));
+            }
+        },
+    };
+    if dbg & DBG_CMD_LINE != 0 {
+        eprintln!("ned: command line: {}", argv.join(" "));
+    }
+    if dbg & (DBG_LOADER | DBG_BOOT) != 0 {
+        let names: Vec<String> = caps.iter().map(|(n, c)| format!("{n}={c}")).collect();
+        eprintln!(
+            "ned: starting {} with caps [{}]",
+            path.display(),
+            names.join(", ")
+        );
+    }
+    let argv = argv
+        .into_iter()
+        .map(|a| CString::new(a).map_err(|_| bad_arg(2, fname, "argument contains a NUL byte")))
+        .collect::<Res<Vec<_>>>()?;
+    let path = CString::new(path.into_os_string().into_encoded_bytes())
+        .map_err(|_| bad_arg(2, fname, "program path contains a NUL byte"))?;
+    let spec = StartSpec {
+        path,
+        argv,
+        env: posix,
+        caps: std::mem::take(&mut caps),
+        log,
+        cpus,
+        nice: None,
+    };
+    let (id, pid) = with_host(lua, |h| h.sup.start(spec))?
+        .map_err(|e| Fail::Msg(format!("could not create process: {}", chain(&e))))?;
+    Ok((id.0 as i64, pid as i64))
+}
+
+trait ObjectOf {
+    fn as_deref_object(&self) -> Option<&Object>;
+}
+
+impl ObjectOf for Option<Cap> {
+    fn as_deref_object(&self) -> Option<&Object> {
+        self.as_ref().map(|c| &*c.object)
+    }
+}
+
+/// Program, argv (argv[0] as written) and POSIX environment of the call.
+fn command(args: &Args<'_>) -> Res<(String, Vec<String>, Vec<CString>)> {
+    let f = args.func;
+    let mut rest: Vec<(usize, &Value)> = args
+        .rest(3)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i + 3, v))
+        .collect();
+    let posix = match rest.last() {
+        Some((_, Value::Table(t))) => {
+            let t = t.clone();
+            rest.pop();
+            posix_env(f, &t, 2 + rest.len() + 1)?
+        }
+        _ => Vec::new(),
+    };
+    let argv = if f == "start" {
+        if let Some((n, v)) = rest.iter().find(|(_, v)| !v.is_nil()) {
+            return Err(type_err(*n, f, "table", v));
+        }
+        let line = args.string(2)?;
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    } else {
+        let mut argv = vec![args.string(2)?];
+        for (n, v) in rest {
+            match v {
+                Value::Nil => {}
+                Value::String(_) | Value::Integer(_) | Value::Number(_) => {
+                    argv.push(args.string(n)?)
+                }
+                other => return Err(type_err(n, f, "string", other)),
+            }
+        }
+        argv
+    };
+    let prog = argv
+        .first()
+        .cloned()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| bad_arg(2, f, "empty command"))?;
+    Ok((prog, argv, posix))
+}
+
+/// `{K = V}` as `K=V` entries, sorted; keys must be strings.
+fn posix_env(f: &str, t: &Table, n: usize) -> Res<Vec<CString>> {
+    let mut env = BTreeMap::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        let Value::String(k) = k else {
+            return Err(bad_arg(
+                n,
+                f,
+                format!(
+                    "environment keys must be strings, got {}",
+                    crate::fail::type_name(&k)
+                ),
+            ));
+        };
+        let key = k.to_str()?.to_owned();
+        let value = match v {
+            Value::String(s) => s.to_str()?.to_owned(),
+            Value::Integer(i) => i.to_string(),
+            Value::Number(x) => x.to_string(),
+            other => {
+                return Err(bad_arg(
+                    n,
+                    f,
+                    format!(
+                        "environment value of '{key}' must be a string, got {}",
+                        crate::fail::type_name(&other)
+                    ),
+                ));
+            }
+        };
+        if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
+            return Err(bad_arg(n, f, format!("invalid environment entry '{key}'")));
+        }
+        env.insert(key, value);
+    }
+    env.into_iter()
+        .map(|(k, v)| {
+            CString::new(format!("{k}={v}")).map_err(|_| bad_arg(n, f, "NUL in environment"))
+        })
+        .collect()
+}
+
+fn check_name(name: &str) -> Res<()> {
+    if name.len() > MAX_CAP_NAME {
+        return Err(Fail::Msg(format!("Capability name '{name}' too long")));
+    }
+    if name.is_empty() || name.contains([':', '\0', '=', '/']) {
+        return Err(Fail::Msg(format!("Capability name '{name}' is invalid")));
+    }
+    Ok(())
+}
+
+/// The caps of the start table, plus the loader's defaults where missing.
+/// Table values become namespaces and are written back into the caller's
+/// table, as upstream does.
+fn collect_caps(
+    lua: &Lua,
+    args: &Args<'_>,
+    env: &Table,
+    loader: &Table,
+) -> Res<Vec<(String, Cap)>> {
+    let f = args.func;
+    let caps_tbl = match env.get::<Value>("caps")? {
+        Value::Nil => None,
+        Value::Table(t) => Some(t),
+        other => {
+            return Err(bad_arg(
+                1,
+                f,
+                format!(
+                    "caps must be a table, got {}",
+                    crate::fail::type_name(&other)
+                ),
+            ));
+        }
+    };
+    let mut out: BTreeMap<String, Cap> = BTreeMap::new();
+    if let Some(t) = &caps_tbl {
+        let mut rewrites = Vec::new();
+        for pair in t.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            let Value::String(k) = k else {
+                return Err(bad_arg(
+                    1,
+                    f,
+                    format!(
+                        "capability names must be strings, got {}",
+                        crate::fail::type_name(&k)
+                    ),
+                ));
+            };
+            let name = k.to_str()?.to_owned();
+            check_name(&name)?;
+            if let Some(cap) = resolve_value(lua, f, &name, v.clone(), t, &mut Vec::new(), 0)? {
+                if matches!(v, Value::Table(_)) {
+                    rewrites.push((name.clone(), cap.clone()));
+                }
+                out.insert(name, cap);
+            }
+        }
+        for (name, cap) in rewrites {
+            t.set(name, push(lua, cap)?)?;
+        }
+    }
+    if let Some(defaults) = loader.get::<Option<Table>>("default_caps")? {
+        let empty = lua.create_table()?;
+        let holder = caps_tbl.as_ref().unwrap_or(&empty);
+        for pair in defaults.pairs::<String, Value>() {
+            let (name, v) = pair?;
+            let present = holder.get::<Value>(name.as_str())?;
+            if out.contains_key(&name) || !present.is_nil() {
+                continue;
+            }
+            check_name(&name)?;
+            if let Some(cap) = resolve_value(lua, f, &name, v, holder, &mut Vec::new(), 0)? {
+                out.insert(name, cap);
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// One caps-table value: a cap, a table (a namespace), a function (called
+/// with the caps table), or a value upstream skips silently.
+fn resolve_value(
+    lua: &Lua,
+    f: &str,
+    name: &str,
+    v: Value,
+    caps: &Table,
+    stack: &mut Vec<*const std::ffi::c_void>,
+    depth: usize,
+) -> Res<Option<Cap>> {
+    if depth > MAX_DEPTH {
+        return Err(bad_arg(
+            1,
+            f,
+            format!("capability '{name}' is nested too deeply"),
+        ));
+    }
+    match v {
+        Value::Nil
+        | Value::Boolean(_)
+        | Value::Integer(_)
+        | Value::Number(_)
+        | Value::String(_) => Ok(None),
+        Value::UserData(_) => cap_of(&v)
+            .map(Some)
+            .ok_or_else(|| bad_arg(1, f, format!("capability '{name}' is not a capability"))),
+        Value::Function(func) => {
+            let r: Value = call(&func, caps.clone())?;
+            resolve_value(lua, f, name, r, caps, stack, depth + 1)
+        }
+        Value::Table(t) => table_namespace(lua, f, name, &t, stack, depth).map(Some),
+        other => Err(bad_arg(
+            1,
+            f,
+            format!(
+                "capability '{name}' cannot be a {}",
+                crate::fail::type_name(&other)
+            ),
+        )),
+    }
+}
+
+fn call(func: &Function, arg: Table) -> Res<Value> {
+    func.call::<Value>(arg)
+        .map_err(|e| Fail::Msg(crate::fail::lua_message(&e)))
+}
+
+/// A plain table as a namespace holding its entries; cycles are refused.
+fn table_namespace(
+    lua: &Lua,
+    f: &str,
+    name: &str,
+    t: &Table,
+    stack: &mut Vec<*const std::ffi::c_void>,
+    depth: usize,
+) -> Res<Cap> {
+    let ptr = t.to_pointer();
+    if stack.contains(&ptr) {
+        return Err(bad_arg(
+            1,
+            f,
+            format!("capability '{name}' contains a cycle"),
+        ));
+    }
+    stack.push(ptr);
+    let ns = Object::namespace();
+    if let Object::Namespace(map) = &ns {
+        for pair in t.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            let Value::String(k) = k else {
+                return Err(bad_arg(
+                    1,
+                    f,
+                    format!("names in namespace '{name}' must be strings"),
+                ));
+            };
+            let entry = k.to_str()?.to_owned();
+            if let Some(cap) = resolve_value(lua, f, &entry, v, t, stack, depth + 1)? {
+                map.lock()
+                    .map_err(|_| Fail::Msg("namespace lock poisoned".into()))?
+                    .insert(entry, cap);
+            }
+        }
+    }
+    stack.pop();
+    Ok(Cap::new(ns, Rights::READ))
+}
+
+/// Resolves the program in the task's own caps (spec §9).
+fn resolve_program(prog: &str, caps: &[(String, Cap)]) -> Res<PathBuf> {
+    let fail = |why: &str| Fail::Msg(format!("could not create process: {prog}: {why}"));
+    if prog.starts_with('/') {
+        return Ok(PathBuf::from(prog));
+    }
+    let (first, rest) = match prog.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (prog, None),
+    };
+    let Some((_, cap)) = caps.iter().find(|(n, _)| n == first) else {
+        return Err(fail("no such capability in the task's caps"));
+    };
+    let mut cap = cap.clone();
+    let mut rest = rest;
+    // Walk namespaces held in ned.
+    while let (Object::Namespace(map), Some(r)) = (&*cap.object, rest) {
+        let (head, tail) = match r.split_once('/') {
+            Some((a, b)) => (a, Some(b)),
+            None => (r, None),
+        };
+        let next = map
+            .lock()
+            .map_err(|_| fail("namespace lock poisoned"))?
+            .get(head)
+            .cloned();
+        cap = next.ok_or_else(|| fail("not found"))?;
+        rest = tail;
+    }
+    let base = cap
+        .host_path()
+        .ok_or_else(|| fail("capability is not a file or directory"))?;
+    match (cap.kind(), rest) {
+        (Kind::File, None) => Ok(base.to_path_buf()),
+        (Kind::Directory, Some(r)) => {
+            let r = Path::new(r);
+            if r.components().any(|c| !matches!(c, Component::Normal(_))) {
+                return Err(fail("path leaves the capability"));
+            }
+            Ok(base.join(r))
+        }
+        (Kind::Directory, None) => Err(fail("is a directory")),
+        _ => Err(fail("not found")),
+    }
+}
+
+/// `env.log`: a `{tag, color}` table, a log cap, a function returning one of
+/// those, or nothing (tag = program basename, white).
+fn log_target(lua: &Lua, args: &Args<'_>, env: &Table, prog: &str) -> Res<LogTarget> {
+    let f = args.func;
+    let default_tag = prog.rsplit('/').next().unwrap_or(prog).to_owned();
+    let mut v: Value = env.get("log")?;
+    if let Value::Function(func) = &v {
+        v = call(func, env.clone())?;
+    }
+    let (tag, color): (Value, Value) = match &v {
+        Value::Nil => (env.get("log_tag")?, env.get("log_color")?),
+        Value::Table(t) => (t.get(1)?, t.get(2)?),
+        Value::UserData(_) => match cap_of(&v).as_deref_object() {
+            Some(Object::Log(None)) => return Ok(LogTarget::Console),
+            Some(Object::Log(Some((tag, color)))) => {
+                return Ok(LogTarget::Tagged(tag.clone(), *color));
+            }
+            _ => return Err(bad_arg(1, f, "log must be a log capability")),
+        },
+        other => {
+            return Err(bad_arg(
+                1,
+                f,
+                format!(
+                    "log must be a table or log capability, got {}",
+                    crate::fail::type_name(other)
+                ),
+            ));
+        }
+    };
+    let _ = lua;
+    let tag = match tag {
+        Value::Nil => default_tag,
+        Value::String(s) => s.to_str()?.to_owned(),
+        other => {
+            return Err(bad_arg(
+                1,
+                f,
+                format!(
+                    "log tag must be a string, got {}",
+                    crate::fail::type_name(&other)
+                ),
+            ));
+        }
+    };
+    if tag.len() > 64 || tag.contains(['\n', '\0']) {
+        return Err(bad_arg(
+            1,
+            f,
+            "log tag must be one line of at most 64 bytes",
+        ));
+    }
+    let color = match color {
+        Value::Nil => Color::WHITE,
+        Value::String(s) => {
+            let s = s.to_str()?.to_owned();
+            Color::parse(&s).ok_or_else(|| bad_arg(1, f, format!("unknown log color '{s}'")))?
+        }
+        Value::Integer(i) => u8::try_from(i)
+            .ok()
+            .filter(|c| *c < 16)
+            .map(Color)
+            .ok_or_else(|| bad_arg(1, f, format!("unknown log color {i}")))?,
+        other => {
+            return Err(bad_arg(
+                1,
+                f,
+                format!(
+                    "log color must be a string, got {}",
+                    crate::fail::type_name(&other)
+                ),
+            ));
+        }
+    };
+    Ok(LogTarget::Tagged(tag, color))
+}

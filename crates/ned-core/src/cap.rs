@@ -1,0 +1,429 @@
+//! Capabilities: a rights mask over a shared kernel object, and the one file
+//! descriptor that carries that object on Linux.
+//!
+//! Every object a script can name lives behind an `Arc<Object>`; a [`Cap`] is a
+//! reference to it with its own rights. When a task is started, [`Cap::grant`]
+//! turns a cap into the descriptor the task receives, enforcing the rights on
+//! that descriptor (see docs/linux-mapping.md for the table).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::net::{AddressFamily, Shutdown, SocketAddrUnix, SocketFlags, SocketType};
+
+use crate::log::Color;
+use crate::rights::Rights;
+
+/// Errors of capability operations; each names what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CapError {
+    #[error("failed to create channel socket")]
+    Channel(#[source] std::io::Error),
+    #[error("failed to connect to channel")]
+    Connect(#[source] std::io::Error),
+    #[error("failed to open '{path}'")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to create dataspace of {size} bytes")]
+    Dataspace {
+        size: u64,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to create eventfd")]
+    Eventfd(#[source] std::io::Error),
+    #[error("failed to reopen dataspace read-only")]
+    Reopen(#[source] std::io::Error),
+    #[error("failed to create namespace socket")]
+    Namespace(#[source] std::io::Error),
+    #[error("{0} is not supported on Linux")]
+    Unsupported(&'static str),
+    #[error("'{0}' cannot be passed to a task")]
+    NotGrantable(Kind),
+}
+
+/// The dynamic type of an object, as scripts see it in `tostring` and `L4.cast`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Channel,
+    Namespace,
+    Factory,
+    Dataspace,
+    Log,
+    Scheduler,
+    Semaphore,
+    Irq,
+    Directory,
+    File,
+    Rm,
+    Parent,
+}
+
+impl Kind {
+    /// The L4 name of the type (`L4::Cap<Name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Channel => "Ipc_gate",
+            Kind::Namespace => "Namespace",
+            Kind::Factory => "Factory",
+            Kind::Dataspace => "Dataspace",
+            Kind::Log => "Log",
+            Kind::Scheduler => "Scheduler",
+            Kind::Semaphore => "Semaphore",
+            Kind::Irq => "Irq_sender",
+            Kind::Directory => "Directory",
+            Kind::File => "File",
+            Kind::Rm => "Rm",
+            Kind::Parent => "Parent",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A kernel object and the Linux resource behind it.
+#[derive(Debug)]
+pub enum Object {
+    /// A SOCK_SEQPACKET listener bound to an abstract address.
+    Channel {
+        listener: OwnedFd,
+        addr: SocketAddrUnix,
+    },
+    /// A directory opened O_PATH, with the host path programs are executed from.
+    Directory {
+        fd: OwnedFd,
+        path: PathBuf,
+    },
+    /// A file opened O_PATH.
+    File {
+        fd: OwnedFd,
+        path: PathBuf,
+    },
+    /// A memfd of a fixed size.
+    Dataspace {
+        fd: OwnedFd,
+        size: u64,
+    },
+    Semaphore(OwnedFd),
+    Irq(OwnedFd),
+    /// A log sink: `None` is ned's own console, otherwise a tag and colour.
+    Log(Option<(String, Color)>),
+    /// ned's factory (`factory`, `mem_alloc`, `user_factory` are one object
+    /// each); quotas arrive with the object service.
+    Factory,
+    /// A scheduler proxy: priority range and CPU set (`None` = all CPUs).
+    Scheduler {
+        prio_limit: i64,
+        prio_base: i64,
+        cpus: Option<Vec<usize>>,
+    },
+    /// A name space held in ned; children reach it through ned's object service.
+    Namespace(Mutex<BTreeMap<String, Cap>>),
+    Rm,
+    Parent,
+}
+
+impl Object {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Channel { .. } => Kind::Channel,
+            Object::Directory { .. } => Kind::Directory,
+            Object::File { .. } => Kind::File,
+            Object::Dataspace { .. } => Kind::Dataspace,
+            Object::Semaphore(_) => Kind::Semaphore,
+            Object::Irq(_) => Kind::Irq,
+            Object::Log(_) => Kind::Log,
+            Object::Factory => Kind::Factory,
+            Object::Scheduler { .. } => Kind::Scheduler,
+            Object::Namespace(_) => Kind::Namespace,
+            Object::Rm => Kind::Rm,
+            Object::Parent => Kind::Parent,
+        }
+    }
+
+    /// The descriptor that carries the object inside ned, if there is one.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            Object::Channel { listener: fd, .. }
+            | Object::Directory { fd, .. }
+            | Object::File { fd, .. }
+            | Object::Dataspace { fd, .. }
+            | Object::Semaphore(fd)
+            | Object::Irq(fd) => Some(fd.as_fd()),
+            _ => None,
+        }
+    }
+
+    /// A new channel: a listening SEQPACKET socket on a fresh abstract address.
+    ///
+    /// Clients connect before the server accepts: the kernel keeps their
+    /// connections (and first messages) in the backlog, so a client may be
+    /// started before its server, as upstream configs do.
+    pub fn channel() -> Result<Object, CapError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let sock = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| CapError::Channel(e.into()))?;
+        let name = format!(
+            "ned/{}/{}",
+            rustix::process::getpid().as_raw_nonzero(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let addr = SocketAddrUnix::new_abstract_name(name.as_bytes())
+            .map_err(|e| CapError::Channel(e.into()))?;
+        rustix::net::bind(&sock, &addr).map_err(|e| CapError::Channel(e.into()))?;
+        rustix::net::listen(&sock, 4096).map_err(|e| CapError::Channel(e.into()))?;
+        Ok(Object::Channel {
+            listener: sock,
+            addr,
+        })
+    }
+
+    /// Opens `path` as a directory object.
+    pub fn directory(path: &Path) -> Result<Object, CapError> {
+        let fd = open_path(path, OFlags::DIRECTORY)?;
+        Ok(Object::Directory {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// A zero-filled memfd of `size` bytes.
+    pub fn dataspace(size: u64) -> Result<Object, CapError> {
+        let err = |e: rustix::io::Errno| CapError::Dataspace {
+            size,
+            source: e.into(),
+        };
+        let fd = rustix::fs::memfd_create(
+            "ned-dataspace",
+            rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+        )
+        .map_err(err)?;
+        rustix::fs::ftruncate(&fd, size).map_err(err)?;
+        Ok(Object::Dataspace { fd, size })
+    }
+
+    /// An eventfd-backed semaphore (or IRQ when `irq`).
+    pub fn event(irq: bool) -> Result<Object, CapError> {
+        let fd = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::SEMAPHORE,
+        )
+        .map_err(|e| CapError::Eventfd(e.into()))?;
+        Ok(if irq {
+            Object::Irq(fd)
+        } else {
+            Object::Semaphore(fd)
+        })
+    }
+
+    pub fn namespace() -> Object {
+        Object::Namespace(Mutex::new(BTreeMap::new()))
+    }
+}
+
+fn open_path(path: &Path, extra: OFlags) -> Result<OwnedFd, CapError> {
+    rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC | extra, Mode::empty()).map_err(|e| {
+        CapError::Open {
+            path: path.to_path_buf(),
+            source: e.into(),
+        }
+    })
+}
+
+/// A reference to an object with a rights mask.
+#[derive(Clone, Debug)]
+pub struct Cap {
+    pub object: Arc<Object>,
+    pub rights: Rights,
+}
+
+/// The descriptor a task receives for one granted cap: ned's own descriptor,
+/// or one made for this task alone (a fresh connection, a read-only reopen).
+pub enum Granted<'a> {
+    Shared(BorrowedFd<'a>),
+    Own(OwnedFd),
+}
+
+impl Granted<'_> {
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Granted::Shared(fd) => *fd,
+            Granted::Own(fd) => fd.as_fd(),
+        }
+    }
+}
+
+impl Cap {
+    pub fn new(object: Object, rights: Rights) -> Cap {
+        Cap {
+            object: Arc::new(object),
+            rights,
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.object.kind()
+    }
+
+    /// The same object with other rights.
+    pub fn with_rights(&self, rights: Rights) -> Cap {
+        Cap {
+            object: Arc::clone(&self.object),
+            rights,
+        }
+    }
+
+    /// Two caps are equal when they name the same object, whatever their rights.
+    pub fn same_object(&self, other: &Cap) -> bool {
+        Arc::ptr_eq(&self.object, &other.object)
+    }
+
+    /// The file a cap names relative to a directory cap (`rom:query("x")`).
+    pub fn query_file(&self, name: &str) -> Result<Option<Cap>, CapError> {
+        let Object::Directory { path, .. } = &*self.object else {
+            return Ok(None);
+        };
+        if name.is_empty() || name.contains('\0') || name.split('/').any(|c| c == "..") {
+            return Ok(None);
+        }
+        let full = path.join(name.trim_start_matches('/'));
+        match rustix::fs::open(&full, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => {
+                let stat = rustix::fs::fstat(&fd).map_err(|e| CapError::Open {
+                    path: full.clone(),
+                    source: e.into(),
+                })?;
+                let object = if rustix::fs::FileType::from_raw_mode(stat.st_mode).is_dir() {
+                    Object::Directory { fd, path: full }
+                } else {
+                    Object::File { fd, path: full }
+                };
+                Ok(Some(Cap::new(object, Rights::READ)))
+            }
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => Ok(None),
+            Err(e) => Err(CapError::Open {
+                path: full,
+                source: e.into(),
+            }),
+        }
+    }
+
+    /// The host path a program cap is executed from.
+    pub fn host_path(&self) -> Option<&Path> {
+        match &*self.object {
+            Object::Directory { path, .. } | Object::File { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// Makes the descriptor a task receives for this cap, enforcing the rights.
+    pub fn grant(&self) -> Result<Granted<'_>, CapError> {
+        match &*self.object {
+            Object::Channel { listener, addr } => {
+                if self.rights.has(Rights::C) {
+                    return Ok(Granted::Shared(listener.as_fd()));
+                }
+                let sock = rustix::net::socket_with(
+                    AddressFamily::UNIX,
+                    SocketType::SEQPACKET,
+                    SocketFlags::CLOEXEC,
+                    None,
+                )
+                .map_err(|e| CapError::Connect(e.into()))?;
+                rustix::net::connect(&sock, addr).map_err(|e| CapError::Connect(e.into()))?;
+                if !self.rights.has(Rights::W) {
+                    rustix::net::shutdown(&sock, Shutdown::Write)
+                        .map_err(|e| CapError::Connect(e.into()))?;
+                }
+                Ok(Granted::Own(sock))
+            }
+            Object::Directory { path, .. } => {
+                // Directories are handed out readable so `openat` and
+                // `getdents` work; write protection of the files inside needs
+                // the sandbox (see docs/linux-mapping.md).
+                Ok(Granted::Own(reopen(
+                    path,
+                    OFlags::RDONLY | OFlags::DIRECTORY,
+                )?))
+            }
+            Object::File { path, .. } => {
+                let flags = if self.rights.has(Rights::W) {
+                    OFlags::RDWR
+                } else {
+                    OFlags::RDONLY
+                };
+                Ok(Granted::Own(reopen(path, flags)?))
+            }
+            Object::Dataspace { fd, .. } => {
+                if self.rights.has(Rights::W) {
+                    return Ok(Granted::Shared(fd.as_fd()));
+                }
+                // A read-only open of the memfd through procfs: the task can
+                // neither write, truncate nor map it writable.
+                let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
+                rustix::fs::open(
+                    proc.as_str(),
+                    OFlags::RDONLY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map(Granted::Own)
+                .map_err(|e| CapError::Reopen(e.into()))
+            }
+            Object::Semaphore(fd) | Object::Irq(fd) => Ok(Granted::Shared(fd.as_fd())),
+            Object::Namespace(_) => {
+                // ned's object service answers on the other end; until it
+                // serves the protocol, the task sees a connected socket whose
+                // peer is closed when ned exits.
+                let (ours, theirs) = rustix::net::socketpair(
+                    AddressFamily::UNIX,
+                    SocketType::SEQPACKET,
+                    SocketFlags::CLOEXEC,
+                    None,
+                )
+                .map_err(|e| CapError::Namespace(e.into()))?;
+                drop(ours);
+                Ok(Granted::Own(theirs))
+            }
+            other => Err(CapError::NotGrantable(other.kind())),
+        }
+    }
+}
+
+fn reopen(path: &Path, flags: OFlags) -> Result<OwnedFd, CapError> {
+    rustix::fs::open(path, flags | OFlags::CLOEXEC, Mode::empty()).map_err(|e| CapError::Open {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })
+}
+
+impl fmt::Display for Cap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.object.fd() {
+            Some(fd) => write!(
+                f,
+                "L4::Cap<{}>[fd {}] r=0x{:x}",
+                self.kind(),
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                self.rights.0
+            ),
+            None => write!(f, "L4::Cap<{}>[ned] r=0x{:x}", self.kind(), self.rights.0),
+        }
+    }
+}

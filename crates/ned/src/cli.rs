@@ -1,0 +1,148 @@
+//! ned's command line with upstream's rules (spec §2): `--exit` or
+//! `--wait-and-exit` only as the very first argument, options up to the first
+//! non-option argument (the script), and everything after the script belongs
+//! to the script — even words that look like options.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Parser;
+use lua_l4::Mode;
+
+/// Run a Lua boot script that starts tasks with exactly the capabilities it grants.
+#[derive(Parser, Debug)]
+#[command(
+    name = "ned",
+    version,
+    override_usage = "ned [--exit|--wait-and-exit] [OPTIONS] [-e STATEMENT]... <SCRIPT> [SCRIPT ARGS]...",
+    after_help = "--exit / --wait-and-exit are accepted only as the first argument.\n\
+                  Everything after SCRIPT is passed to the script as `arg` and `...`."
+)]
+struct Flags {
+    /// Run STATEMENT in the main Lua state before the script (repeatable).
+    #[arg(short = 'e', long = "execute", value_name = "STATEMENT")]
+    execute: Vec<String>,
+    /// Directory the `rom` capability names (default: the script's directory).
+    #[arg(long, value_name = "DIR")]
+    rom: Option<PathBuf>,
+    /// Root of Lunatik runtime scripts (default: the script's directory).
+    #[arg(long = "lua-root", value_name = "DIR")]
+    lua_root: Option<PathBuf>,
+    /// After the script: exit at once, terminating the tasks.
+    #[arg(long, hide = true)]
+    exit: bool,
+    /// After the script: exit once no task is alive.
+    #[arg(long = "wait-and-exit", hide = true)]
+    wait_and_exit: bool,
+}
+
+/// The parsed command line.
+#[derive(Debug)]
+pub struct Options {
+    pub mode: Mode,
+    pub execute: Vec<String>,
+    pub rom: Option<PathBuf>,
+    pub lua_root: Option<PathBuf>,
+    pub script: Option<PathBuf>,
+    pub args: Vec<OsString>,
+}
+
+/// Options that take a value as the next argument.
+const VALUE_OPTIONS: [&str; 4] = ["-e", "--execute", "--rom", "--lua-root"];
+
+pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
+    let mode = match argv.first().and_then(|a| a.to_str()) {
+        Some("--exit") => Mode::Exit,
+        Some("--wait-and-exit") => Mode::WaitAndExit,
+        _ => Mode::Serve,
+    };
+    if mode != Mode::Serve {
+        argv.remove(0);
+    }
+    // The script is the first argument that is neither an option nor an
+    // option's value; `-e` may also be glued (`-eSTMT`).
+    let mut i = 0;
+    while i < argv.len() {
+        let a = argv[i].to_string_lossy();
+        if a == "--" {
+            break;
+        }
+        if !a.starts_with('-') || a == "-" {
+            break;
+        }
+        i += if VALUE_OPTIONS.contains(&a.as_ref()) {
+            2
+        } else {
+            1
+        };
+    }
+    let i = i.min(argv.len());
+    let mut rest = argv.split_off(i);
+    if rest.first().is_some_and(|a| a == "--") {
+        rest.remove(0);
+    }
+    let flags = Flags::try_parse_from(std::iter::once(OsString::from("ned")).chain(argv))?;
+    if flags.exit || flags.wait_and_exit {
+        return Err(clap::Error::raw(
+            clap::error::ErrorKind::ArgumentConflict,
+            "--exit and --wait-and-exit are only accepted as the first argument\n",
+        )
+        .with_cmd(&<Flags as clap::CommandFactory>::command()));
+    }
+    let script = (!rest.is_empty()).then(|| PathBuf::from(rest.remove(0)));
+    if script.is_none() && flags.execute.is_empty() {
+        return Err(clap::Error::raw(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "a script (or at least one -e STATEMENT) is required\n",
+        )
+        .with_cmd(&<Flags as clap::CommandFactory>::command()));
+    }
+    Ok(Options {
+        mode,
+        execute: flags.execute,
+        rom: flags.rom,
+        lua_root: flags.lua_root,
+        script,
+        args: rest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Options, clap::Error> {
+        parse(args.iter().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn exit_options_only_first() {
+        assert_eq!(p(&["--exit", "s.lua"]).unwrap().mode, Mode::Exit);
+        assert_eq!(
+            p(&["--wait-and-exit", "s.lua"]).unwrap().mode,
+            Mode::WaitAndExit
+        );
+        assert!(p(&["-e", "x=1", "--exit", "s.lua"]).is_err());
+        // After the script it is the script's argument.
+        let o = p(&["s.lua", "--exit", "-e", "x"]).unwrap();
+        assert_eq!(o.mode, Mode::Serve);
+        assert_eq!(o.args, vec!["--exit", "-e", "x"]);
+    }
+
+    #[test]
+    fn statements_and_options_before_script() {
+        let o = p(&["-e", "a=1", "--execute", "b=2", "--rom", "/r", "s.lua", "x"]).unwrap();
+        assert_eq!(o.execute, vec!["a=1", "b=2"]);
+        assert_eq!(o.rom, Some(PathBuf::from("/r")));
+        assert_eq!(o.script, Some(PathBuf::from("s.lua")));
+        assert_eq!(o.args, vec!["x"]);
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(p(&[]).is_err());
+        assert!(p(&["--bogus", "s.lua"]).is_err());
+        assert!(p(&["-e"]).is_err());
+        assert!(p(&["--rom"]).is_err());
+    }
+}
