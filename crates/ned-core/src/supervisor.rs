@@ -139,7 +139,21 @@ impl Supervisor {
             rustix::fs::Mode::empty(),
         )
         .map_err(setup)?;
-        let spawner = Spawner::new().map_err(SupervisorError::Spawn)?;
+        let mut spawner = Spawner::new().map_err(SupervisorError::Spawn)?;
+        // Two fds per task (pidfd, log pipe): raise the soft limit to the
+        // hard one, and give tasks the limit ned was started with.
+        let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        if let (Some(cur), Some(max)) = (lim.current, lim.maximum)
+            && cur < max
+        {
+            let raised = rustix::process::Rlimit {
+                current: Some(max),
+                maximum: Some(max),
+            };
+            if rustix::process::setrlimit(rustix::process::Resource::Nofile, raised).is_ok() {
+                spawner.set_child_nofile(cur, max);
+            }
+        }
         Ok(Supervisor {
             epoll,
             signals,

@@ -119,6 +119,8 @@ pub struct Spawner {
     listen: [u8; LISTEN_BUF_LEN],
     /// The child's CPU mask, if any.
     cpus: [u64; CPU_WORDS],
+    /// The RLIMIT_NOFILE children get, when it differs from ned's own.
+    child_nofile: Option<libc::rlimit>,
 }
 
 // SAFETY: the only non-Send fields are the raw pointer to the stack mapping,
@@ -160,7 +162,20 @@ impl Spawner {
             plan: Vec::new(),
             listen,
             cpus: [0; CPU_WORDS],
+            child_nofile: None,
         })
+    }
+
+    /// Gives every child this RLIMIT_NOFILE (soft, hard) instead of ned's.
+    ///
+    /// ned raises its own soft limit to supervise many tasks; programs that
+    /// still use `select()` break above 1024 fds, so children get the limit
+    /// ned itself was started with, as systemd does for its services.
+    pub fn set_child_nofile(&mut self, soft: u64, hard: u64) {
+        self.child_nofile = Some(libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        });
     }
 
     /// Starts `cmd` and returns once the child has exec'd.
@@ -230,6 +245,11 @@ impl Spawner {
             cpus,
             nice: cmd.nice.unwrap_or(0),
             set_nice: cmd.nice.is_some(),
+            nofile: self.child_nofile.unwrap_or(libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            }),
+            set_nofile: self.child_nofile.is_some(),
             max_signal: libc::SIGRTMAX(),
             default_action: [0; KERNEL_SIGACTION_WORDS],
             sigset_size: (libc::SIGRTMAX() as usize).div_ceil(8),
@@ -316,6 +336,7 @@ enum Step {
     Affinity,
     Nice,
     Exec,
+    Rlimit,
 }
 
 impl Step {
@@ -327,6 +348,7 @@ impl Step {
             4 => Self::Affinity,
             5 => Self::Nice,
             6 => Self::Exec,
+            7 => Self::Rlimit,
             _ => Self::None,
         }
     }
@@ -340,6 +362,7 @@ impl Step {
             Self::Affinity => "set the cpu affinity",
             Self::Nice => "set the nice value",
             Self::Exec => "execute",
+            Self::Rlimit => "set the fd limit",
         }
     }
 }
@@ -360,6 +383,8 @@ struct ChildArgs {
     cpus: *const u64,
     nice: c_int,
     set_nice: bool,
+    nofile: libc::rlimit,
+    set_nofile: bool,
     /// Highest signal number to reset.
     max_signal: c_int,
     /// A zeroed kernel `struct sigaction`: SIG_DFL, no flags, empty mask.
@@ -521,6 +546,14 @@ unsafe fn child_run(args: &ChildArgs) -> ! {
         // SAFETY: plain syscall; who = 0 means this process.
         if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, args.nice) } < 0 {
             child_fail(args, Step::Nice);
+        }
+    }
+
+    if args.set_nofile {
+        // SAFETY: `nofile` is an initialised rlimit owned by the suspended
+        // parent; setrlimit is a plain system call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &args.nofile) } < 0 {
+            child_fail(args, Step::Rlimit);
         }
     }
 
