@@ -1,0 +1,95 @@
+#!/bin/bash
+# Shared set-up for bench/*.sh (sourced, not run): installs missing tools,
+# builds ned and the baselines in release mode and exports their paths.
+#
+# Exports: BENCH_DIR, TARGET, NED, SPAWN_BASELINE, WORK (a temp directory
+# removed on exit). Functions: need_tools, build_ned, build_c, median_ratio.
+# Set-up failures exit non-zero; a missed target never does.
+
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+TARGET=$CARGO_TARGET_DIR
+NED=$TARGET/release/ned
+SPAWN_BASELINE=$TARGET/release/spawn-baseline
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ned-bench.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+
+# need_tools CMD:PACKAGE...  installs PACKAGE with apt-get when CMD is missing.
+need_tools() {
+	local missing=() spec
+	for spec in "$@"; do
+		command -v "${spec%%:*}" >/dev/null 2>&1 || missing+=("${spec#*:}")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	local sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	echo "bench: installing ${missing[*]}" >&2
+	$sudo apt-get install -y "${missing[@]}" >/dev/null 2>&1 ||
+		{ $sudo apt-get update >/dev/null 2>&1 &&
+			$sudo apt-get install -y "${missing[@]}" >/dev/null 2>&1; } ||
+		die "failed to install ${missing[*]}"
+}
+
+# Builds ned and spawn-baseline once per run-all (BENCH_BUILT guards repeats).
+build_ned() {
+	[ "${BENCH_BUILT:-}" = 1 ] && return 0
+	need_tools cc:gcc python3:python3
+	(cd "$ROOT" && cargo build --release --quiet -p ned -p ned-bench) ||
+		die "cargo build --release failed"
+	export BENCH_BUILT=1
+}
+
+# build_c NAME: compiles bench/NAME.c to $TARGET/bench/NAME, static when
+# static glibc is installed (dynamic otherwise: the result is only slower
+# to start, never wrong).
+build_c() {
+	local name=$1 out=$TARGET/bench/$1
+	mkdir -p "$TARGET/bench"
+	if [ "$name" = static-true ]; then
+		"$BENCH_DIR/build-static.sh" "$out" >/dev/null || die "failed to build $name"
+	elif ! gcc -static -O2 -s -o "$out" "$BENCH_DIR/$name.c" 2>/dev/null; then
+		gcc -O2 -s -o "$out" "$BENCH_DIR/$name.c" || die "failed to build $name"
+	fi
+	echo "$out"
+}
+
+# median_ratio JSON: prints "ned_median baseline_median ratio" (seconds) from
+# a hyperfine export whose first command is ned's and second the baseline's.
+median_ratio() {
+	python3 - "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+a, b = r[0]["median"], r[1]["median"]
+print(f"{a:.6f} {b:.6f} {a / b:.3f}")
+PY
+}
+
+# met VALUE OP LIMIT: "yes" or "no" (OP is <= or >=).
+met() {
+	python3 -c "import sys; v,l=float(sys.argv[1]),float(sys.argv[3]); print('yes' if (v<=l if sys.argv[2]=='<=' else v>=l) else 'no')" "$1" "$2" "$3"
+}
+
+# raise_nofile: as many fds as the hard limit allows (up to 65536); 1,000 live
+# children need about 2,000 fds in ned (pidfd + log pipe each).
+raise_nofile() {
+	local hard
+	hard=$(ulimit -Hn)
+	if [ "$hard" = unlimited ] || [ "$hard" -ge 65536 ]; then
+		ulimit -n 65536
+	else
+		ulimit -n "$hard"
+	fi
+}
+
+# result KEY=VALUE...: the machine-readable line run-all.sh collects.
+result() {
+	echo "RESULT $*"
+}
