@@ -8,7 +8,7 @@ use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 
-use ned_spawn::{Command, Exit, SpawnError, Spawner, send_signal, try_wait, wait};
+use ned_spawn::{Exit, SpawnError, Spawner, send_signal, try_wait, wait};
 use util::*;
 
 #[test]
@@ -34,16 +34,7 @@ fn send_signal_try_wait_and_gone() {
     let null = devnull();
     let mut spawner = Spawner::new().unwrap();
     let child = spawner
-        .spawn(&Command {
-            path: &spec.path,
-            argv: &spec.argv,
-            env: &spec.env,
-            stdio: [null.as_fd(), null.as_fd(), null.as_fd()],
-            fds: &[],
-            listen_pid: false,
-            cpus: None,
-            nice: None,
-        })
+        .spawn(&spec.command([null.as_fd(), null.as_fd(), null.as_fd()], &[]))
         .unwrap();
     assert!(child.pid > 0);
     assert_eq!(try_wait(child.pidfd.as_fd()).unwrap(), None);
@@ -70,16 +61,7 @@ fn bad_signal_number_is_an_error() {
     let null = devnull();
     let child = Spawner::new()
         .unwrap()
-        .spawn(&Command {
-            path: &spec.path,
-            argv: &spec.argv,
-            env: &spec.env,
-            stdio: [null.as_fd(), null.as_fd(), null.as_fd()],
-            fds: &[],
-            listen_pid: false,
-            cpus: None,
-            nice: None,
-        })
+        .spawn(&spec.command([null.as_fd(), null.as_fd(), null.as_fd()], &[]))
         .unwrap();
     let err = send_signal(child.pidfd.as_fd(), 1000).unwrap_err();
     assert!(
@@ -95,16 +77,7 @@ fn spawn_err(spec: &Spec) -> SpawnError {
     let null = devnull();
     Spawner::new()
         .unwrap()
-        .spawn(&Command {
-            path: &spec.path,
-            argv: &spec.argv,
-            env: &spec.env,
-            stdio: [null.as_fd(), null.as_fd(), null.as_fd()],
-            fds: &[],
-            listen_pid: spec.listen_pid,
-            cpus: spec.cpus.as_deref(),
-            nice: spec.nice,
-        })
+        .spawn(&spec.command([null.as_fd(), null.as_fd(), null.as_fd()], &[]))
         .unwrap_err()
 }
 

@@ -58,6 +58,24 @@ impl Spec {
         self.env = cstrings(env);
         self
     }
+
+    /// The Command for this spec with the given stdio and caps.
+    pub fn command<'a>(
+        &'a self,
+        stdio: [BorrowedFd<'a>; 3],
+        fds: &'a [BorrowedFd<'a>],
+    ) -> Command<'a> {
+        Command {
+            path: &self.path,
+            argv: &self.argv,
+            env: &self.env,
+            stdio,
+            fds,
+            listen_pid: self.listen_pid,
+            cpus: self.cpus.as_deref(),
+            nice: self.nice,
+        }
+    }
 }
 
 /// Output of one run: pid, exit, stdout.
@@ -78,16 +96,7 @@ pub fn run_with(
     let (r, w) = pipe();
     let stderr = std::io::stderr();
     let child = spawner
-        .spawn(&Command {
-            path: &spec.path,
-            argv: &spec.argv,
-            env: &spec.env,
-            stdio: [stdin, w.as_fd(), stderr.as_fd()],
-            fds,
-            listen_pid: spec.listen_pid,
-            cpus: spec.cpus.as_deref(),
-            nice: spec.nice,
-        })
+        .spawn(&spec.command([stdin, w.as_fd(), stderr.as_fd()], fds))
         .unwrap();
     drop(w);
     let mut stdout = String::new();
