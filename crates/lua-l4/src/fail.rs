@@ -48,6 +48,12 @@ pub fn bad_arg(n: usize, func: &str, msg: impl std::fmt::Display) -> Fail {
     Fail::Msg(format!("bad argument #{n} to '{func}' ({msg})"))
 }
 
+/// `bad argument #n to 'f' (<what>, got <type>)`, for a field of a table
+/// argument that has the wrong type.
+pub fn field_err(n: usize, func: &str, what: &str, got: &Value) -> Fail {
+    bad_arg(n, func, format!("{what}, got {}", type_name(got)))
+}
+
 /// `bad argument #n to 'f' (<want> expected, got <type>)`.
 pub fn type_err(n: usize, func: &str, want: &str, got: &Value) -> Fail {
     bad_arg(n, func, format!("{want} expected, got {}", type_name(got)))

@@ -15,7 +15,7 @@ use ned_core::supervisor::{LogTarget, StartSpec};
 use ned_core::{Cap, Kind, Rights};
 
 use crate::cap::{cap_of, push};
-use crate::fail::{Args, Fail, Res, bad_arg, chain, type_err};
+use crate::fail::{Args, Fail, Res, bad_arg, chain, field_err, type_err};
 use crate::with_host;
 
 /// Upstream's limit on capability names.
@@ -47,19 +47,12 @@ pub fn start(lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
 
     let mut caps = collect_caps(lua, &args, &env, &loader)?;
     let path = resolve_program(&prog, &caps)?;
-    let log = log_target(lua, &args, &env, &prog)?;
+    let log = log_target(&args, &env, &prog)?;
     let dbg = match env.get::<Value>("l4re_dbg")? {
         Value::Nil => 0,
         Value::Integer(i) => i,
         other => {
-            return Err(bad_arg(
-                1,
-                fname,
-                format!(
-                    "l4re_dbg must be a number, got {}",
-                    crate::fail::type_name(&other)
-                ),
-            ));
+            return Err(field_err(1, fname, "l4re_dbg must be a number", &other));
         }
     };
     let cpus = match env.get::<Value>("scheduler")? {
@@ -168,14 +161,7 @@ fn posix_env(f: &str, t: &Table, n: usize) -> Res<Vec<CString>> {
     for pair in t.pairs::<Value, Value>() {
         let (k, v) = pair?;
         let Value::String(k) = k else {
-            return Err(bad_arg(
-                n,
-                f,
-                format!(
-                    "environment keys must be strings, got {}",
-                    crate::fail::type_name(&k)
-                ),
-            ));
+            return Err(field_err(n, f, "environment keys must be strings", &k));
         };
         let key = k.to_str()?.to_owned();
         let value = match v {
@@ -183,14 +169,8 @@ fn posix_env(f: &str, t: &Table, n: usize) -> Res<Vec<CString>> {
             Value::Integer(i) => i.to_string(),
             Value::Number(x) => x.to_string(),
             other => {
-                return Err(bad_arg(
-                    n,
-                    f,
-                    format!(
-                        "environment value of '{key}' must be a string, got {}",
-                        crate::fail::type_name(&other)
-                    ),
-                ));
+                let what = format!("environment value of '{key}' must be a string");
+                return Err(field_err(n, f, &what, &other));
             }
         };
         if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
@@ -229,14 +209,7 @@ fn collect_caps(
         Value::Nil => None,
         Value::Table(t) => Some(t),
         other => {
-            return Err(bad_arg(
-                1,
-                f,
-                format!(
-                    "caps must be a table, got {}",
-                    crate::fail::type_name(&other)
-                ),
-            ));
+            return Err(field_err(1, f, "caps must be a table", &other));
         }
     };
     let mut out: BTreeMap<String, Cap> = BTreeMap::new();
@@ -245,14 +218,7 @@ fn collect_caps(
         for pair in t.pairs::<Value, Value>() {
             let (k, v) = pair?;
             let Value::String(k) = k else {
-                return Err(bad_arg(
-                    1,
-                    f,
-                    format!(
-                        "capability names must be strings, got {}",
-                        crate::fail::type_name(&k)
-                    ),
-                ));
+                return Err(field_err(1, f, "capability names must be strings", &k));
             };
             let name = k.to_str()?.to_owned();
             check_name(&name)?;
@@ -317,13 +283,11 @@ fn resolve_value(
             resolve_value(lua, f, name, r, caps, stack, depth + 1)
         }
         Value::Table(t) => table_namespace(lua, f, name, &t, stack, depth).map(Some),
-        other => Err(bad_arg(
+        other => Err(field_err(
             1,
             f,
-            format!(
-                "capability '{name}' cannot be a {}",
-                crate::fail::type_name(&other)
-            ),
+            &format!("capability '{name}' is invalid"),
+            &other,
         )),
     }
 }
@@ -422,7 +386,7 @@ fn resolve_program(prog: &str, caps: &[(String, Cap)]) -> Res<PathBuf> {
 
 /// `env.log`: a `{tag, color}` table, a log cap, a function returning one of
 /// those, or nothing (tag = program basename, white).
-fn log_target(lua: &Lua, args: &Args<'_>, env: &Table, prog: &str) -> Res<LogTarget> {
+fn log_target(args: &Args<'_>, env: &Table, prog: &str) -> Res<LogTarget> {
     let f = args.func;
     let default_tag = prog.rsplit('/').next().unwrap_or(prog).to_owned();
     let mut v: Value = env.get("log")?;
@@ -440,29 +404,19 @@ fn log_target(lua: &Lua, args: &Args<'_>, env: &Table, prog: &str) -> Res<LogTar
             _ => return Err(bad_arg(1, f, "log must be a log capability")),
         },
         other => {
-            return Err(bad_arg(
+            return Err(field_err(
                 1,
                 f,
-                format!(
-                    "log must be a table or log capability, got {}",
-                    crate::fail::type_name(other)
-                ),
+                "log must be a table or log capability",
+                other,
             ));
         }
     };
-    let _ = lua;
     let tag = match tag {
         Value::Nil => default_tag,
         Value::String(s) => s.to_str()?.to_owned(),
         other => {
-            return Err(bad_arg(
-                1,
-                f,
-                format!(
-                    "log tag must be a string, got {}",
-                    crate::fail::type_name(&other)
-                ),
-            ));
+            return Err(field_err(1, f, "log tag must be a string", &other));
         }
     };
     if tag.len() > 64 || tag.contains(['\n', '\0']) {
@@ -484,14 +438,7 @@ fn log_target(lua: &Lua, args: &Args<'_>, env: &Table, prog: &str) -> Res<LogTar
             .map(Color)
             .ok_or_else(|| bad_arg(1, f, format!("unknown log color {i}")))?,
         other => {
-            return Err(bad_arg(
-                1,
-                f,
-                format!(
-                    "log color must be a string, got {}",
-                    crate::fail::type_name(&other)
-                ),
-            ));
+            return Err(field_err(1, f, "log color must be a string", &other));
         }
     };
     Ok(LogTarget::Tagged(tag, color))
