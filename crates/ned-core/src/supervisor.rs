@@ -83,7 +83,11 @@ pub enum TaskState {
 
 struct Task {
     pid: i32,
-    pidfd: OwnedFd,
+    /// Closed as soon as the exit is collected: a reaped process needs no fd,
+    /// and exited tasks the script never waits for must not pile up fds
+    /// (each one would also be copied into, and closed in, every later
+    /// child's fd table before its exec).
+    pidfd: Option<OwnedFd>,
     stream: Option<StreamId>,
     state: TaskState,
     /// The script gave the task up (`wait()` returned or `kill()`); the entry
@@ -251,7 +255,7 @@ impl Supervisor {
             id,
             Task {
                 pid: child.pid,
-                pidfd: child.pidfd,
+                pidfd: Some(child.pidfd),
                 stream,
                 state: TaskState::Running,
                 released: false,
@@ -311,7 +315,7 @@ impl Supervisor {
     /// Collects the exit of task `id`, whose pidfd is readable.
     fn reap(&mut self, id: u64) -> Option<Exit> {
         let task = self.tasks.get(&id)?;
-        let exit = match ned_spawn::try_wait(task.pidfd.as_fd()) {
+        let exit = match ned_spawn::try_wait(task.pidfd.as_ref()?.as_fd()) {
             Ok(Some(exit)) => exit,
             Ok(None) => return None,
             Err(e) => {
@@ -330,7 +334,9 @@ impl Supervisor {
             }
         }
         let task = self.tasks.get_mut(&id)?;
-        let _ = epoll::delete(&self.epoll, &task.pidfd);
+        if let Some(pidfd) = task.pidfd.take() {
+            let _ = epoll::delete(&self.epoll, &pidfd);
+        }
         if task.released {
             self.tasks.remove(&id);
             return None;
@@ -382,7 +388,12 @@ impl Supervisor {
         let Some(task) = self.tasks.get(&id.0) else {
             return Ok(());
         };
-        ned_spawn::send_signal(task.pidfd.as_fd(), sig).map_err(|source| SupervisorError::Signal {
+        let sent = match &task.pidfd {
+            Some(pidfd) => ned_spawn::send_signal(pidfd.as_fd(), sig),
+            // Reaped and its pidfd closed: what the kernel answers then.
+            None => Err(ned_spawn::SpawnError::SignalGone { sig }),
+        };
+        sent.map_err(|source| SupervisorError::Signal {
             pid: task.pid,
             source,
         })
@@ -431,9 +442,9 @@ impl Supervisor {
 
     fn signal_all(&self, sig: i32) {
         for task in self.tasks.values() {
-            if task.state == TaskState::Running {
+            if let (TaskState::Running, Some(pidfd)) = (task.state, &task.pidfd) {
                 // A task that exited meanwhile is no error.
-                let _ = ned_spawn::send_signal(task.pidfd.as_fd(), sig);
+                let _ = ned_spawn::send_signal(pidfd.as_fd(), sig);
             }
         }
     }

@@ -1,0 +1,66 @@
+#!/bin/bash
+# Spawn: ned starts and reaps 2,000 short-lived static programs from one
+# script, an exit handler each (the Lua script below), against spawn-baseline
+# (plain posix_spawn + waitpid) doing the same; both keep 64 children in
+# flight. Target (issue 3): ned <= 1.3x the baseline's wall time.
+# A second, informational run starts all 2,000 at once from the script.
+#
+# Usage: bench/spawn.sh   (N=2000 RUNS=20 by default)
+source "$(dirname "$0")/common.sh"
+need_tools hyperfine:hyperfine
+build_ned
+raise_nofile
+prog=$(build_c static-true)
+cat >"$WORK/spawn.lua" <<'LUA'
+-- bench/spawn.lua PROGRAM N [WINDOW]: starts N tasks of PROGRAM, each with an
+-- exit handler, and lets ned reap them; run with `ned --wait-and-exit`.
+-- WINDOW > 0 keeps at most WINDOW tasks alive (each handler starts the next
+-- one), the same shape as spawn-baseline; WINDOW = 0 starts all N at once.
+local L4 = require("L4")
+local prog, n, window = arg[1], tonumber(arg[2]), tonumber(arg[3] or "64")
+local ld = L4.default_loader
+local started, done, failed = 0, 0, 0
+
+local start_one
+local function on_exit(code)
+  done = done + 1
+  if code ~= 0 then failed = failed + 1 end
+  if window > 0 and started < n then start_one() end
+  if done == n then print("spawn.lua: done " .. done .. " failed " .. failed) end
+end
+
+function start_one()
+  started = started + 1
+  ld:startv({ log = { "t", "w" } }, prog):exit_handler(on_exit)
+end
+
+local first = window > 0 and math.min(window, n) or n
+for _ = 1, first do start_one() end
+LUA
+n=${N:-2000}
+
+# One checked run first: every task must have started, exited 0 and had its
+# handler run, in both shapes.
+for window in 64 0; do
+	out=$("$NED" --wait-and-exit "$WORK/spawn.lua" "$prog" "$n" "$window" 2>&1) ||
+		die "ned failed: $out"
+	[ "$out" = "spawn.lua: done $n failed 0" ] ||
+		die "ned did not run $n exit handlers (window $window): $(echo "$out" | head -5)"
+done
+
+hyperfine -N --warmup 3 --runs "${RUNS:-20}" --export-json "$WORK/spawn.json" \
+	-n ned "$NED --wait-and-exit $WORK/spawn.lua $prog $n 64" \
+	-n spawn-baseline "$SPAWN_BASELINE $n $prog" >&2 || die "hyperfine failed"
+read -r ned base ratio < <(median_ratio "$WORK/spawn.json")
+ok=$(met "$ratio" '<=' 1.3)
+ned_ms=$(python3 -c "print(f'{$ned*1000:.1f}')")
+base_ms=$(python3 -c "print(f'{$base*1000:.1f}')")
+echo "spawn: $n starts+reaps, 64 in flight: ned ${ned_ms} ms, posix_spawn baseline ${base_ms} ms, ratio ${ratio}x (target <= 1.3x): $ok"
+
+# Informational: the script starts all N back to back (no window).
+hyperfine -N --warmup 2 --runs "${RUNS:-20}" --export-json "$WORK/burst.json" \
+	-n ned-burst "$NED --wait-and-exit $WORK/spawn.lua $prog $n 0" \
+	-n spawn-baseline "$SPAWN_BASELINE $n $prog" >&2 || die "hyperfine failed"
+read -r bned bbase bratio < <(median_ratio "$WORK/burst.json")
+echo "spawn (all $n at once, informational): ned $(python3 -c "print(f'{$bned*1000:.1f}')") ms, ratio ${bratio}x"
+result "bench=spawn ned_ms=$ned_ms base_ms=$base_ms ratio=$ratio target=1.3 met=$ok"
