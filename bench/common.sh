@@ -72,6 +72,30 @@ print(f"{a:.6f} {b:.6f} {a / b:.3f}")
 PY
 }
 
+# paired_rounds NAME ROUNDS RUNS NED_CMD BASE_CMD: hyperfine runs both
+# commands ROUNDS times (RUNS each, ned first) and prints "ned_median
+# baseline_median ratio": the medians over all runs and the median of the
+# rounds' ratios of medians. Pairing the commands in short rounds keeps load
+# from other work on the machine from landing on one side only.
+paired_rounds() {
+	local name=$1 rounds=$2 runs=$3 r
+	for r in $(seq "$rounds"); do
+		hyperfine -N --warmup 2 --runs "$runs" --export-json "$WORK/$name-$r.json" \
+			-n ned "$4" -n baseline "$5" >&2 || die "hyperfine failed"
+	done
+	python3 - "$WORK/$name" "$rounds" <<'PY'
+import json, statistics as st, sys
+base, rounds = sys.argv[1], int(sys.argv[2])
+a, b, ratios = [], [], []
+for r in range(1, rounds + 1):
+    res = json.load(open(f"{base}-{r}.json"))["results"]
+    a += res[0]["times"]
+    b += res[1]["times"]
+    ratios.append(res[0]["median"] / res[1]["median"])
+print(f"{st.median(a):.6f} {st.median(b):.6f} {st.median(ratios):.3f}")
+PY
+}
+
 # met VALUE OP LIMIT: "yes" or "no" (OP is <= or >=).
 met() {
 	python3 -c "import sys; v,l=float(sys.argv[1]),float(sys.argv[3]); print('yes' if (v<=l if sys.argv[2]=='<=' else v>=l) else 'no')" "$1" "$2" "$3"
@@ -89,7 +113,9 @@ raise_nofile() {
 	fi
 }
 
-# result KEY=VALUE...: the machine-readable line run-all.sh collects.
+# result BENCHMARK NED BASELINE RATIO TARGET MET: the tab-separated line
+# run-all.sh turns into a row of its table.
 result() {
-	echo "RESULT $*"
+	local IFS=$'\t'
+	echo "RESULT	$*"
 }

@@ -58,5 +58,6 @@ idle_mib=$(python3 -c "print(f'{$idle / 1024:.2f}')")
 ok_total=$(met "$total_mib" '<=' 12)
 ok_per=$(met "$per" '<=' 8)
 echo "memory: idle ned VmRSS ${idle_mib} MiB (anon ${idle_anon} KiB); with $n live children ${total_mib} MiB (anon ${full_anon} KiB): total (target <= 12 MiB): $ok_total; per child ${per} KiB (target <= 8 KiB): $ok_per"
-result "bench=memory-total ned=${total_mib}MiB base=${idle_mib}MiB ratio=- target=12MiB met=$ok_total"
-result "bench=memory-per-child ned=${per}KiB base=- ratio=- target=8KiB met=$ok_per"
+result "memory: ned VmRSS with $n live children (baseline: idle ned)" \
+	"$total_mib MiB" "$idle_mib MiB" "—" "≤ 12 MiB" "$ok_total"
+result "memory: ned per live child beyond an idle ned" "$per KiB" "—" "—" "≤ 8 KiB" "$ok_per"

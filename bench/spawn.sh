@@ -5,7 +5,10 @@
 # flight. Target (issue 3): ned <= 1.3x the baseline's wall time.
 # A second, informational run starts all 2,000 at once from the script.
 #
-# Usage: bench/spawn.sh   (N=2000 RUNS=20 by default)
+# Timing: ROUNDS paired hyperfine rounds of RUNS runs each (see
+# paired_rounds in common.sh); the ratio is the median of the rounds' ratios.
+#
+# Usage: bench/spawn.sh   (N=2000 ROUNDS=5 RUNS=10 by default)
 source "$(dirname "$0")/common.sh"
 need_tools hyperfine:hyperfine
 build_ned
@@ -48,19 +51,16 @@ for window in 64 0; do
 		die "ned did not run $n exit handlers (window $window): $(echo "$out" | head -5)"
 done
 
-hyperfine -N --warmup 3 --runs "${RUNS:-20}" --export-json "$WORK/spawn.json" \
-	-n ned "$NED --wait-and-exit $WORK/spawn.lua $prog $n 64" \
-	-n spawn-baseline "$SPAWN_BASELINE $n $prog" >&2 || die "hyperfine failed"
-read -r ned base ratio < <(median_ratio "$WORK/spawn.json")
+read -r ned base ratio < <(paired_rounds spawn "${ROUNDS:-5}" "${RUNS:-10}" \
+	"$NED --wait-and-exit $WORK/spawn.lua $prog $n 64" "$SPAWN_BASELINE $n $prog")
 ok=$(met "$ratio" '<=' 1.3)
 ned_ms=$(python3 -c "print(f'{$ned*1000:.1f}')")
 base_ms=$(python3 -c "print(f'{$base*1000:.1f}')")
 echo "spawn: $n starts+reaps, 64 in flight: ned ${ned_ms} ms, posix_spawn baseline ${base_ms} ms, ratio ${ratio}x (target <= 1.3x): $ok"
 
 # Informational: the script starts all N back to back (no window).
-hyperfine -N --warmup 2 --runs "${RUNS:-20}" --export-json "$WORK/burst.json" \
-	-n ned-burst "$NED --wait-and-exit $WORK/spawn.lua $prog $n 0" \
-	-n spawn-baseline "$SPAWN_BASELINE $n $prog" >&2 || die "hyperfine failed"
-read -r bned bbase bratio < <(median_ratio "$WORK/burst.json")
+read -r bned bbase bratio < <(paired_rounds burst "${ROUNDS:-5}" "${RUNS:-10}" \
+	"$NED --wait-and-exit $WORK/spawn.lua $prog $n 0" "$SPAWN_BASELINE $n $prog")
 echo "spawn (all $n at once, informational): ned $(python3 -c "print(f'{$bned*1000:.1f}')") ms, ratio ${bratio}x"
-result "bench=spawn ned_ms=$ned_ms base_ms=$base_ms ratio=$ratio target=1.3 met=$ok"
+result "spawn: start + reap $n static programs, exit handler each, vs posix_spawn + waitpid" \
+	"$ned_ms ms" "$base_ms ms" "$(python3 -c "print(f'{$ratio:.2f}×')")" "≤ 1.3×" "$ok"

@@ -16,4 +16,6 @@ read -r ned base ratio < <(median_ratio "$WORK/startup.json")
 ok=$(met "$ratio" '<=' 1.5)
 printf 'startup: ned --exit empty.lua median %.2f ms, lua5.4 -e "" median %.2f ms, ratio %.2fx (target <= 1.5x): %s\n' \
 	"$(python3 -c "print($ned*1000)")" "$(python3 -c "print($base*1000)")" "$ratio" "$ok"
-result "bench=startup ned_ms=$(python3 -c "print(f'{$ned*1000:.2f}')") base_ms=$(python3 -c "print(f'{$base*1000:.2f}')") ratio=$ratio target=1.5 met=$ok"
+result "startup: \`ned --exit empty.lua\` vs \`lua5.4 -e ''\`" \
+	"$(python3 -c "print(f'{$ned*1000:.2f} ms')")" "$(python3 -c "print(f'{$base*1000:.2f} ms')")" \
+	"$(python3 -c "print(f'{$ratio:.2f}×')")" "≤ 1.5×" "$ok"
