@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -104,7 +104,8 @@ fn round_trip(c: &mut Criterion, root: &PathBuf) {
     // pinger's body is dead after the first batch; recreate per batch above
 }
 
-/// Baseline table: a `Mutex<HashMap>` behind a userdata `__index`.
+/// Baseline table: a `Mutex<HashMap>` behind a userdata `__index`, the
+/// ordinary way to expose a Rust map to Lua with mlua.
 #[derive(Clone)]
 struct LockedTable(Arc<Mutex<HashMap<String, i64>>>);
 
@@ -117,100 +118,192 @@ impl UserData for LockedTable {
     }
 }
 
-const READS: i64 = 200_000;
+/// Reads per reader thread and run (about 0.1 s for rcu, more for the
+/// baseline).
+const READS: i64 = 2_000_000;
+/// Runs per configuration; medians and bests are reported.
+const RUNS: usize = 7;
 
-fn reads_per_sec(root: &PathBuf, threads: usize, locked: bool, writer: bool) -> f64 {
+#[derive(Clone, Copy, PartialEq)]
+enum Writer {
+    None,
+    /// As fast as it can.
+    Busy,
+    /// At this many writes per second.
+    Paced(f64),
+}
+
+/// Pace of the equal-rate comparison (below what either writer sustains).
+const PACE: f64 = 500_000.0;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Table {
+    Rcu,
+    Locked,
+}
+
+struct Run {
+    reads_per_sec: f64,
+    writes_per_sec: f64,
+    /// Reads of the always-present `key` that saw nil (see docs/lunatik.md:
+    /// arc-swap's use-after-free, vorner/arc-swap#210).
+    misses: i64,
+}
+
+/// `threads` Lua states each read `t.key` READS times from their own
+/// thread; with `writer`, one more thread rewrites `key` and one of 16
+/// other keys of the same table in a loop for the whole run, as fast as it
+/// can or paced to a rate (sleeping when ahead). Timing starts once every
+/// reader has its state and function ready.
+fn reads_per_sec(root: &PathBuf, threads: usize, table: Table, writer: Writer) -> Run {
     let lua = main_state(root);
     let t: Value = lua
-        .load("local t = require('rcu').table(); t.key = 1; return t")
+        .load("local t = require('rcu').table(); t.key = 1; for i = 0, 15 do t['other' .. i] = i end return t")
         .eval()
         .expect("rcu");
     let rcu = match &t {
         Value::UserData(ud) => lunatik::extract(ud).expect("rcu object"),
         _ => unreachable!(),
     };
-    let locked_t = LockedTable(Arc::new(Mutex::new(HashMap::from([(
-        "key".to_string(),
-        1,
-    )]))));
+    let mut init: HashMap<String, i64> = (0..16).map(|i| (format!("other{i}"), i)).collect();
+    init.insert("key".into(), 1);
+    let locked_t = LockedTable(Arc::new(Mutex::new(init)));
     let stop = Arc::new(AtomicBool::new(false));
-    let w = writer.then(|| {
+    let ready = Arc::new(Barrier::new(threads + 1));
+    let w = (writer != Writer::None).then(|| {
         let stop = stop.clone();
         let rcu = rcu.clone();
         let lt = locked_t.clone();
         std::thread::spawn(move || {
+            let rcu = rcu.downcast::<lunatik::lua::rcu::RcuTable>().expect("rcu");
+            let others: Vec<String> = (0..16).map(|i| format!("other{i}")).collect();
             let mut i = 0i64;
+            let start = Instant::now();
             while !stop.load(Ordering::Relaxed) {
+                if let Writer::Paced(rate) = writer
+                    && (i * 2) as f64 >= rate * start.elapsed().as_secs_f64()
+                {
+                    std::thread::sleep(Duration::from_micros(200));
+                    continue;
+                }
                 i += 1;
-                if locked {
-                    if let Ok(mut g) = lt.0.lock() {
-                        g.insert("key".into(), i);
-                        g.insert(format!("other{}", i % 16), i);
+                let other = &others[(i % 16) as usize];
+                match table {
+                    Table::Locked => {
+                        // keys are built outside the lock, as a careful
+                        // writer would
+                        let (k, o) = (String::from("key"), other.clone());
+                        if let Ok(mut g) = lt.0.lock() {
+                            g.insert(k, i);
+                            g.insert(o, i);
+                        }
                     }
-                } else if let Some(t) = rcu.downcast::<lunatik::lua::rcu::RcuTable>() {
-                    t.map().set(b"key", Some(lunatik::Shared::Int(i)));
-                    t.map().set(
-                        format!("other{}", i % 16).as_bytes(),
-                        Some(lunatik::Shared::Int(i)),
-                    );
+                    Table::Rcu => {
+                        rcu.map().set(b"key", Some(lunatik::Shared::Int(i)));
+                        rcu.map()
+                            .set(other.as_bytes(), Some(lunatik::Shared::Int(i)));
+                    }
                 }
             }
+            (i * 2) as f64 / start.elapsed().as_secs_f64()
         })
     });
-    let start = Instant::now();
     let hs: Vec<_> = (0..threads)
         .map(|_| {
             let rcu = rcu.clone();
             let lt = locked_t.clone();
             let root = root.clone();
+            let ready = ready.clone();
             std::thread::spawn(move || {
                 let l = Lua::new();
                 lunatik::register(&l, lunatik::Config::new(&root)).expect("register");
-                let f: Function = l
-                    .load("return function(t, n) local s = 0 for i = 1, n do if t.key then s = s + 1 end end return s end")
-                    .eval()
-                    .expect("reader");
-                let t = if locked {
-                    Value::UserData(l.create_userdata(lt).expect("ud"))
-                } else {
-                    lunatik::push_object(&l, rcu.downcast::<lunatik::lua::rcu::RcuTable>().expect("rcu")).expect("push")
+                let f: Function = l.load(SCRIPTS[3].1).eval().expect("reader");
+                let t = match table {
+                    Table::Locked => Value::UserData(l.create_userdata(lt).expect("ud")),
+                    Table::Rcu => lunatik::push_object(
+                        &l,
+                        rcu.downcast::<lunatik::lua::rcu::RcuTable>().expect("rcu"),
+                    )
+                    .expect("push"),
                 };
+                ready.wait();
                 f.call::<i64>((t, READS)).expect("reads")
             })
         })
         .collect();
+    ready.wait();
+    let start = Instant::now();
+    let mut misses = 0;
     for h in hs {
-        black_box(h.join().expect("reader"));
+        misses += READS - black_box(h.join().expect("reader"));
     }
     let el = start.elapsed();
     stop.store(true, Ordering::Relaxed);
-    if let Some(w) = w {
-        let _ = w.join();
+    let writes_per_sec = w.map_or(0.0, |w| w.join().expect("writer"));
+    Run {
+        reads_per_sec: (READS as f64 * threads as f64) / el.as_secs_f64(),
+        writes_per_sec,
+        misses,
     }
-    (READS as f64 * threads as f64) / el.as_secs_f64()
+}
+
+/// Median and best of RUNS runs (reads/s), and the median writer rate.
+fn measure(root: &PathBuf, threads: usize, table: Table, writer: Writer) -> (f64, f64, f64) {
+    let mut runs: Vec<Run> = (0..RUNS)
+        .map(|_| reads_per_sec(root, threads, table, writer))
+        .collect();
+    runs.sort_by(|a, b| a.reads_per_sec.total_cmp(&b.reads_per_sec));
+    let misses: i64 = runs.iter().map(|r| r.misses).sum();
+    if misses > 0 {
+        println!(
+            "c_rcu_reads WARNING: {misses} reads of an always-present key returned nil ({threads} readers)"
+        );
+    }
+    let median = runs[RUNS / 2].reads_per_sec;
+    let best = runs[RUNS - 1].reads_per_sec;
+    let mut w: Vec<f64> = runs.iter().map(|r| r.writes_per_sec).collect();
+    w.sort_by(f64::total_cmp);
+    (median, best, w[RUNS / 2])
 }
 
 fn rcu_reads(_c: &mut Criterion, root: &PathBuf) {
-    let best = |th, locked, writer| {
-        (0..5)
-            .map(|_| reads_per_sec(root, th, locked, writer))
-            .fold(0.0, f64::max)
-    };
-    let one = best(1, false, false);
-    let two = best(2, false, false);
-    let rcu_w = best(2, false, true);
-    let mutex_w = best(2, true, true);
+    let one = measure(root, 1, Table::Rcu, Writer::None);
+    let two = measure(root, 2, Table::Rcu, Writer::None);
+    let rcu_w = measure(root, 2, Table::Rcu, Writer::Busy);
+    let mutex_w = measure(root, 2, Table::Locked, Writer::Busy);
+    let rcu_p = measure(root, 2, Table::Rcu, Writer::Paced(PACE));
+    let mutex_p = measure(root, 2, Table::Locked, Writer::Paced(PACE));
+    let m = |x: f64| x / 1e6;
     println!(
-        "c_rcu_reads: 1 thread {:.1} M reads/s, 2 threads {:.1} M reads/s (scaling {:.2}x)",
-        one / 1e6,
-        two / 1e6,
-        two / one
+        "c_rcu_reads (median of {RUNS}, best in brackets): 1 thread {:.1} [{:.1}] M reads/s, 2 threads {:.1} [{:.1}] M reads/s (scaling {:.2}x)",
+        m(one.0),
+        m(one.1),
+        m(two.0),
+        m(two.1),
+        two.0 / one.0
     );
     println!(
-        "c_rcu_reads under a writer, 2 readers: rcu {:.1} M/s, Mutex<HashMap> {:.1} M/s ({:.2}x)",
-        rcu_w / 1e6,
-        mutex_w / 1e6,
-        rcu_w / mutex_w
+        "c_rcu_reads under a writer, 2 readers: rcu {:.1} [{:.1}] M/s (writer {:.2} M writes/s), Mutex<HashMap> {:.1} [{:.1}] M/s (writer {:.2} M writes/s): {:.2}x [{:.2}x]",
+        m(rcu_w.0),
+        m(rcu_w.1),
+        m(rcu_w.2),
+        m(mutex_w.0),
+        m(mutex_w.1),
+        m(mutex_w.2),
+        rcu_w.0 / mutex_w.0,
+        rcu_w.1 / mutex_w.1
+    );
+    println!(
+        "c_rcu_reads under a writer paced to {:.1} M writes/s, 2 readers: rcu {:.1} [{:.1}] M/s (writer {:.2}), Mutex<HashMap> {:.1} [{:.1}] M/s (writer {:.2}): {:.2}x [{:.2}x]",
+        m(PACE),
+        m(rcu_p.0),
+        m(rcu_p.1),
+        m(rcu_p.2),
+        m(mutex_p.0),
+        m(mutex_p.1),
+        m(mutex_p.2),
+        rcu_p.0 / mutex_p.0,
+        rcu_p.1 / mutex_p.1
     );
 }
 

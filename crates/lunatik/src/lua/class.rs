@@ -60,6 +60,20 @@ pub trait LuaClass: Object + Sized {
     fn describe(&self) -> String {
         String::new()
     }
+    /// Replaces the generated `__index` metamethod (`generic`, the binding
+    /// of the `"__index"` entry of [`metamethods`](LuaClass::metamethods) or
+    /// the method table) with a faster one. Rcu tables use it for their
+    /// raw, lock-free read path; other classes keep the default.
+    #[doc(hidden)]
+    fn index_override(_lua: &Lua, generic: Value) -> mlua::Result<Value> {
+        Ok(generic)
+    }
+    /// Called on every handle [`push_object`] makes, before it is handed to
+    /// Lua (rcu tables attach their read-path reference here).
+    #[doc(hidden)]
+    fn attach(_lua: &Lua, _ud: &AnyUserData, _object: &Arc<Self>) -> mlua::Result<()> {
+        Ok(())
+    }
 }
 
 /// A state's handle on a shareable object.
@@ -70,7 +84,23 @@ fn method_fn<T: LuaClass>(
     name: &'static str,
     m: Method<T>,
 ) -> mlua::Result<mlua::Function> {
-    super::function(lua, name, move |lua, mut args| {
+    super::function(lua, name, method_body(name, m))
+}
+
+/// The unwrapped binding of method `m` (see [`super::raw_function`]).
+pub(crate) fn raw_method_fn<T: LuaClass>(
+    lua: &Lua,
+    name: &'static str,
+    m: Method<T>,
+) -> mlua::Result<mlua::Function> {
+    super::raw_function(lua, name, method_body(name, m))
+}
+
+fn method_body<T: LuaClass>(
+    name: &'static str,
+    m: Method<T>,
+) -> impl Fn(&Lua, Args) -> Result<MultiValue, Raise> + Send + 'static {
+    move |lua, mut args| {
         let this = args.pop_front();
         let ud = match &this {
             Some(Value::UserData(ud)) => ud.borrow::<Handle<T>>().ok(),
@@ -84,18 +114,19 @@ fn method_fn<T: LuaClass>(
                 this.as_ref().map_or("no value", super::args::type_name)
             ))),
         }
-    })
+    }
 }
 
 fn index_value<T: LuaClass>(lua: &Lua) -> mlua::Result<Value> {
     if let Some((name, m)) = T::metamethods().iter().find(|(n, _)| *n == "__index") {
-        return method_fn::<T>(lua, name, *m).map(Value::Function);
+        let generic = method_fn::<T>(lua, name, *m).map(Value::Function)?;
+        return T::index_override(lua, generic);
     }
     let t = lua.create_table()?;
     for (name, m) in T::methods() {
         t.raw_set(*name, method_fn::<T>(lua, name, *m)?)?;
     }
-    Ok(Value::Table(t))
+    T::index_override(lua, Value::Table(t))
 }
 
 impl<T: LuaClass> UserData for Handle<T> {
@@ -181,7 +212,9 @@ pub fn register_class<T: LuaClass>() {
 /// Creates a handle on `object` in `lua`.
 pub fn push_object<T: LuaClass>(lua: &Lua, object: Arc<T>) -> mlua::Result<Value> {
     super::touch(lua);
-    lua.create_userdata(Handle(object)).map(Value::UserData)
+    let ud = lua.create_userdata(Handle(object.clone()))?;
+    T::attach(lua, &ud, &object)?;
+    Ok(Value::UserData(ud))
 }
 
 /// The object behind a handle of any registered class.

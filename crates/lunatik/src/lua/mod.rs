@@ -15,6 +15,7 @@ pub mod completion;
 pub mod data;
 pub mod fifo;
 pub mod rcu;
+mod rcu_raw;
 pub mod runtime;
 pub mod thread;
 
@@ -139,7 +140,19 @@ pub fn function<F>(lua: &Lua, name: &'static str, f: F) -> mlua::Result<Function
 where
     F: Fn(&Lua, Args) -> Result<MultiValue, Raise> + Send + 'static,
 {
-    let raw = lua.create_function(move |lua, mv: MultiValue| {
+    let raw = raw_function(lua, name, f)?;
+    wrapper(lua)?.call(raw)
+}
+
+/// The unwrapped form of [`function`]: returns `true, results...` or
+/// `false, message, level` (2 when the caller's position is to be
+/// prepended, 0 otherwise). For callers that raise errors themselves, such
+/// as the raw `__index` of rcu tables.
+pub(crate) fn raw_function<F>(lua: &Lua, name: &'static str, f: F) -> mlua::Result<Function>
+where
+    F: Fn(&Lua, Args) -> Result<MultiValue, Raise> + Send + 'static,
+{
+    lua.create_function(move |lua, mv: MultiValue| {
         Ok(match f(lua, Args::new(name, mv)) {
             Ok(mut out) => {
                 out.push_front(Value::Boolean(true));
@@ -151,8 +164,7 @@ where
                 Value::Integer(if r.located { 2 } else { 0 }),
             ]),
         })
-    })?;
-    wrapper(lua)?.call(raw)
+    })
 }
 
 /// Packs results.

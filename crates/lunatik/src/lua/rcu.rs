@@ -3,9 +3,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use mlua::{Lua, MultiValue, Value};
+use mlua::{AnyUserData, Lua, MultiValue, Value};
 
-use super::class::{Handle, LuaClass, Method, from_shared, push_object, to_shared};
+use super::class::{Handle, LuaClass, Method, from_shared, push_object, raw_method_fn, to_shared};
 use super::{Args, function, none, ret};
 use crate::error::Raise;
 use crate::object::{Object, Shared};
@@ -96,6 +96,15 @@ impl LuaClass for RcuTable {
     const NAME: &'static str = "rcu";
     fn metamethods() -> &'static [(&'static str, Method<Self>)] {
         &[("__index", index), ("__newindex", newindex)]
+    }
+    /// Reads take the raw C path of [`super::rcu_raw`], with `index` (as a
+    /// raw binding) behind it for everything the fast path does not serve.
+    fn index_override(lua: &Lua, _generic: Value) -> mlua::Result<Value> {
+        let slow = raw_method_fn::<Self>(lua, "__index", index)?;
+        super::rcu_raw::index_function(lua, slow).map(Value::Function)
+    }
+    fn attach(lua: &Lua, ud: &AnyUserData, object: &Arc<Self>) -> mlua::Result<()> {
+        super::rcu_raw::attach(lua, ud, object)
     }
 }
 
