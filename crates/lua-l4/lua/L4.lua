@@ -355,6 +355,9 @@ function Loader.new(opts)
 end
 
 function Loader:new_channel()
+  if getmetatable(self) ~= Loader then
+    error("calling 'new_channel' on bad self (loader expected)", 2)
+  end
   return pass(core.new_channel())
 end
 
@@ -392,8 +395,16 @@ local function start_task(fname, self, ...)
   return new_task(id, pid)
 end
 
-function Loader:start(...) return start_task("start", self, ...) end
-function Loader:startv(...) return start_task("startv", self, ...) end
+-- Not tail calls: start_task raises at level 3, which must be the
+-- script's line that called start/startv.
+function Loader:start(...)
+  local t = start_task("start", self, ...)
+  return t
+end
+function Loader:startv(...)
+  local t = start_task("startv", self, ...)
+  return t
+end
 
 L4.Loader = Loader
 L4.default_loader = Loader.new()

@@ -232,6 +232,9 @@ fn poisoned<T>(_: T) -> Fail {
 /// than left to fail later on first touch.
 const MAX_DATASPACE: i64 = 1 << 40;
 
+/// Longest log tag, as a start table's `log = {tag}` allows.
+const MAX_LOG_TAG: usize = 64;
+
 /// `factory:create(proto, ...)` on ned's own factories (spec §7).
 pub fn create(lua: &Lua, vals: MultiValue) -> Res<Value> {
     let args = Args::new("create", vals, 1);
@@ -288,17 +291,50 @@ pub fn create(lua: &Lua, vals: MultiValue) -> Res<Value> {
             Object::Factory
         }
         -13 => {
-            let tag = args.opt_string(2)?.unwrap_or_else(|| "log".into());
-            let color = match args.opt_string(3)? {
-                None => Color::WHITE,
-                Some(c) => Color::parse(&c)
-                    .ok_or_else(|| Fail::Code(format!("create: unknown log color '{c}'"), -22))?,
+            let tag = match args.get(2) {
+                Value::Nil => "log".to_owned(),
+                Value::String(s) => s.to_str()?.to_owned(),
+                other => return Err(type_err(2, "create", "string", other)),
+            };
+            if tag.len() > MAX_LOG_TAG || tag.contains(['\n', '\0']) {
+                return Err(Fail::Code(
+                    format!("create: log tag must be one line of at most {MAX_LOG_TAG} bytes"),
+                    -22,
+                ));
+            }
+            // Same forms as a start table's `log = {tag, color}`: a colour
+            // name or letter, or a number 0-15.
+            let color = match args.get(3) {
+                Value::Nil => Color::WHITE,
+                Value::String(s) => {
+                    let c = s.to_str()?.to_owned();
+                    Color::parse(&c).ok_or_else(|| {
+                        Fail::Code(format!("create: unknown log color '{c}'"), -22)
+                    })?
+                }
+                Value::Integer(i) => u8::try_from(*i)
+                    .ok()
+                    .filter(|c| *c < 16)
+                    .map(Color)
+                    .ok_or_else(|| Fail::Code(format!("create: unknown log color {i}"), -22))?,
+                other => return Err(type_err(3, "create", "string or number", other)),
             };
             Object::Log(Some((tag, color)))
         }
         -14 => {
-            let prio_limit = args.opt_integer(2)?.unwrap_or(0);
-            let prio_base = args.opt_integer(3)?.unwrap_or(0);
+            // Upstream priorities are 0..=255; anything else is a script bug.
+            let prio = |n: usize| -> Res<i64> {
+                let p = args.opt_integer(n)?.unwrap_or(0);
+                if !(0..=255).contains(&p) {
+                    return Err(Fail::Code(
+                        format!("create: scheduler priority {p} out of range 0..255"),
+                        -22,
+                    ));
+                }
+                Ok(p)
+            };
+            let prio_limit = prio(2)?;
+            let prio_base = prio(3)?;
             let mut cpus = Vec::new();
             for (word_idx, v) in args.rest(4).iter().enumerate() {
                 let Value::Integer(word) = v else {

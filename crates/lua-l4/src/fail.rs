@@ -147,13 +147,6 @@ impl<'a> Args<'a> {
         }
     }
 
-    pub fn opt_string(&self, n: usize) -> Res<Option<String>> {
-        match self.get(n) {
-            Value::Nil => Ok(None),
-            _ => self.string(n).map(Some),
-        }
-    }
-
     pub fn integer(&self, n: usize) -> Res<i64> {
         match self.get(n) {
             Value::Integer(i) => Ok(*i),

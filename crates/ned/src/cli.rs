@@ -47,6 +47,13 @@ pub struct Options {
     pub args: Vec<OsString>,
 }
 
+/// The usage line, `Usage: ned ...`.
+pub fn usage() -> String {
+    <Flags as clap::CommandFactory>::command()
+        .render_usage()
+        .to_string()
+}
+
 /// Options that take a value as the next argument.
 const VALUE_OPTIONS: [&str; 4] = ["-e", "--execute", "--rom", "--lua-root"];
 

@@ -23,7 +23,15 @@ fn main() -> ExitCode {
             // clap prints help/version to stdout (exit 0) and errors to
             // stderr (exit 2).
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            if !e.use_stderr() {
+                return ExitCode::SUCCESS;
+            }
+            // Spec §2: every usage error shows the usage line; clap omits
+            // it for some kinds (a missing option value, our own errors).
+            if !e.render().to_string().contains("Usage:") {
+                eprintln!("\n{}", cli::usage());
+            }
+            return ExitCode::from(2);
         }
     };
     match run(opts) {

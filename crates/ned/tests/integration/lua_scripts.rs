@@ -1,0 +1,103 @@
+//! Runs the conformance scripts in tests/lua (repository root). Each one
+//! asserts in Lua and ends with `check.done()`; a failing check is a Lua
+//! error, which ned prints as `lua error: ...` and turns into exit status 1.
+
+use std::path::PathBuf;
+
+use crate::util::{Out, Sandbox, path_str};
+
+fn lua_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/lua")
+}
+
+/// `ned --wait-and-exit --rom <sandbox rom> tests/lua/<name>.lua`, which
+/// must pass all its checks without any `lua error`.
+fn conformance(name: &str) {
+    run_lua(name)
+        .ok()
+        .no_lua_error()
+        .stdout_has("all checks passed");
+}
+
+fn run_lua(name: &str) -> Out {
+    let sb = Sandbox::new();
+    let script = lua_dir().join(format!("{name}.lua"));
+    assert!(script.exists(), "missing {}", script.display());
+    let rom = sb.rom();
+    sb.ned(&[
+        "--wait-and-exit",
+        "--rom",
+        path_str(&rom),
+        path_str(&script),
+    ])
+}
+
+#[test]
+fn constants_and_environment() {
+    conformance("constants");
+}
+
+#[test]
+fn capabilities_env_and_factories() {
+    conformance("caps");
+}
+
+#[test]
+fn every_function_rejects_bad_input() {
+    conformance("bad_input");
+}
+
+/// The §12 table; the handlers left registered at the end fire from the
+/// loop after the script, a failing one is printed and the rest still run.
+#[test]
+fn task_table() {
+    let out = run_lua("tasks");
+    out.ok().stdout_has("all checks passed");
+    out.stderr_has("lua error: ")
+        .stderr_has("boom in handler")
+        .stdout_has("late z5 6")
+        .stdout_has("late dropped 9")
+        .stdout_has("late after 2");
+    let done = out.stdout.find("all checks passed").unwrap_or(0);
+    assert!(
+        out.stdout.find("late z5 6").unwrap_or(0) > done,
+        "a handler ran while the script was in wait():\n{out}"
+    );
+    assert_eq!(
+        out.stderr.matches("lua error").count(),
+        1,
+        "exactly the failing handler:\n{out}"
+    );
+}
+
+/// Malformed start tables; the task started before them still exits
+/// through its handler.
+#[test]
+fn bad_start_tables() {
+    run_lua("bad_start")
+        .ok()
+        .no_lua_error()
+        .stdout_has("all checks passed")
+        .stdout_has("survivor exited 0");
+}
+
+/// Every script in tests/lua (but the helper) has a test above.
+#[test]
+fn every_script_is_run() {
+    let known = [
+        "check",
+        "constants",
+        "caps",
+        "bad_input",
+        "tasks",
+        "bad_start",
+    ];
+    for e in std::fs::read_dir(lua_dir()).expect("tests/lua") {
+        let p = e.expect("dir entry").path();
+        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        assert!(
+            known.contains(&stem),
+            "tests/lua/{stem}.lua has no test in lua_scripts.rs"
+        );
+    }
+}

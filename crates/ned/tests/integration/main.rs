@@ -1,0 +1,15 @@
+//! ned's integration tests: the real `ned` binary runs real scripts that
+//! start `ned-probe` (and a few other programs) as tasks; the assertions
+//! read ned's exit status, its stderr and the probe's JSON reports in the
+//! task logs. Conformance scripts written in Lua live in tests/lua at the
+//! repository root and are run by `lua_scripts`.
+//!
+//! One module per area of spec/issue: cli (§2), lua_scripts (§3-§7 and the
+//! table-driven bad-input test), start (§9, §10), sockets (channels and a
+//! real socket-activation consumer), tasks (§12), exits (exit options and
+//! signals), logs (§14), bad_start (malformed start tables), examples.
+
+mod util;
+
+mod cli;
+mod lua_scripts;
