@@ -13,3 +13,5 @@ mod util;
 
 mod cli;
 mod lua_scripts;
+mod sockets;
+mod start;
