@@ -213,7 +213,7 @@ fn fifty_starts_give_exactly_the_granted_fds() {
         want.push("rom");
         want.sort_unstable();
         assert_exact_fds(&report, &want);
-        let rom_fd = 3 + want.iter().position(|n| *n == "rom").expect("rom") as usize;
+        let rom_fd = 3 + want.iter().position(|n| *n == "rom").expect("rom");
         let rom = &report["fds"][rom_fd];
         if i % 7 == 0 {
             assert_ne!(
