@@ -12,6 +12,10 @@
 mod util;
 
 mod cli;
+mod examples;
+mod exits;
+mod logs;
 mod lua_scripts;
 mod sockets;
 mod start;
+mod tasks;

@@ -1,0 +1,198 @@
+//! Exit options (spec §2) and shutdown signals (§12, issue 3 point 5):
+//! `--wait-and-exit` ends when the tasks are gone, `--exit` leaves no
+//! orphan, SIGTERM/SIGINT terminate the children (SIGKILL after the grace
+//! period for one that ignores SIGTERM), run their exit handlers and exit.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::util::{Sandbox, path_str, pid_alive, wait_for};
+
+/// Pids printed by a script as `pid <name> <n>`.
+fn pids(stdout: &str) -> Vec<i64> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("pid\t"))
+        .filter_map(|l| l.split('\t').nth(1)?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn wait_and_exit_ends_once_the_tasks_are_gone() {
+    let sb = Sandbox::new();
+    let out = sb.wait_and_exit(
+        "local L4 = require('L4')\n\
+         local t = L4.default_loader:start({ log = { 'p' } }, 'rom/probe --sleep 0.5 --exit 3')\n\
+         t:exit_handler(function(c) print('handler', c) end)\n\
+         print('script done')\n",
+    );
+    out.ok()
+        .stdout_has("script done\n")
+        .stdout_has("handler\t3");
+    assert!(
+        out.stdout.find("handler").unwrap_or(0) > out.stdout.find("script done").unwrap_or(0),
+        "{out}"
+    );
+}
+
+#[test]
+fn exit_terminates_children_and_leaves_no_orphan() {
+    let sb = Sandbox::new();
+    let out = sb.run_script(
+        "--exit",
+        "s.lua",
+        "local L4 = require('L4')\n\
+         local ld = L4.default_loader\n\
+         for i = 1, 3 do\n\
+           local t = ld:start({ log = { 'sleep' .. i } }, '/bin/sleep 100')\n\
+           t:exit_handler(function(c) print('handler', i, c) end)\n\
+           print('pid', i, t:pid())\n\
+         end\n",
+    );
+    out.ok();
+    let pids = pids(&out.stdout);
+    assert_eq!(pids.len(), 3, "{out}");
+    for pid in pids {
+        assert!(
+            wait_for(Duration::from_secs(10), || !pid_alive(pid)),
+            "task {pid} outlived ned --exit"
+        );
+    }
+    // Terminated by SIGTERM: the handlers ran with nil.
+    for i in 1..=3 {
+        out.stdout_has(&format!("handler\t{i}\tnil"));
+    }
+}
+
+/// Runs a serving ned, waits for `ready` lines, sends `sig`, and returns
+/// (stdout, stderr, status, seconds from the signal to the exit).
+fn serve_and_signal(
+    sb: &Sandbox,
+    script: &str,
+    ready: usize,
+    sig: &str,
+) -> (String, String, Option<i32>, f64) {
+    let s = sb.file("serve.lua", script);
+    let mut child = sb
+        .command(&[path_str(&s)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ned");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lines
+        .iter()
+        .filter(|l: &&String| l.ends_with("| ready"))
+        .count()
+        < ready
+    {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(l) => lines.push(l),
+            Err(_) if Instant::now() < deadline => {}
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tasks never became ready: {lines:?}");
+            }
+        }
+    }
+    let sent = Instant::now();
+    let st = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(st.success(), "kill failed");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if sent.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ned did not exit after {sig}: {lines:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = sent.elapsed().as_secs_f64();
+    while let Ok(l) = rx.recv_timeout(Duration::from_secs(5)) {
+        lines.push(l);
+    }
+    let stderr = err.join().unwrap_or_default();
+    (lines.join("\n"), stderr, status.code(), took)
+}
+
+#[test]
+fn sigterm_terminates_children_with_grace_then_sigkill() {
+    let sb = Sandbox::new();
+    let (out, err, code, took) = serve_and_signal(
+        &sb,
+        "local L4 = require('L4')\n\
+         local ld = L4.default_loader\n\
+         local polite = ld:startv({ log = { 'polite' } }, '/bin/sh', '-c', 'echo ready; exec /bin/sleep 100')\n\
+         polite:exit_handler(function(c) print('handler polite', c, polite:signal()) end)\n\
+         print('pid', 'polite', polite:pid())\n\
+         -- SIG_IGN survives exec: this sleep ignores SIGTERM.\n\
+         local stubborn = ld:startv({ log = { 'stubborn' } }, '/bin/sh', '-c', \"trap '' TERM; echo ready; exec /bin/sleep 100\")\n\
+         stubborn:exit_handler(function(c) print('handler stubborn', c, stubborn:signal()) end)\n\
+         print('pid', 'stubborn', stubborn:pid())\n",
+        2,
+        "-TERM",
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.contains("handler polite\tnil\t15"), "{out}\n{err}");
+    assert!(out.contains("handler stubborn\tnil\t9"), "{out}\n{err}");
+    // SIGKILL only after the 3 s grace period (a lower bound only: a
+    // loaded machine may take longer, never shorter).
+    assert!(
+        took >= 2.5,
+        "stubborn task killed after {took} s, before the grace period"
+    );
+    for pid in pids(&out) {
+        assert!(
+            wait_for(Duration::from_secs(10), || !pid_alive(pid)),
+            "task {pid} outlived ned"
+        );
+    }
+}
+
+#[test]
+fn sigint_terminates_children_and_runs_handlers() {
+    let sb = Sandbox::new();
+    let (out, err, code, _) = serve_and_signal(
+        &sb,
+        "local L4 = require('L4')\n\
+         local t = L4.default_loader:startv({ log = { 'task' } }, '/bin/sh', '-c', 'echo ready; exec /bin/sleep 100')\n\
+         t:exit_handler(function(c) print('handler task', c) end)\n\
+         print('pid', 'task', t:pid())\n",
+        1,
+        "-INT",
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("handler task\tnil"), "{out}\n{err}");
+    for pid in pids(&out) {
+        assert!(
+            wait_for(Duration::from_secs(10), || !pid_alive(pid)),
+            "task {pid} outlived ned"
+        );
+    }
+}
