@@ -4,10 +4,11 @@
 //! task logs. Conformance scripts written in Lua live in tests/lua at the
 //! repository root and are run by `lua_scripts`.
 //!
-//! One module per area of spec/issue: cli (§2), lua_scripts (§3-§7 and the
-//! table-driven bad-input test), start (§9, §10), sockets (channels and a
-//! real socket-activation consumer), tasks (§12), exits (exit options and
-//! signals), logs (§14), bad_start (malformed start tables), examples.
+//! One module per area of spec/issue: cli (§2), lua_scripts (§3-§7, the
+//! §12 task table, the table-driven bad-input test and malformed start
+//! tables, all asserted in Lua), start (§9, §10), sockets (channels and a
+//! real socket-activation consumer), tasks (§12 from outside), exits (exit
+//! options and signals), logs (§14), examples.
 
 mod util;
 
