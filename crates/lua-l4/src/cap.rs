@@ -10,7 +10,7 @@ use ned_core::cap::{Kind, Object};
 use ned_core::log::Color;
 use ned_core::{Cap, Rights};
 
-use crate::fail::{Args, Fail, Res, bad_arg, chain, type_err};
+use crate::fail::{Args, Fail, Res, bad_arg, chain, type_err, type_name};
 
 /// Registry key of the method tables built by L4.lua.
 pub const METHODS_KEY: &str = "ned.L4.cap_methods";
@@ -232,8 +232,49 @@ fn poisoned<T>(_: T) -> Fail {
 /// than left to fail later on first touch.
 const MAX_DATASPACE: i64 = 1 << 40;
 
-/// Longest log tag, as a start table's `log = {tag}` allows.
+/// Longest log tag.
 const MAX_LOG_TAG: usize = 64;
+
+/// The tag and colour of a log sink, checked alike for a start table's
+/// `log = {tag, color}` and for `create(L4.Proto.Log, tag, color)`: a tag of
+/// one line (default `default_tag`), a colour name or letter or 0-15
+/// (default white). The error is the bare message; callers frame it.
+pub fn log_spec(tag: &Value, color: &Value, default_tag: &str) -> Result<(String, Color), String> {
+    let tag = match tag {
+        Value::Nil => default_tag.to_owned(),
+        Value::String(s) => s.to_string_lossy(),
+        other => {
+            return Err(format!(
+                "log tag must be a string, got {}",
+                type_name(other)
+            ));
+        }
+    };
+    if tag.len() > MAX_LOG_TAG || tag.contains(['\n', '\0']) {
+        return Err(format!(
+            "log tag must be one line of at most {MAX_LOG_TAG} bytes"
+        ));
+    }
+    let color = match color {
+        Value::Nil => Color::WHITE,
+        Value::String(s) => {
+            let c = s.to_string_lossy();
+            Color::parse(&c).ok_or_else(|| format!("unknown log color '{c}'"))?
+        }
+        Value::Integer(i) => u8::try_from(*i)
+            .ok()
+            .filter(|c| *c < 16)
+            .map(Color)
+            .ok_or_else(|| format!("unknown log color {i}"))?,
+        other => {
+            return Err(format!(
+                "log color must be a string or number, got {}",
+                type_name(other)
+            ));
+        }
+    };
+    Ok((tag, color))
+}
 
 /// `factory:create(proto, ...)` on ned's own factories (spec §7).
 pub fn create(lua: &Lua, vals: MultiValue) -> Res<Value> {
@@ -291,34 +332,8 @@ pub fn create(lua: &Lua, vals: MultiValue) -> Res<Value> {
             Object::Factory
         }
         -13 => {
-            let tag = match args.get(2) {
-                Value::Nil => "log".to_owned(),
-                Value::String(s) => s.to_str()?.to_owned(),
-                other => return Err(type_err(2, "create", "string", other)),
-            };
-            if tag.len() > MAX_LOG_TAG || tag.contains(['\n', '\0']) {
-                return Err(Fail::Code(
-                    format!("create: log tag must be one line of at most {MAX_LOG_TAG} bytes"),
-                    -22,
-                ));
-            }
-            // Same forms as a start table's `log = {tag, color}`: a colour
-            // name or letter, or a number 0-15.
-            let color = match args.get(3) {
-                Value::Nil => Color::WHITE,
-                Value::String(s) => {
-                    let c = s.to_str()?.to_owned();
-                    Color::parse(&c).ok_or_else(|| {
-                        Fail::Code(format!("create: unknown log color '{c}'"), -22)
-                    })?
-                }
-                Value::Integer(i) => u8::try_from(*i)
-                    .ok()
-                    .filter(|c| *c < 16)
-                    .map(Color)
-                    .ok_or_else(|| Fail::Code(format!("create: unknown log color {i}"), -22))?,
-                other => return Err(type_err(3, "create", "string or number", other)),
-            };
+            let (tag, color) = log_spec(args.get(2), args.get(3), "log")
+                .map_err(|m| Fail::Code(format!("create: {m}"), -22))?;
             Object::Log(Some((tag, color)))
         }
         -14 => {

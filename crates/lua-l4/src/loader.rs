@@ -10,11 +10,10 @@ use std::path::{Component, Path, PathBuf};
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 use ned_core::cap::Object;
-use ned_core::log::Color;
 use ned_core::supervisor::{LogTarget, StartSpec};
 use ned_core::{Cap, Kind, Rights};
 
-use crate::cap::{cap_of, push};
+use crate::cap::{cap_of, log_spec, push};
 use crate::fail::{Args, Fail, Res, bad_arg, chain, field_err, type_err};
 use crate::with_host;
 
@@ -412,34 +411,6 @@ fn log_target(args: &Args<'_>, env: &Table, prog: &str) -> Res<LogTarget> {
             ));
         }
     };
-    let tag = match tag {
-        Value::Nil => default_tag,
-        Value::String(s) => s.to_str()?.to_owned(),
-        other => {
-            return Err(field_err(1, f, "log tag must be a string", &other));
-        }
-    };
-    if tag.len() > 64 || tag.contains(['\n', '\0']) {
-        return Err(bad_arg(
-            1,
-            f,
-            "log tag must be one line of at most 64 bytes",
-        ));
-    }
-    let color = match color {
-        Value::Nil => Color::WHITE,
-        Value::String(s) => {
-            let s = s.to_str()?.to_owned();
-            Color::parse(&s).ok_or_else(|| bad_arg(1, f, format!("unknown log color '{s}'")))?
-        }
-        Value::Integer(i) => u8::try_from(i)
-            .ok()
-            .filter(|c| *c < 16)
-            .map(Color)
-            .ok_or_else(|| bad_arg(1, f, format!("unknown log color {i}")))?,
-        other => {
-            return Err(field_err(1, f, "log color must be a string", &other));
-        }
-    };
+    let (tag, color) = log_spec(&tag, &color, &default_tag).map_err(|m| bad_arg(1, f, m))?;
     Ok(LogTarget::Tagged(tag, color))
 }
