@@ -29,7 +29,11 @@ impl UserData for LuaCap {
         });
         methods.add_meta_function(MetaMethod::Index, |lua, (ud, key): (AnyUserData, Value)| {
             let kind = ud.borrow::<LuaCap>()?.0.kind();
-            let all: Table = lua.named_registry_value(METHODS_KEY)?;
+            // A Lunatik runtime that was handed a cap has no L4 package:
+            // there the cap is an opaque handle to pass on.
+            let Some(all) = lua.named_registry_value::<Option<Table>>(METHODS_KEY)? else {
+                return Ok(Value::Nil);
+            };
             let common: Table = all.get("*")?;
             let found: Value = common.get(&key)?;
             if !found.is_nil() {
@@ -40,6 +44,28 @@ impl UserData for LuaCap {
                 None => Ok(Value::Nil),
             }
         });
+    }
+}
+
+/// Caps are Lunatik shareable objects: a runtime can be handed one through
+/// `resume` or an rcu table, and hand it back; the object is the same.
+impl lunatik::Object for LuaCap {
+    fn class(&self) -> &'static str {
+        "cap"
+    }
+}
+
+impl lunatik::ForeignClass for LuaCap {
+    type Userdata = LuaCap;
+
+    fn extract(ud: &AnyUserData) -> Option<std::sync::Arc<Self>> {
+        ud.borrow::<LuaCap>()
+            .ok()
+            .map(|c| std::sync::Arc::new(LuaCap(c.0.clone())))
+    }
+
+    fn push(lua: &Lua, object: std::sync::Arc<Self>) -> mlua::Result<Value> {
+        push(lua, object.0.clone())
     }
 }
 

@@ -118,6 +118,7 @@ fn env_caps(lua: &Lua, _: MultiValue) -> fail::Res<Table> {
 /// the host. Call once per main state.
 pub fn register(lua: &Lua, host: Host) -> mlua::Result<()> {
     lua.set_app_data(host);
+    lunatik::register_foreign::<cap::LuaCap>();
     let package: Table = lua.globals().get("package")?;
     let preload: Table = package.get("preload")?;
     preload.set(

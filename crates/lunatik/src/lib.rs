@@ -24,7 +24,9 @@ use std::sync::Arc;
 
 pub use error::{Raise, message};
 pub use lua::args::Args;
-pub use lua::class::{Handle, LuaClass, Method, extract, push_object, register_class};
+pub use lua::class::{
+    ForeignClass, Handle, LuaClass, Method, extract, push_object, register_class, register_foreign,
+};
 pub use lua::function;
 pub use lua::runtime::{Limits, Runtime};
 pub use object::{Object, ObjectRef, Shared};

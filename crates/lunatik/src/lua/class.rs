@@ -209,6 +209,44 @@ pub fn register_class<T: LuaClass>() {
     });
 }
 
+/// A shareable class whose Lua userdata is defined by another crate (ned's
+/// caps: their userdata carries L4's own methods and `tostring`). lunatik
+/// only needs to take the object out of such a userdata and to make one in
+/// another state; everything else stays with the owning crate.
+pub trait ForeignClass: Object + Sized {
+    /// The userdata type that holds the object in a Lua state.
+    type Userdata: 'static;
+    /// The object inside `ud`, when `ud` is a [`Self::Userdata`].
+    fn extract(ud: &AnyUserData) -> Option<Arc<Self>>;
+    /// A new userdata for `object` in `lua`.
+    fn push(lua: &Lua, object: Arc<Self>) -> mlua::Result<Value>;
+}
+
+fn foreign_extract<T: ForeignClass>(ud: &AnyUserData) -> Option<ObjectRef> {
+    T::extract(ud).map(ObjectRef::new)
+}
+
+fn foreign_push<T: ForeignClass>(lua: &Lua, o: &ObjectRef) -> mlua::Result<Value> {
+    match o.downcast::<T>() {
+        Some(a) => {
+            super::touch(lua);
+            T::push(lua, a)
+        }
+        None => Err(mlua::Error::runtime("object class mismatch")),
+    }
+}
+
+/// Makes the foreign class `T` shareable, like [`register_class`].
+pub fn register_foreign<T: ForeignClass>() {
+    REGISTRY.rcu(|r| {
+        let mut r = Registry::clone(r);
+        r.extract
+            .insert(TypeId::of::<T::Userdata>(), foreign_extract::<T>);
+        r.push.insert(TypeId::of::<T>(), foreign_push::<T>);
+        r
+    });
+}
+
 /// Creates a handle on `object` in `lua`.
 pub fn push_object<T: LuaClass>(lua: &Lua, object: Arc<T>) -> mlua::Result<Value> {
     super::touch(lua);

@@ -101,3 +101,8 @@ fn every_script_is_run() {
         );
     }
 }
+
+#[test]
+fn caps_cross_into_lunatik_runtimes() {
+    conformance("lunatik_caps");
+}
