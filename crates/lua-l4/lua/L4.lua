@@ -143,11 +143,24 @@ L4.Env = pass(core.env())
 local Task = {}
 Task.__index = Task
 
--- Exit handlers by task id, and the tasks whose handler already ran.
+-- Exit handlers by task id.
 local handlers = {}
+-- The task objects the script can still reach, by id (weak): once one is
+-- gone and no handler waits for it, nobody can ask about the task again and
+-- ned forgets it, so a script that starts tasks forever does not grow.
+local objects = setmetatable({}, { __mode = "v" })
+
+-- Collected task object: forget the task unless a handler still needs it
+-- (dispatch forgets it after the handler ran). Natives never raise, so a
+-- failure here is silent rather than a warning from inside the collector.
+function Task:__gc()
+  if handlers[self.id] == nil then core.task_release(self.id) end
+end
 
 local function new_task(id, pid)
-  return setmetatable({ id = id, pid_ = pid }, Task)
+  local t = setmetatable({ id = id, pid_ = pid }, Task)
+  objects[id] = t
+  return t
 end
 
 local task_state = lift(core.task_state)
@@ -233,7 +246,9 @@ local function dispatch(id, code)
   if h == nil then return end
   handlers[id] = nil
   if task_state(id) == nil then return end
-  h(code)
+  local ok, err = pcall(h, code)
+  if objects[id] == nil then core.task_release(id) end
+  if not ok then error(err, 0) end
 end
 
 -- Cpu_set ------------------------------------------------------------------
