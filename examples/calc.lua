@@ -1,0 +1,24 @@
+-- calc.lua: upstream Ned's classic shape — a channel, a server holding its
+-- server end, clients holding the other. The clients start first: their
+-- connections wait in the channel's backlog until the server accepts.
+--
+--   cargo run --release --bin ned -- --wait-and-exit examples/calc.lua
+--
+-- `rom` is the script's directory, so the programs are rom/calc/server and
+-- rom/calc/client.
+--
+-- expect: client1 | 2 + 3 = 5
+-- expect: client2 | 6 * 7 = 42
+-- expect: server exited with 0
+local L4 = require("L4")
+local ld = L4.default_loader
+
+local chan = ld:new_channel()
+-- Clients need `w` to send requests: without it ned shuts their connection
+-- for writing (least privilege: a cap starts with `r` only).
+local client_cap = chan:m("rw")
+ld:start({ caps = { calc_server = client_cap }, log = { "client1", "green" } }, "rom/calc/client 2_+_3")
+ld:start({ caps = { calc_server = client_cap }, log = { "client2", "green" } }, "rom/calc/client 6_*_7")
+local server = ld:start({ caps = { calc_server = chan:svr() }, log = { "server", "blue" } },
+  "rom/calc/server")
+server:exit_handler(function(code) print("server exited with " .. tostring(code)) end)
