@@ -36,6 +36,8 @@ pub struct Host {
     pub rom: PathBuf,
     /// Events seen while the script was inside `wait()`, to dispatch later.
     pub pending: VecDeque<Event>,
+    /// Named caps ned was started with (`LISTEN_FDS`); they join `L4.Env`.
+    pub inherited: Vec<(String, Cap)>,
 }
 
 /// Runs `f` with the host borrowed; never held across a call into Lua.
@@ -111,6 +113,9 @@ fn env_caps(lua: &Lua, _: MultiValue) -> fail::Res<Table> {
         cap::push(lua, Cap::new(Object::Parent, Rights::RWS))?,
     )?;
     t.set("rm", cap::push(lua, Cap::new(Object::Rm, Rights::RWS))?)?;
+    for (name, c) in with_host(lua, |h| h.inherited.clone())? {
+        t.set(name, cap::push(lua, c)?)?;
+    }
     Ok(t)
 }
 

@@ -48,6 +48,10 @@ pub enum CapError {
     Unsupported(&'static str),
     #[error("'{0}' cannot be passed to a task")]
     NotGrantable(Kind),
+    #[error("failed to inspect inherited fd")]
+    Inspect(#[source] std::io::Error),
+    #[error("inherited fd is {0}, which ned has no capability type for")]
+    NotAdoptable(&'static str),
 }
 
 /// The dynamic type of an object, as scripts see it in `tostring` and `L4.cast`.
@@ -231,6 +235,44 @@ impl Object {
         } else {
             Object::Semaphore(fd)
         })
+    }
+
+    /// The object behind a descriptor ned was started with (`LISTEN_FDS`):
+    /// a listening Unix socket is a channel, a directory a directory, a
+    /// memfd a dataspace, an eventfd a semaphore, a regular file a file.
+    pub fn adopt(fd: OwnedFd) -> Result<Object, CapError> {
+        let inspect = |e: rustix::io::Errno| CapError::Inspect(e.into());
+        let stat = rustix::fs::fstat(&fd).map_err(inspect)?;
+        let link = std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&fd)
+        ))
+        .unwrap_or_default();
+        let link_text = link.to_string_lossy();
+        match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
+            rustix::fs::FileType::Socket => {
+                let unix = rustix::net::sockopt::socket_domain(&fd).map_err(inspect)?
+                    == AddressFamily::UNIX;
+                let listening = rustix::net::sockopt::socket_acceptconn(&fd).map_err(inspect)?;
+                if !(unix && listening) {
+                    return Err(CapError::NotAdoptable("a socket that is not a listening Unix socket"));
+                }
+                let addr = rustix::net::getsockname(&fd).map_err(inspect)?;
+                let addr = SocketAddrUnix::try_from(addr)
+                    .map_err(|_| CapError::NotAdoptable("a Unix socket without an address"))?;
+                Ok(Object::Channel { listener: fd, addr })
+            }
+            rustix::fs::FileType::Directory => Ok(Object::Directory { fd, path: link }),
+            rustix::fs::FileType::RegularFile if link_text.starts_with("/memfd:") => {
+                Ok(Object::Dataspace {
+                    fd,
+                    size: stat.st_size as u64,
+                })
+            }
+            rustix::fs::FileType::RegularFile => Ok(Object::File { fd, path: link }),
+            _ if link_text == "anon_inode:[eventfd]" => Ok(Object::Semaphore(fd)),
+            _ => Err(CapError::NotAdoptable("of a kind (pipe, device, ...)")),
+        }
     }
 
     pub fn namespace() -> Object {

@@ -13,10 +13,16 @@ use std::process::ExitCode;
 use anyhow::Context;
 use lua_l4::Host;
 use mlua::{Lua, MultiValue, Value};
+use ned_core::cap::Object;
 use ned_core::log::LogMux;
 use ned_core::supervisor::Supervisor;
+use ned_core::{Cap, Rights};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 
 fn main() -> ExitCode {
+    // First, before anything opens a descriptor: the caps ned was given.
+    let inherited = ned_spawn::take_listen_fds();
     let opts = match cli::parse(std::env::args_os().skip(1).collect()) {
         Ok(o) => o,
         Err(e) => {
@@ -34,7 +40,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(opts) {
+    match run(opts, inherited) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -45,25 +51,38 @@ fn main() -> ExitCode {
 }
 
 /// Runs ned; `Ok(false)` when the script or a statement failed.
-fn run(opts: cli::Options) -> anyhow::Result<bool> {
+fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Result<bool> {
     let colors =
         std::env::var_os("NO_COLOR").is_none() && rustix::termios::isatty(rustix::stdio::stdout());
     let mux = LogMux::new(Box::new(std::io::stdout()), colors);
     let sup = Supervisor::new(mux).context("failed to start the supervisor")?;
 
+    let mut inherited = adopt(inherited);
+    // An inherited `rom` directory is this ned's rom, unless --rom says
+    // otherwise; either way L4.Env.rom is built from the path.
+    let inherited_rom: Option<PathBuf> = inherited
+        .iter()
+        .position(|(n, c)| n == "rom" && c.kind() == ned_core::Kind::Directory)
+        .map(|i| inherited.remove(i))
+        .and_then(|(_, c)| c.host_path().map(Path::to_path_buf));
+    // A ned started by ned may name its script in its rom: `rom/boot.lua`.
+    if let (Some(script), Some(rom)) = (&opts.script, &inherited_rom)
+        && !script.exists()
+        && let Ok(rest) = script.strip_prefix("rom")
+    {
+        opts.script = Some(rom.join(rest));
+    }
     let script_dir = opts
         .script
         .as_ref()
-        .and_then(|s| s.parent().map(|p| p.to_path_buf()))
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                ".".into()
-            } else {
-                p
-            }
-        })
-        .unwrap_or_else(|| ".".into());
-    let rom = opts.rom.clone().unwrap_or_else(|| script_dir.clone());
+        .and_then(|s| s.parent())
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let rom = opts
+        .rom
+        .clone()
+        .or(inherited_rom)
+        .unwrap_or_else(|| script_dir.clone());
     let lua_root = opts.lua_root.clone().unwrap_or_else(|| script_dir.clone());
 
     let lua = Lua::new();
@@ -74,6 +93,7 @@ fn run(opts: cli::Options) -> anyhow::Result<bool> {
             sup,
             rom,
             pending: Default::default(),
+            inherited,
         },
     )
     .context("failed to register the L4 package")?;
@@ -93,6 +113,20 @@ fn run(opts: cli::Options) -> anyhow::Result<bool> {
     let _ = std::io::stdout().flush();
     lua_l4::run(&lua, opts.mode).context("ned's loop failed")?;
     Ok(ok)
+}
+
+/// The objects behind the fds ned was started with; those of no cap type
+/// are closed with a warning.
+fn adopt(fds: Vec<(String, OwnedFd)>) -> Vec<(String, Cap)> {
+    fds.into_iter()
+        .filter_map(|(name, fd)| match Object::adopt(fd) {
+            Ok(obj) => Some((name, Cap::new(obj, Rights::RWS))),
+            Err(e) => {
+                eprintln!("ned: ignoring inherited cap '{name}': {e}");
+                None
+            }
+        })
+        .collect()
 }
 
 fn report(e: &mlua::Error) {

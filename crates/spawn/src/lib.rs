@@ -10,6 +10,7 @@
 //!   `docs/spawn.md` and the module docs of `spawn.rs`.
 //! * [`try_wait`], [`wait`] and [`send_signal`] work on the pidfd in
 //!   [`Child`], so a pid is never reused under ned's feet.
+//! * [`take_listen_fds`] adopts the caps ned itself was started with.
 //! * [`SignalFd`] blocks signals and reads them from a signalfd, for the
 //!   event loop; [`set_child_subreaper`] is for running as (or like) PID 1.
 //!
@@ -17,11 +18,13 @@
 //! documented calls in `process.rs`/`signal.rs`; the public API is safe.
 
 mod error;
+mod inherit;
 mod process;
 mod signal;
 mod spawn;
 
 pub use error::SpawnError;
+pub use inherit::take_listen_fds;
 pub use process::{Exit, send_signal, try_wait, wait};
 pub use signal::{SignalFd, set_child_subreaper};
 pub use spawn::{Child, Command, Spawner};

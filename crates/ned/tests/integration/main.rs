@@ -17,6 +17,7 @@ mod examples;
 mod exits;
 mod logs;
 mod lua_scripts;
+mod nested;
 mod sockets;
 mod start;
 mod tasks;
