@@ -213,7 +213,7 @@ pub fn run(lua: &Lua, mode: Mode) -> mlua::Result<()> {
                 }
             }
             Ok(None) => return Ok(()),
-            Err(e) => eprintln!("ned: {}", fail::chain(&e)),
+            Err(e) => ned_core::diag!("ned: {}", fail::chain(&e)),
         }
     }
     let exits = lua
@@ -236,7 +236,7 @@ fn dispatch(lua: &Lua, e: Event) -> bool {
             };
             let (code, sig) = task::code_and_signal(exit);
             if let Err(err) = f.call::<()>((id.0 as i64, code, sig)) {
-                eprintln!("lua error: {}", lua_message(&err));
+                ned_core::diag!("lua error: {}", lua_message(&err));
             }
             false
         }

@@ -68,11 +68,11 @@ pub fn start(lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
         },
     };
     if dbg & DBG_CMD_LINE != 0 {
-        eprintln!("ned: command line: {}", argv.join(" "));
+        ned_core::diag!("ned: command line: {}", argv.join(" "));
     }
     if dbg & (DBG_LOADER | DBG_BOOT) != 0 {
         let names: Vec<String> = caps.iter().map(|(n, c)| format!("{n}={c}")).collect();
-        eprintln!(
+        ned_core::diag!(
             "ned: starting {} with caps [{}]",
             path.display(),
             names.join(", ")

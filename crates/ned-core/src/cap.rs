@@ -255,7 +255,9 @@ impl Object {
                     == AddressFamily::UNIX;
                 let listening = rustix::net::sockopt::socket_acceptconn(&fd).map_err(inspect)?;
                 if !(unix && listening) {
-                    return Err(CapError::NotAdoptable("a socket that is not a listening Unix socket"));
+                    return Err(CapError::NotAdoptable(
+                        "a socket that is not a listening Unix socket",
+                    ));
                 }
                 let addr = rustix::net::getsockname(&fd).map_err(inspect)?;
                 let addr = SocketAddrUnix::try_from(addr)

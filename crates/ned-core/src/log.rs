@@ -14,6 +14,21 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 pub const MAX_LINE: usize = 64 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Prints one diagnostic line on ned's stderr. Unlike `eprintln!`, which
+/// panics when stderr is a broken pipe, a failing stderr is ignored: ned may
+/// be PID 1 and must not die because nobody reads its complaints.
+pub fn diag(args: std::fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr().lock(), "{args}");
+}
+
+/// `eprintln!` that never panics; see [`diag`].
+#[macro_export]
+macro_rules! diag {
+    ($($arg:tt)*) => {
+        $crate::log::diag(format_args!($($arg)*))
+    };
+}
+
 /// A tag colour: upstream letters `nrgybmcw` (uppercase: bright) or 0-15.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Color(pub u8);

@@ -308,7 +308,7 @@ impl Supervisor {
     /// the error goes to ned's stderr.
     fn pump(&mut self, id: StreamId) {
         if let Err(e) = self.log.pump(id) {
-            eprintln!("ned: failed to print task log: {e}");
+            crate::diag!("ned: failed to print task log: {e}");
         }
     }
 
@@ -319,7 +319,7 @@ impl Supervisor {
             Ok(Some(exit)) => exit,
             Ok(None) => return None,
             Err(e) => {
-                eprintln!("ned: failed to reap task {}: {e}", task.pid);
+                crate::diag!("ned: failed to reap task {}: {e}", task.pid);
                 return None;
             }
         };
@@ -432,7 +432,7 @@ impl Supervisor {
                         .filter(|e| matches!(e, Event::Exited(..))),
                 ),
                 Err(e) => {
-                    eprintln!("ned: {e}");
+                    crate::diag!("ned: {e}");
                     break;
                 }
             }

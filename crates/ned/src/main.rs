@@ -35,7 +35,7 @@ fn main() -> ExitCode {
             // Spec §2: every usage error shows the usage line; clap omits
             // it for some kinds (a missing option value, our own errors).
             if !e.render().to_string().contains("Usage:") {
-                eprintln!("\n{}", cli::usage());
+                ned_core::diag!("\n{}", cli::usage());
             }
             return ExitCode::from(2);
         }
@@ -44,7 +44,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("ned: {e:#}");
+            ned_core::diag!("ned: {e:#}");
             ExitCode::from(1)
         }
     }
@@ -122,7 +122,7 @@ fn adopt(fds: Vec<(String, OwnedFd)>) -> Vec<(String, Cap)> {
         .filter_map(|(name, fd)| match Object::adopt(fd) {
             Ok(obj) => Some((name, Cap::new(obj, Rights::RWS))),
             Err(e) => {
-                eprintln!("ned: ignoring inherited cap '{name}': {e}");
+                ned_core::diag!("ned: ignoring inherited cap '{name}': {e}");
                 None
             }
         })
@@ -131,7 +131,7 @@ fn adopt(fds: Vec<(String, OwnedFd)>) -> Vec<(String, Cap)> {
 
 fn report(e: &mlua::Error) {
     let _ = std::io::stdout().flush();
-    eprintln!("lua error: {}", lua_l4::lua_message(e));
+    ned_core::diag!("lua error: {}", lua_l4::lua_message(e));
 }
 
 /// `arg`, `package.path` with the script's directory, and a `print` that
@@ -176,7 +176,7 @@ fn run_script(lua: &Lua, script: &std::path::Path, args: &[std::ffi::OsString]) 
     let mut src = match std::fs::read(script) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("lua error: cannot open {}: {e}", script.display());
+            ned_core::diag!("lua error: cannot open {}: {e}", script.display());
             return false;
         }
     };
