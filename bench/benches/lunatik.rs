@@ -145,8 +145,8 @@ enum Table {
 struct Run {
     reads_per_sec: f64,
     writes_per_sec: f64,
-    /// Reads of the always-present `key` that saw nil (see docs/lunatik.md:
-    /// arc-swap's use-after-free, vorner/arc-swap#210).
+    /// Reads of the always-present `key` that saw nil: must stay 0 (the
+    /// former arc-swap backend missed rarely, see docs/lunatik.md).
     misses: i64,
 }
 
@@ -256,7 +256,16 @@ fn measure(root: &PathBuf, threads: usize, table: Table, writer: Writer) -> (f64
     let misses: i64 = runs.iter().map(|r| r.misses).sum();
     if misses > 0 {
         println!(
-            "c_rcu_reads WARNING: {misses} reads of an always-present key returned nil ({threads} readers)"
+            "c_rcu_reads WARNING: {misses} reads of an always-present key returned nil ({threads} readers, {} table, {} writer)",
+            match table {
+                Table::Rcu => "rcu",
+                Table::Locked => "Mutex<HashMap>",
+            },
+            match writer {
+                Writer::None => "no",
+                Writer::Busy => "busy",
+                Writer::Paced(_) => "paced",
+            }
         );
     }
     let median = runs[RUNS / 2].reads_per_sec;

@@ -10,15 +10,16 @@
 //! slow path). A read with a string or integer key whose value is nil, a
 //! boolean, a number or a string of at most [`INLINE`] bytes is served
 //! entirely here: the key bytes are borrowed from the Lua string (integers
-//! are formatted on the stack), the bucket is loaded with one `arc-swap`
-//! load, and the value is pushed without cloning anything shared. Anything
-//! else (objects, long strings, float keys, bad keys, foreign handles) goes
-//! to the slow path, which raises errors with the caller's position.
+//! are formatted on the stack), the key is looked up under one epoch guard
+//! of the table's map, and the value is pushed without cloning anything
+//! shared. Anything else (objects, long strings, float keys, bad keys,
+//! foreign handles) goes to the slow path, which raises errors with the
+//! caller's position.
 //!
 //! Soundness rules kept by this file: Lua errors are `longjmp`s, so every
 //! call that may raise (`lua_pushlstring`, `lua_call`, `lua_error`, ...) is
 //! made while no Rust value with a destructor is alive in the frames it
-//! jumps over; the `arc-swap` guard is dropped before any such call.
+//! jumps over; the map's guard is dropped before any such call.
 
 use std::ffi::c_int;
 use std::sync::Arc;
@@ -115,7 +116,7 @@ pub(crate) fn attach(lua: &Lua, ud: &AnyUserData, table: &Arc<RcuTable>) -> mlua
     }
 }
 
-/// A value copied out of the bucket while its guard is held, to be pushed
+/// A value copied out of the map while its guard is held, to be pushed
 /// after the guard is gone.
 enum Found {
     Pushed,
