@@ -177,13 +177,7 @@ impl Object {
     /// started before its server, as upstream configs do.
     pub fn channel() -> Result<Object, CapError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let sock = rustix::net::socket_with(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )
-        .map_err(|e| CapError::Channel(e.into()))?;
+        let sock = seqpacket().map_err(|e| CapError::Channel(e.into()))?;
         let name = format!(
             "ned/{}/{}",
             rustix::process::getpid().as_raw_nonzero(),
@@ -280,6 +274,16 @@ impl Object {
     pub fn namespace() -> Object {
         Object::Namespace(Mutex::new(BTreeMap::new()))
     }
+}
+
+/// A new close-on-exec Unix SOCK_SEQPACKET socket, the carrier of channels.
+fn seqpacket() -> rustix::io::Result<OwnedFd> {
+    rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
 }
 
 fn open_path(path: &Path, extra: OFlags) -> Result<OwnedFd, CapError> {
@@ -384,13 +388,7 @@ impl Cap {
                 if self.rights.has(Rights::C) {
                     return Ok(Granted::Shared(listener.as_fd()));
                 }
-                let sock = rustix::net::socket_with(
-                    AddressFamily::UNIX,
-                    SocketType::SEQPACKET,
-                    SocketFlags::CLOEXEC,
-                    None,
-                )
-                .map_err(|e| CapError::Connect(e.into()))?;
+                let sock = seqpacket().map_err(|e| CapError::Connect(e.into()))?;
                 rustix::net::connect(&sock, addr).map_err(|e| CapError::Connect(e.into()))?;
                 if !self.rights.has(Rights::W) {
                     rustix::net::shutdown(&sock, Shutdown::Write)
