@@ -167,7 +167,36 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<()> {
         }
     })?;
     searchers.raw_insert(2, searcher)?;
-    Ok(())
+    interrupt_on_signals(lua)
+}
+
+/// How many VM instructions run between two looks at ned's signals.
+const SIGNAL_CHECK_INSTRUCTIONS: u32 = 1 << 20;
+
+/// ned reads SIGTERM/SIGINT/SIGHUP only in its loop, so a boot script or an
+/// exit handler that never returns would make ned deaf to them. A count hook
+/// on the main thread looks at the signalfd every
+/// [`SIGNAL_CHECK_INSTRUCTIONS`] instructions; a pending shutdown signal
+/// raises `interrupted by signal N` in the running code and the loop then
+/// shuts down as usual. (Code that catches every error with `pcall` in a
+/// loop is interrupted again at each check, but can still keep running.)
+fn interrupt_on_signals(lua: &Lua) -> mlua::Result<()> {
+    let triggers = mlua::HookTriggers::new().every_nth_instruction(SIGNAL_CHECK_INSTRUCTIONS);
+    lua.set_hook(triggers, |lua, _| {
+        let sig = with_host(lua, |h| {
+            if let Some(sig) = h.sup.take_signal() {
+                h.pending.push_back(Event::Signal(sig));
+            }
+            h.pending.iter().find_map(|e| match e {
+                Event::Signal(s) => Some(*s),
+                Event::Exited(..) => None,
+            })
+        });
+        match sig {
+            Ok(Some(sig)) => Err(mlua::Error::runtime(format!("interrupted by signal {sig}"))),
+            _ => Ok(mlua::VmState::Continue),
+        }
+    })
 }
 
 /// What ned does after the boot script (spec §2).

@@ -359,6 +359,12 @@ impl Supervisor {
         )
     }
 
+    /// A shutdown signal that arrived, if any, without waiting. For callers
+    /// that cannot return to the loop soon (a long-running script).
+    pub fn take_signal(&self) -> Option<i32> {
+        self.signals.read().ok().flatten()
+    }
+
     /// The task's state; `None` once the script released it.
     pub fn state(&self, id: TaskId) -> Option<TaskState> {
         self.tasks

@@ -196,3 +196,30 @@ fn sigint_terminates_children_and_runs_handlers() {
         );
     }
 }
+
+/// A boot script that never returns cannot make ned deaf to SIGTERM: the
+/// signal interrupts the script, then ned shuts its tasks down as usual.
+#[test]
+fn sigterm_interrupts_a_script_that_never_returns() {
+    let sb = Sandbox::new();
+    let (out, err, code, _) = serve_and_signal(
+        &sb,
+        "local L4 = require('L4')\n\
+         local t = L4.default_loader:startv({ log = { 'task' } }, '/bin/sleep', '100')\n\
+         t:exit_handler(function(c) print('handler task', c) end)\n\
+         print('pid', 'task', t:pid())\n\
+         print('script | ready')\n\
+         while true do end\n",
+        1,
+        "-TERM",
+    );
+    assert_eq!(code, Some(1), "the script failed: {out}\n{err}");
+    assert!(err.contains("interrupted by signal 15"), "{err}");
+    assert!(out.contains("handler task\tnil"), "{out}\n{err}");
+    for pid in pids(&out) {
+        assert!(
+            wait_for(Duration::from_secs(10), || !pid_alive(pid)),
+            "task {pid} outlived ned"
+        );
+    }
+}
