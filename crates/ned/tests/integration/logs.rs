@@ -124,3 +124,44 @@ fn a_task_writing_megabytes_does_not_block_others() {
         out.stdout_has(&format!("small exited\t{i}\t0"));
     }
 }
+
+/// On a terminal the tag is coloured with its colour (blue = SGR 34);
+/// `NO_COLOR` turns that off. script(1), from util-linux (essential in
+/// Debian), runs ned on a pseudo-terminal.
+#[test]
+fn colour_on_a_terminal_unless_no_color() {
+    let sb = Sandbox::new();
+    let s = sb.file(
+        "colour.lua",
+        "local L4 = require('L4')\n\
+         L4.default_loader:startv({ log = { 'tag', 'blue' } }, '/bin/echo', 'hi')\n",
+    );
+    let cmdline = format!(
+        "{} --wait-and-exit {}",
+        path_str(&crate::util::ned_bin()),
+        path_str(&s)
+    );
+    let on_tty = |no_color: bool| {
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &cmdline, "/dev/null"])
+            .env_remove("NO_COLOR")
+            .stdin(std::process::Stdio::null());
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        let out = cmd.output().expect("script(1) from util-linux is needed");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = on_tty(false);
+    assert!(
+        coloured.contains("\x1b[34mtag\x1b[0m | hi"),
+        "no blue tag on a terminal: {coloured:?}"
+    );
+    let plain = on_tty(true);
+    assert!(plain.contains("tag | hi"), "{plain:?}");
+    assert!(
+        !plain.contains('\x1b'),
+        "colour despite NO_COLOR: {plain:?}"
+    );
+}
