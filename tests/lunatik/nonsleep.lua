@@ -30,6 +30,24 @@ assert(not ok and err:find("instruction budget exceeded"), err)
 spin = lunatik.runtime("scripts/eval", false, { budget = 100000 })
 ok, err = pcall(spin.resume, spin, "while true do pcall(function() while true do end end) end")
 assert(not ok and err:find("instruction budget exceeded"), err)
+-- ... and where the hook cannot yield: inside callbacks from C, behind
+-- pcall, xpcall, coroutine.resume and coroutine.wrap
+for _, code in ipairs({
+  "while true do pcall(table.sort, {1, 2, 3}, function() while true do end end) end",
+  "while true do xpcall(table.sort, print, {1, 2, 3}, function() while true do end end) end",
+  "local t = require('rcu').table(); t.k = 1\n" ..
+    "while true do pcall(require('rcu').map, t, function() while true do end end) end",
+  "while true do coroutine.resume(coroutine.create(function() " ..
+    "table.sort({1, 2, 3}, function() while true do end end) end)) end",
+  "while true do pcall(coroutine.wrap(function() while true do end end)) end",
+}) do
+  spin = lunatik.runtime("scripts/eval", false, { budget = 100000 })
+  ok, err = pcall(spin.resume, spin, code)
+  assert(not ok and err:find("instruction budget exceeded"), code .. ": " .. tostring(err))
+  -- the body was killed, and the caller (ned) goes on
+  local ok2, err2 = pcall(spin.resume, spin, "return 1")
+  assert(not ok2 and err2:find("cannot resume dead runtime", 1, true), tostring(err2))
+end
 
 -- memory limit: allocation failure is a Lua error in the caller
 local fat = lunatik.runtime("scripts/eval", true, { memory = 256 * 1024 })

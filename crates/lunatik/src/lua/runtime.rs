@@ -242,6 +242,29 @@ package.searchers = { package.searchers[1], function(name)
 end }
 "#;
 
+/// Makes the error-catching functions of a non-sleepable runtime re-raise a
+/// blown instruction budget. The budget hook cannot yield inside a call from
+/// C (a `table.sort` comparator, an `rcu.map` callback), so there it raises;
+/// without this, `while true do pcall(table.sort, t, spin) end` would catch
+/// that error forever. Once the budget is gone, `pcall`, `xpcall`,
+/// `coroutine.resume` and the functions of `coroutine.wrap` raise it again on
+/// return, so it reaches the body and kills it.
+const BUDGET_GUARD: &str = r#"
+local over, message = ...
+local pcall, xpcall, resume, wrap, error = pcall, xpcall, coroutine.resume, coroutine.wrap, error
+local function check(...)
+  if over() then error(message(), 0) end
+  return ...
+end
+_G.pcall = function(...) return check(pcall(...)) end
+_G.xpcall = function(...) return check(xpcall(...)) end
+coroutine.resume = function(...) return check(resume(...)) end
+coroutine.wrap = function(f)
+  local g = wrap(f)
+  return function(...) return check(g(...)) end
+end
+"#;
+
 impl Runtime {
     /// Creates a runtime: a fresh state running `<root>/<name>.lua` to
     /// completion on this thread; its first return value becomes the body.
@@ -302,6 +325,12 @@ impl Runtime {
                     }
                 },
             )?;
+            let (b1, b2) = (budget.clone(), budget.clone());
+            let over = lua.create_function(move |_, ()| Ok(b1.exceeded()))?;
+            let message = lua.create_function(move |_, ()| Ok(b2.error().to_string()))?;
+            lua.load(BUDGET_GUARD)
+                .set_name("=budget")
+                .call::<()>((over, message))?;
             Ok(Some(budget))
         };
         let budget = setup().map_err(RuntimeError::State)?;
