@@ -65,6 +65,21 @@ fn create_stop(c: &mut Criterion, root: &PathBuf) {
     g.bench_function("runtime_create_stop", |b| {
         b.iter(|| f.call::<()>(()).expect("create"))
     });
+    // As ned configures lunatik: with an interrupt check, every runtime gets
+    // the hook and the pcall guard.
+    let ned_like = Lua::new();
+    let config = lunatik::Config {
+        interrupt: Some(lunatik::Interrupt(Arc::new(|| false))),
+        ..lunatik::Config::new(root)
+    };
+    lunatik::register(&ned_like, config).expect("register");
+    let g_ned: Function = ned_like
+        .load("local lunatik = require('lunatik'); return function() lunatik.runtime('one'):stop() end")
+        .eval()
+        .expect("create fn");
+    g.bench_function("runtime_create_stop_with_interrupt", |b| {
+        b.iter(|| g_ned.call::<()>(()).expect("create"))
+    });
     g.finish();
 }
 

@@ -35,6 +35,20 @@ pub use stats::{Stats, stats};
 /// Default instruction budget of one call into a non-sleepable runtime.
 pub const DEFAULT_INSTRUCTION_BUDGET: u64 = 5_000_000;
 
+/// A host's "give control back" check (ned: a shutdown signal is waiting).
+/// Runtimes call it from their instruction hook — every 2^20 instructions in
+/// sleepable runtimes, every 2^20 budget steps' worth in non-sleepable ones —
+/// and raise `interrupted by a shutdown signal` when it returns true, so a
+/// runaway body cannot keep the host from its own loop.
+#[derive(Clone)]
+pub struct Interrupt(pub Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Interrupt")
+    }
+}
+
 /// How runtimes are made.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -44,6 +58,8 @@ pub struct Config {
     pub memory_limit: Option<usize>,
     /// Instructions one call into a non-sleepable runtime may execute.
     pub instruction_budget: u64,
+    /// The host's interrupt check, if any (see [`Interrupt`]).
+    pub interrupt: Option<Interrupt>,
 }
 
 impl Config {
@@ -62,6 +78,7 @@ impl Default for Config {
             lua_root: PathBuf::from("."),
             memory_limit: None,
             instruction_budget: DEFAULT_INSTRUCTION_BUDGET,
+            interrupt: None,
         }
     }
 }

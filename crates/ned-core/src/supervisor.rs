@@ -365,6 +365,30 @@ impl Supervisor {
         self.signals.read().ok().flatten()
     }
 
+    /// A thread-safe check whether a shutdown signal is waiting, which does
+    /// not consume it: for code that runs long outside ned's loop (Lunatik
+    /// runtimes), so it can give control back; the loop then reads the
+    /// signal as usual.
+    pub fn shutdown_pending(
+        &self,
+    ) -> Result<impl Fn() -> bool + Send + Sync + 'static, SupervisorError> {
+        let fd = self
+            .signals
+            .fd()
+            .try_clone_to_owned()
+            .map_err(SupervisorError::Setup)?;
+        Ok(move || {
+            let mut fds = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::IN,
+            )];
+            matches!(
+                rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())),
+                Ok(n) if n > 0
+            )
+        })
+    }
+
     /// The task's state; `None` once the script released it.
     pub fn state(&self, id: TaskId) -> Option<TaskState> {
         self.tasks

@@ -19,6 +19,7 @@ use ned_core::supervisor::Supervisor;
 use ned_core::{Cap, Rights};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 fn main() -> ExitCode {
     // First, before anything opens a descriptor: the caps ned was given.
@@ -56,6 +57,9 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
         std::env::var_os("NO_COLOR").is_none() && rustix::termios::isatty(rustix::stdio::stdout());
     let mux = LogMux::new(Box::new(std::io::stdout()), colors);
     let sup = Supervisor::new(mux).context("failed to start the supervisor")?;
+    let shutdown_pending = sup
+        .shutdown_pending()
+        .context("failed to set up signal checks")?;
 
     let mut inherited = adopt(inherited);
     // An inherited `rom` directory is this ned's rom, unless --rom says
@@ -97,8 +101,11 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
         },
     )
     .context("failed to register the L4 package")?;
-    lunatik::register(&lua, lunatik::Config::new(lua_root))
-        .context("failed to register lunatik")?;
+    let config = lunatik::Config {
+        interrupt: Some(lunatik::Interrupt(Arc::new(shutdown_pending))),
+        ..lunatik::Config::new(lua_root)
+    };
+    lunatik::register(&lua, config).context("failed to register lunatik")?;
 
     let mut ok = true;
     for stmt in &opts.execute {

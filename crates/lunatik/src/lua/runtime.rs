@@ -153,6 +153,9 @@ impl State {
         if let Some(b) = &self.budget {
             b.used.store(0, Ordering::Relaxed);
             b.over.store(0, Ordering::Relaxed);
+            if let Ok(t) = self.lua.named_registry_value::<mlua::Table>(GUARD_KEY) {
+                let _ = t.raw_set("dying", false);
+            }
         }
     }
 
@@ -242,18 +245,75 @@ package.searchers = { package.searchers[1], function(name)
 end }
 "#;
 
-/// Makes the error-catching functions of a non-sleepable runtime re-raise a
-/// blown instruction budget. The budget hook cannot yield inside a call from
-/// C (a `table.sort` comparator, an `rcu.map` callback), so there it raises;
-/// without this, `while true do pcall(table.sort, t, spin) end` would catch
-/// that error forever. Once the budget is gone, `pcall`, `xpcall`,
-/// `coroutine.resume` and the functions of `coroutine.wrap` raise it again on
-/// return, so it reaches the body and kills it.
+/// Instructions between two calls of the host's [`crate::Interrupt`].
+const INTERRUPT_STEP: u32 = 1 << 20;
+
+/// [`BUDGET_GUARD`] compiled once per process: every runtime of a host with
+/// an interrupt loads it, and parsing it each time cost about a third of a
+/// runtime's creation.
+fn guard_bytecode(lua: &Lua) -> mlua::Result<&'static Vec<u8>> {
+    static CODE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    if let Some(code) = CODE.get() {
+        return Ok(code);
+    }
+    let f = lua.load(BUDGET_GUARD).set_name("=guard").into_function()?;
+    Ok(CODE.get_or_init(|| f.dump(true)))
+}
+
+/// Registry key of the table [`BUDGET_GUARD`] reads.
+const GUARD_KEY: &str = "lunatik.guard";
+
+/// Raises `msg` from a hook after telling the guarded `pcall`s to re-raise it.
+fn mark_dying(lua: &Lua, msg: String) -> mlua::Result<VmState> {
+    if let Ok(t) = lua.named_registry_value::<mlua::Table>(GUARD_KEY) {
+        t.raw_set("dying", msg.as_str())?;
+    }
+    Err(mlua::Error::runtime(msg))
+}
+
+/// Runs [`BUDGET_GUARD`] in `lua` unless it already ran there.
+fn install_guard(lua: &Lua) -> mlua::Result<()> {
+    if lua
+        .named_registry_value::<Option<mlua::Table>>(GUARD_KEY)?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let guard = lua.create_table()?;
+    guard.raw_set("dying", false)?;
+    lua.set_named_registry_value(GUARD_KEY, &guard)?;
+    lua.load(guard_bytecode(lua)?.as_slice())
+        .set_name("=guard")
+        .set_mode(mlua::chunk::ChunkMode::Binary)
+        .call::<()>(guard)
+}
+
+/// Raises when the host wants control back. A sleepable runtime gets its
+/// pcall guard now: a body that looks `pcall` up again (a loop around it)
+/// can then no longer swallow the interrupt; one that kept `pcall` in a
+/// local from before still can, and is left to SIGKILL.
+fn interrupted(lua: &Lua, i: &crate::Interrupt) -> mlua::Result<VmState> {
+    if (i.0)() {
+        install_guard(lua)?;
+        return mark_dying(lua, "interrupted by a shutdown signal".to_owned());
+    }
+    Ok(VmState::Continue)
+}
+
+/// Makes the error-catching functions of a runtime re-raise the error that
+/// is killing it (a blown instruction budget, or the host's interrupt). The
+/// hook cannot yield inside a call from C (a `table.sort` comparator, an
+/// `rcu.map` callback), so there it raises; without this,
+/// `while true do pcall(table.sort, t, spin) end` would catch that error for
+/// ever. Once the hook has set `guard.dying` (see [`mark_dying`]), `pcall`,
+/// `xpcall`, `coroutine.resume` and the functions of `coroutine.wrap` raise
+/// it again on return, so it reaches the body and kills it. The check is
+/// plain Lua: a table field read per call.
 const BUDGET_GUARD: &str = r#"
-local over, message = ...
+local guard = ...
 local pcall, xpcall, resume, wrap, error = pcall, xpcall, coroutine.resume, coroutine.wrap, error
 local function check(...)
-  if over() then error(message(), 0) end
+  if guard.dying then error(guard.dying, 0) end
   return ...
 end
 _G.pcall = function(...) return check(pcall(...)) end
@@ -296,9 +356,23 @@ impl Runtime {
             if let Some(m) = limits.memory.or(config.memory_limit) {
                 lua.set_memory_limit(m)?;
             }
-            if sleep {
+            let interrupt = config.interrupt.clone();
+            if sleep && interrupt.is_none() {
                 return Ok(None);
             }
+            if sleep {
+                // No budget here, so the pcall guard is only needed once the
+                // host interrupts: `interrupted` installs it then, which
+                // keeps it off the cost of creating every runtime.
+                if let Some(i) = interrupt {
+                    lua.set_global_hook(
+                        HookTriggers::new().every_nth_instruction(INTERRUPT_STEP),
+                        move |lua, _| interrupted(lua, &i),
+                    )?;
+                }
+                return Ok(None);
+            }
+            install_guard(&lua)?;
             let budget = Arc::new(Budget {
                 limit: limits.budget.unwrap_or(config.instruction_budget),
                 used: AtomicU64::new(0),
@@ -307,9 +381,14 @@ impl Runtime {
             let b = budget.clone();
             lua.set_global_hook(
                 HookTriggers::new().every_nth_instruction(HOOK_STEP),
-                move |_, _| {
+                move |lua, _| {
                     let used = b.used.fetch_add(u64::from(HOOK_STEP), Ordering::Relaxed)
                         + u64::from(HOOK_STEP);
+                    if let Some(i) = &interrupt
+                        && used % u64::from(INTERRUPT_STEP) < u64::from(HOOK_STEP)
+                    {
+                        interrupted(lua, i)?;
+                    }
                     if used <= b.limit {
                         return Ok(VmState::Continue);
                     }
@@ -318,19 +397,10 @@ impl Runtime {
                     if b.over.fetch_add(1, Ordering::Relaxed) < 2 {
                         Ok(VmState::Yield)
                     } else {
-                        Err(mlua::Error::runtime(format!(
-                            "instruction budget exceeded ({} instructions)",
-                            b.limit
-                        )))
+                        mark_dying(lua, b.error().to_string())
                     }
                 },
             )?;
-            let (b1, b2) = (budget.clone(), budget.clone());
-            let over = lua.create_function(move |_, ()| Ok(b1.exceeded()))?;
-            let message = lua.create_function(move |_, ()| Ok(b2.error().to_string()))?;
-            lua.load(BUDGET_GUARD)
-                .set_name("=budget")
-                .call::<()>((over, message))?;
             Ok(Some(budget))
         };
         let budget = setup().map_err(RuntimeError::State)?;
@@ -345,19 +415,26 @@ impl Runtime {
             .set_name(format!("@{name}.lua"))
             .into_function()
             .map_err(lua_err)?;
-        // Run as a coroutine so the instruction budget can yield out of it.
-        let main = lua.create_thread(chunk).map_err(lua_err)?;
-        let out = main.resume::<MultiValue>(());
-        if let Some(b) = budget.as_ref().filter(|b| b.exceeded()) {
-            return Err(b.error());
-        }
-        let first = out.map_err(lua_err)?.pop_front();
-        if main.is_resumable() {
-            return Err(RuntimeError::Lua(format!(
-                "{name}.lua: attempt to yield from outside a coroutine"
-            )));
-        }
-        drop(main);
+        let first = match &budget {
+            // Without a budget nothing yields out of the script: a plain
+            // call saves creating a thread.
+            None => chunk.call::<MultiValue>(()).map_err(lua_err)?.pop_front(),
+            // Run as a coroutine so the instruction budget can yield out of it.
+            Some(b) => {
+                let main = lua.create_thread(chunk).map_err(lua_err)?;
+                let out = main.resume::<MultiValue>(());
+                if b.exceeded() {
+                    return Err(b.error());
+                }
+                let first = out.map_err(lua_err)?.pop_front();
+                if main.is_resumable() {
+                    return Err(RuntimeError::Lua(format!(
+                        "{name}.lua: attempt to yield from outside a coroutine"
+                    )));
+                }
+                first
+            }
+        };
         let body = match first {
             Some(Value::Function(f)) => Some(
                 lua.create_thread(f)

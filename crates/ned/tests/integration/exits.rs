@@ -223,3 +223,35 @@ fn sigterm_interrupts_a_script_that_never_returns() {
         );
     }
 }
+
+/// Nor can a Lunatik runtime the script resumes: a runaway body, even one
+/// that catches every error with `pcall`, is interrupted by SIGTERM.
+#[test]
+fn sigterm_interrupts_a_runaway_runtime() {
+    let sb = Sandbox::new();
+    sb.file(
+        "spin.lua",
+        "return function() while true do pcall(function() while true do end end) end end\n",
+    );
+    let (out, err, code, _) = serve_and_signal(
+        &sb,
+        "local L4 = require('L4')\n\
+         local t = L4.default_loader:startv({ log = { 'task' } }, '/bin/sleep', '100')\n\
+         t:exit_handler(function(c) print('handler task', c) end)\n\
+         print('pid', 'task', t:pid())\n\
+         local rt = require('lunatik').runtime('spin')\n\
+         print('script | ready')\n\
+         rt:resume()\n",
+        1,
+        "-TERM",
+    );
+    assert_eq!(code, Some(1), "the script failed: {out}\n{err}");
+    assert!(err.contains("interrupted by a shutdown signal"), "{err}");
+    assert!(out.contains("handler task\tnil"), "{out}\n{err}");
+    for pid in pids(&out) {
+        assert!(
+            wait_for(Duration::from_secs(10), || !pid_alive(pid)),
+            "task {pid} outlived ned"
+        );
+    }
+}
