@@ -94,9 +94,16 @@ pub fn finish<R: IntoLuaMulti>(lua: &Lua, r: Res<R>) -> mlua::Result<MultiValue>
 }
 
 /// The message of an mlua error without mlua's own decoration.
+///
+/// mlua appends a `stack traceback:` to errors raised in Lua code; upstream
+/// Ned prints `lua error: <msg>` alone, and a message handed back to a
+/// script should not carry one either, so it is cut off.
 pub fn lua_message(e: &mlua::Error) -> String {
     match e {
-        mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => m.clone(),
+        mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => m
+            .split_once("\nstack traceback:")
+            .map_or(m.as_str(), |(head, _)| head)
+            .to_owned(),
         mlua::Error::CallbackError { cause, .. } => lua_message(cause),
         mlua::Error::WithContext { context, cause } => format!("{context}: {}", lua_message(cause)),
         other => chain(other),

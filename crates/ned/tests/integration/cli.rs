@@ -108,6 +108,11 @@ fn script_failure_exits_1_with_file_and_line() {
     out.status(1)
         .stderr_has("lua error: ")
         .stderr_has("bad.lua:3: it broke");
+    // As upstream: the message alone, no traceback.
+    assert!(
+        out.stderr.trim_end().ends_with("bad.lua:3: it broke"),
+        "{out}"
+    );
     // A syntax error too.
     let s = sb.file("syntax.lua", "local = 1\n");
     sb.ned(&["--exit", path_str(&s)])
