@@ -140,6 +140,16 @@ fn serve_and_signal(
     (lines.join("\n"), stderr, status.code(), took)
 }
 
+/// Every task whose pid the script printed (`pid <name> <pid>`) is gone.
+fn assert_tasks_gone(out: &str) {
+    for pid in pids(out) {
+        assert!(
+            wait_for(Duration::from_secs(10), || !pid_alive(pid)),
+            "task {pid} outlived ned"
+        );
+    }
+}
+
 #[test]
 fn sigterm_terminates_children_with_grace_then_sigkill() {
     let sb = Sandbox::new();
@@ -167,12 +177,7 @@ fn sigterm_terminates_children_with_grace_then_sigkill() {
         took >= 2.5,
         "stubborn task killed after {took} s, before the grace period"
     );
-    for pid in pids(&out) {
-        assert!(
-            wait_for(Duration::from_secs(10), || !pid_alive(pid)),
-            "task {pid} outlived ned"
-        );
-    }
+    assert_tasks_gone(&out);
 }
 
 #[test]
@@ -189,12 +194,7 @@ fn sigint_terminates_children_and_runs_handlers() {
     );
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(out.contains("handler task\tnil"), "{out}\n{err}");
-    for pid in pids(&out) {
-        assert!(
-            wait_for(Duration::from_secs(10), || !pid_alive(pid)),
-            "task {pid} outlived ned"
-        );
-    }
+    assert_tasks_gone(&out);
 }
 
 /// A boot script that never returns cannot make ned deaf to SIGTERM: the
@@ -216,12 +216,7 @@ fn sigterm_interrupts_a_script_that_never_returns() {
     assert_eq!(code, Some(1), "the script failed: {out}\n{err}");
     assert!(err.contains("interrupted by signal 15"), "{err}");
     assert!(out.contains("handler task\tnil"), "{out}\n{err}");
-    for pid in pids(&out) {
-        assert!(
-            wait_for(Duration::from_secs(10), || !pid_alive(pid)),
-            "task {pid} outlived ned"
-        );
-    }
+    assert_tasks_gone(&out);
 }
 
 /// Nor can a Lunatik runtime the script resumes: a runaway body, even one
@@ -248,10 +243,5 @@ fn sigterm_interrupts_a_runaway_runtime() {
     assert_eq!(code, Some(1), "the script failed: {out}\n{err}");
     assert!(err.contains("interrupted by a shutdown signal"), "{err}");
     assert!(out.contains("handler task\tnil"), "{out}\n{err}");
-    for pid in pids(&out) {
-        assert!(
-            wait_for(Duration::from_secs(10), || !pid_alive(pid)),
-            "task {pid} outlived ned"
-        );
-    }
+    assert_tasks_gone(&out);
 }
