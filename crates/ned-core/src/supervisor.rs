@@ -349,14 +349,7 @@ impl Supervisor {
         let Some(fd) = self.log.fd(sid) else {
             return false;
         };
-        let mut fds = [rustix::event::PollFd::new(
-            &fd,
-            rustix::event::PollFlags::IN,
-        )];
-        matches!(
-            rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())),
-            Ok(1)
-        )
+        readable(fd)
     }
 
     /// A shutdown signal that arrived, if any, without waiting. For callers
@@ -377,16 +370,7 @@ impl Supervisor {
             .fd()
             .try_clone_to_owned()
             .map_err(SupervisorError::Setup)?;
-        Ok(move || {
-            let mut fds = [rustix::event::PollFd::new(
-                &fd,
-                rustix::event::PollFlags::IN,
-            )];
-            matches!(
-                rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())),
-                Ok(n) if n > 0
-            )
-        })
+        Ok(move || readable(fd.as_fd()))
     }
 
     /// The task's state; `None` once the script released it.
@@ -478,6 +462,18 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// Whether `fd` has something to read right now (a zero-timeout poll).
+fn readable(fd: BorrowedFd<'_>) -> bool {
+    let mut fds = [rustix::event::PollFd::new(
+        &fd,
+        rustix::event::PollFlags::IN,
+    )];
+    matches!(
+        rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())),
+        Ok(n) if n > 0
+    )
 }
 
 fn listen_var(key: &str, value: &str) -> CString {
