@@ -56,7 +56,7 @@ pub fn start(lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
     };
     let cpus = match env.get::<Value>("scheduler")? {
         Value::Nil => None,
-        v => match cap_of(&v).as_deref_object() {
+        v => match cap_of(&v).as_ref().map(|c| &*c.object) {
             Some(Object::Scheduler { cpus, .. }) => cpus.clone(),
             _ => {
                 return Err(bad_arg(
@@ -96,16 +96,6 @@ pub fn start(lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
     let (id, pid) = with_host(lua, |h| h.sup.start(spec))?
         .map_err(|e| Fail::Msg(format!("could not create process: {}", chain(&e))))?;
     Ok((id.0 as i64, pid as i64))
-}
-
-trait ObjectOf {
-    fn as_deref_object(&self) -> Option<&Object>;
-}
-
-impl ObjectOf for Option<Cap> {
-    fn as_deref_object(&self) -> Option<&Object> {
-        self.as_ref().map(|c| &*c.object)
-    }
 }
 
 /// Program, argv (argv[0] as written) and POSIX environment of the call.
@@ -395,7 +385,7 @@ fn log_target(args: &Args<'_>, env: &Table, prog: &str) -> Res<LogTarget> {
     let (tag, color): (Value, Value) = match &v {
         Value::Nil => (env.get("log_tag")?, env.get("log_color")?),
         Value::Table(t) => (t.get(1)?, t.get(2)?),
-        Value::UserData(_) => match cap_of(&v).as_deref_object() {
+        Value::UserData(_) => match cap_of(&v).as_ref().map(|c| &*c.object) {
             Some(Object::Log(None)) => return Ok(LogTarget::Console),
             Some(Object::Log(Some((tag, color)))) => {
                 return Ok(LogTarget::Tagged(tag.clone(), *color));
