@@ -8,7 +8,8 @@
 //! §12 task table, the table-driven bad-input test and malformed start
 //! tables, all asserted in Lua), start (§9, §10), sockets (channels and a
 //! real socket-activation consumer), tasks (§12 from outside), exits (exit
-//! options and signals), logs (§14), examples.
+//! options and signals), logs (§14), rom (names kept inside directory caps,
+//! script headers), examples.
 
 mod util;
 
@@ -18,6 +19,7 @@ mod exits;
 mod logs;
 mod lua_scripts;
 mod nested;
+mod rom;
 mod sockets;
 mod start;
 mod tasks;
