@@ -24,11 +24,36 @@ use crate::Host;
 /// What users call the directory in messages.
 const WHAT: &str = "rom directory";
 
+/// Raises a native's `false, message` as a plain string, as Lua's own
+/// searchers do (an error raised from Rust would reach `pcall` as a
+/// userdata, which scripts cannot `:find` in).
+const RAISE_AS_STRING: &str = r#"
+local search, error = ...
+return function(name)
+  local ok, a, b = search(name)
+  if not ok then error(a, 0) end
+  return a, b
+end
+"#;
+
 /// Puts ned's searcher in place of Lua's file searcher.
 pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
     let package: Table = lua.globals().get("package")?;
     let searchers: Table = package.get("searchers")?;
-    searchers.raw_set(2, lua.create_function(search)?)
+    let native = lua.create_function(|lua, name: String| match search(lua, name) {
+        Ok(found) => {
+            let mut v = found.into_vec();
+            v.insert(0, Value::Boolean(true));
+            Ok(MultiValue::from_vec(v))
+        }
+        Err(e) => lua.pack_multi((false, crate::fail::lua_message(&e))),
+    })?;
+    let error: Value = lua.globals().get("error")?;
+    let searcher: mlua::Function = lua
+        .load(RAISE_AS_STRING)
+        .set_name("=rom searcher")
+        .call((native, error))?;
+    searchers.raw_set(2, searcher)
 }
 
 /// One `package.searchers` entry: a loader and its file name, or the `no

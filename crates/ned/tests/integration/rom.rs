@@ -116,15 +116,15 @@ fn procs_with(token: &str) -> Vec<i64> {
         .collect()
 }
 
-/// Lua: `refused(what, f, ...)` asserts that `f(...)` raises a message
-/// holding `want` and the rom path, and prints `refused <what>`.
+/// Lua: `refused(what, want, f, ...)` asserts that `f(...)` raises a
+/// string holding `want` and the rom path, and prints `refused <what>`.
 fn prelude(rom: &Path) -> String {
     format!(
         "local ROM = '{}'\n\
          local function refused(what, want, f, ...)\n\
            local ok, err = pcall(f, ...)\n\
            assert(not ok, what .. ' was not refused')\n\
-           err = tostring(err)\n\
+           assert(type(err) == 'string', what .. ': the error is a ' .. type(err))\n\
            assert(err:find(want, 1, true), what .. ': ' .. err)\n\
            assert(err:find(ROM, 1, true), what .. ' does not name the directory: ' .. err)\n\
            print('refused ' .. what)\n\
