@@ -347,3 +347,39 @@ fn runtime_scripts_and_modules_with_bom_and_shebang_keep_their_line_numbers() {
     );
     out.ok().no_lua_error().stdout_has("lines hold\n");
 }
+
+/// A ned started by ned finds `rom/<script>` in the rom it inherited,
+/// looked up beneath that directory too.
+#[test]
+fn an_inner_ned_reads_its_boot_script_beneath_its_inherited_rom() {
+    let e = Escapes::new();
+    let rom = e.rom();
+    std::fs::create_dir_all(rom.join("sub")).expect("rom/sub");
+    std::fs::write(rom.join("sub/boot.lua"), "print('inner boot from sub')\n").expect("boot");
+    std::os::unix::fs::symlink(e.sb.root.join("outside/mod.lua"), rom.join("sub/evil.lua"))
+        .expect("evil.lua");
+    let src = format!(
+        "local L4 = require('L4')\n\
+         local ld = L4.default_loader\n\
+         local sub = L4.Env.rom:query('sub')()\n\
+         for _, s in ipairs({{ 'boot', 'evil' }}) do\n\
+           local t = ld:startv({{ caps = {{ rom = sub }}, log = {{ s }} }},\n\
+             '{}', '--wait-and-exit', 'rom/' .. s .. '.lua')\n\
+           print(s .. ' exited ' .. tostring(t:wait()))\n\
+         end\n",
+        path_str(&crate::util::ned_bin())
+    );
+    let out = e.sb.wait_and_exit(&src);
+    out.ok().no_lua_error();
+    // Neither script exists as `rom/<s>.lua` in the working directory, so
+    // both come from the inherited rom (the sandbox's rom/sub).
+    assert!(!rom.join("boot.lua").exists() && !rom.join("evil.lua").exists());
+    out.stdout_has("boot | inner boot from sub")
+        .stdout_has("boot exited 0")
+        .stdout_has("evil exited 1")
+        .stdout_has(&format!(
+            "'evil.lua' escapes the rom directory {}",
+            path_str(&rom.join("sub"))
+        ));
+    e.nothing_escaped(&out);
+}
