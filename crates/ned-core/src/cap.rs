@@ -405,14 +405,23 @@ impl Cap {
                 }
                 Ok(Granted::Own(sock))
             }
-            Object::Directory { path, .. } => {
+            Object::Directory { fd, path } => {
                 // Directories are handed out readable so `openat` and
                 // `getdents` work; write protection of the files inside needs
-                // the sandbox (see docs/linux-mapping.md).
-                Ok(Granted::Own(reopen(
-                    path,
-                    OFlags::RDONLY | OFlags::DIRECTORY,
-                )?))
+                // the sandbox (see docs/linux-mapping.md). Reopened through
+                // ned's own descriptor (`.` of it), not the path: the task
+                // gets the very directory the cap was made from.
+                rustix::fs::openat(
+                    fd,
+                    ".",
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map(Granted::Own)
+                .map_err(|e| CapError::Open {
+                    path: path.clone(),
+                    source: e.into(),
+                })
             }
             Object::File { path, .. } => {
                 let flags = if self.rights.has(Rights::W) {
