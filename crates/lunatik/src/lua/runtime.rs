@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use mlua::{HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Value, VmState};
-use ned_path::{BeneathError, Dir};
+use ned_path::BeneathError;
 
 use super::class::{Handle, LuaClass, Method, from_shared, push_object, to_shared};
 use super::{Args, function, none, ret, sleepable};
@@ -237,7 +237,7 @@ fn read_script(config: &Config, name: &str) -> Result<Vec<u8>, RuntimeError> {
         path: config.lua_root.join(&file).display().to_string(),
         source,
     };
-    let root = Dir::open(&config.lua_root, "Lua root").map_err(open)?;
+    let root = config.root_dir.get(&config.lua_root).map_err(open)?;
     root.beneath().read_script(&file).map_err(|e| match e {
         BeneathError::Escapes { .. } => RuntimeError::Escapes {
             name: name.to_owned(),
