@@ -12,13 +12,14 @@ mod info;
 mod loader;
 mod task;
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 use ned_core::cap::Object;
-use ned_core::supervisor::{Event, Supervisor};
+use ned_core::supervisor::{Event, Reason, Shutdown, Supervisor, TaskId};
 use ned_core::{Cap, Rights};
 
 pub use fail::lua_message;
@@ -29,24 +30,84 @@ const L4_LUA: &str = include_str!("../lua/L4.lua");
 /// Registry key of the exit-handler dispatcher defined by L4.lua.
 const DISPATCH_KEY: &str = "ned.L4.dispatch";
 
-/// ned's state as the bindings see it; kept in the Lua state's app data.
+/// The error `os.exit` raises to unwind the script; never printed.
+const EXIT_MARKER: &str = "os.exit: ned is shutting down";
+
+/// ned's state as the bindings see it.
 pub struct Host {
     pub sup: Supervisor,
     /// Directory the `rom` cap names.
     pub rom: PathBuf,
-    /// Events seen while the script was inside `wait()`, to dispatch later.
-    pub pending: VecDeque<Event>,
     /// Named caps ned was started with (`LISTEN_FDS`); they join `L4.Env`.
     pub inherited: Vec<(String, Cap)>,
 }
 
-/// Runs `f` with the host borrowed; never held across a call into Lua.
-pub(crate) fn with_host<R>(lua: &Lua, f: impl FnOnce(&mut Host) -> R) -> Result<R, fail::Fail> {
-    let mut host = lua
-        .try_app_data_mut::<Host>()
-        .map_err(|_| fail::Fail::Msg("ned is busy (re-entrant call)".into()))?
-        .ok_or_else(|| fail::Fail::Msg("ned host is not set up".into()))?;
-    Ok(f(&mut host))
+/// The host, owned by Rust and shared with every native that needs it (each
+/// captures an [`Arc`] of it). It is never kept in mlua's app data: a
+/// finalizer that runs while the Lua state closes would reach app data
+/// through a handle of the state being dropped. Teardown is ordered by
+/// [`teardown`]: once `closing` is set, natives refuse, then the state
+/// closes, then the host (and its supervisor) goes.
+pub struct HostCell {
+    host: Mutex<Host>,
+    closing: AtomicBool,
+    /// Tasks given up by a finalizer that ran while the host was busy.
+    deferred: Mutex<Vec<TaskId>>,
+    shutdown: Arc<Shutdown>,
+}
+
+/// A shared handle on the host.
+pub type HostRef = Arc<HostCell>;
+
+impl HostCell {
+    pub fn new(host: Host) -> HostRef {
+        let shutdown = host.sup.shutdown().clone();
+        Arc::new(HostCell {
+            host: Mutex::new(host),
+            closing: AtomicBool::new(false),
+            deferred: Mutex::new(Vec::new()),
+            shutdown,
+        })
+    }
+
+    /// The shutdown flag every check reads.
+    pub fn shutdown(&self) -> &Arc<Shutdown> {
+        &self.shutdown
+    }
+
+    /// Runs `f` with the host borrowed; never held across a call into Lua.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Host) -> R) -> Result<R, fail::Fail> {
+        if self.closing.load(Ordering::Acquire) {
+            return Err(fail::Fail::Msg("ned is closing its Lua state".into()));
+        }
+        let mut host = match self.host.try_lock() {
+            Ok(h) => h,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                return Err(fail::Fail::Msg("ned is busy (re-entrant call)".into()));
+            }
+        };
+        Ok(f(&mut host))
+    }
+
+    /// Gives a task up now, or — when a finalizer runs inside another
+    /// native — at the loop's next turn.
+    pub(crate) fn release(&self, id: TaskId) {
+        if self.with(|h| h.sup.release(id)).is_err() && !self.closing.load(Ordering::Acquire) {
+            lock(&self.deferred).push(id);
+        }
+    }
+
+    fn release_deferred(&self) {
+        let ids = std::mem::take(&mut *lock(&self.deferred));
+        for id in ids {
+            self.release(id);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Wraps a native into the `ok, ...` convention of [`fail::finish`].
@@ -57,7 +118,17 @@ fn native<R: mlua::IntoLuaMulti + 'static>(
     lua.create_function(move |lua, vals: MultiValue| fail::finish(lua, f(lua, vals)))
 }
 
-fn natives(lua: &Lua) -> mlua::Result<Table> {
+/// A native that needs the host, which it captures.
+fn hosted<R: mlua::IntoLuaMulti + 'static>(
+    lua: &Lua,
+    host: &HostRef,
+    f: fn(&HostCell, &Lua, MultiValue) -> fail::Res<R>,
+) -> mlua::Result<Function> {
+    let host = host.clone();
+    lua.create_function(move |lua, vals: MultiValue| fail::finish(lua, f(&host, lua, vals)))
+}
+
+fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set("mode", native(lua, cap::mode)?)?;
     t.set("svr", native(lua, cap::svr)?)?;
@@ -71,23 +142,24 @@ fn natives(lua: &Lua) -> mlua::Result<Table> {
     t.set("ns_names", native(lua, cap::ns_names)?)?;
     t.set("create", native(lua, cap::create)?)?;
     t.set("unsupported", native(lua, cap::unsupported)?)?;
-    t.set("start", native(lua, loader::start)?)?;
-    t.set("task_state", native(lua, task::state)?)?;
-    t.set("task_wait", native(lua, task::wait)?)?;
-    t.set("task_release", native(lua, task::release)?)?;
-    t.set("task_signal", native(lua, task::signal)?)?;
-    t.set("task_pid", native(lua, task::pid)?)?;
+    t.set("start", hosted(lua, host, loader::start)?)?;
+    t.set("task_state", hosted(lua, host, task::state)?)?;
+    t.set("task_wait", hosted(lua, host, task::wait)?)?;
+    t.set("task_release", hosted(lua, host, task::release)?)?;
+    t.set("task_signal", hosted(lua, host, task::signal)?)?;
+    t.set("task_pid", hosted(lua, host, task::pid)?)?;
+    t.set("shutting_down", hosted(lua, host, shutting_down)?)?;
     t.set("arch", native(lua, info::arch)?)?;
     t.set("platform", native(lua, info::platform)?)?;
     t.set("mword_bits", native(lua, info::mword_bits)?)?;
     t.set("kip_str", native(lua, info::kip_str)?)?;
-    t.set("env", native(lua, env_caps)?)?;
+    t.set("env", hosted(lua, host, env_caps)?)?;
     Ok(t)
 }
 
 /// ned's own initial caps (spec §6), built when `L4` is first required.
-fn env_caps(lua: &Lua, _: MultiValue) -> fail::Res<Table> {
-    let rom = with_host(lua, |h| h.rom.clone())?;
+fn env_caps(host: &HostCell, lua: &Lua, _: MultiValue) -> fail::Res<Table> {
+    let rom = host.with(|h| h.rom.clone())?;
     let t = lua.create_table()?;
     let rom = Object::directory(&rom).map_err(|e| fail::Fail::Msg(fail::chain(&e)))?;
     t.set("rom", cap::push(lua, Cap::new(rom, Rights::RWS))?)?;
@@ -113,28 +185,36 @@ fn env_caps(lua: &Lua, _: MultiValue) -> fail::Res<Table> {
         cap::push(lua, Cap::new(Object::Parent, Rights::RWS))?,
     )?;
     t.set("rm", cap::push(lua, Cap::new(Object::Rm, Rights::RWS))?)?;
-    for (name, c) in with_host(lua, |h| h.inherited.clone())? {
+    for (name, c) in host.with(|h| h.inherited.clone())? {
         t.set(name, cap::push(lua, c)?)?;
     }
     Ok(t)
 }
 
-/// Installs `require("L4")` and the `rom/...` module searcher, and stores
-/// the host. Call once per main state.
-pub fn register(lua: &Lua, host: Host) -> mlua::Result<()> {
-    lua.set_app_data(host);
+/// `L4.shutting_down()` (a Linux extra): whether ned is stopping, so an
+/// exit handler can tell a crash from the end (spec: docs/l4.md).
+fn shutting_down(host: &HostCell, _: &Lua, _: MultiValue) -> fail::Res<bool> {
+    Ok(host.shutdown.check().is_some())
+}
+
+/// Installs `require("L4")`, the `rom/...` module searcher, ned's
+/// `os.exit` and the signal check into the main state. Call once per main
+/// state; the returned handle is what [`run`] and [`teardown`] take.
+pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
+    let host = HostCell::new(host);
     lunatik::register_foreign::<cap::LuaCap>();
     let package: Table = lua.globals().get("package")?;
     let preload: Table = package.get("preload")?;
+    let h = host.clone();
     preload.set(
         "L4",
-        lua.create_function(|lua, ()| {
+        lua.create_function(move |lua, ()| {
             let chunk = lua.load(L4_LUA).set_name("=L4.lua");
             // L4.lua fills the method tables in; caps index them from the
             // registry, so they must be there before the chunk runs.
             let methods = lua.create_table()?;
             lua.set_named_registry_value(cap::METHODS_KEY, &methods)?;
-            let core = natives(lua)?;
+            let core = natives(lua, &h)?;
             core.set("methods", methods)?;
             let (l4, dispatch): (Value, Function) = chunk.call(core)?;
             lua.set_named_registry_value(DISPATCH_KEY, dispatch)?;
@@ -143,14 +223,11 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<()> {
     )?;
     // `require("rom/x")` loads `<rom>/x.lua`.
     let searchers: Table = package.get("searchers")?;
-    let searcher = lua.create_function(|lua, name: String| {
+    let rom = lock(&host.host).rom.clone();
+    let searcher = lua.create_function(move |lua, name: String| {
         let Some(rest) = name.strip_prefix("rom/") else {
             return Ok(MultiValue::new());
         };
-        let rom = lua
-            .app_data_ref::<Host>()
-            .map(|h| h.rom.clone())
-            .unwrap_or_default();
         let path = rom.join(format!("{rest}.lua"));
         if rest.split('/').any(|c| c == ".." || c.is_empty()) {
             return lua.pack_multi(format!("\n\tno rom module '{name}'"));
@@ -167,36 +244,68 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<()> {
         }
     })?;
     searchers.raw_insert(2, searcher)?;
-    interrupt_on_signals(lua)
+    install_exit(lua, &host)?;
+    interrupt_on_signals(lua, host.shutdown.clone())?;
+    Ok(host)
 }
 
-/// How many VM instructions run between two looks at ned's signals.
+/// `os.exit([code])` in the main state starts ned's shutdown instead of
+/// ending the process on the spot (which would orphan every task): the
+/// status is recorded, the error [`EXIT_MARKER`] unwinds the running code
+/// (and is raised again at every check, should `pcall` catch it), ned
+/// terminates its tasks and runs their handlers, then exits with the status.
+fn install_exit(lua: &Lua, host: &HostRef) -> mlua::Result<()> {
+    let shutdown = host.shutdown.clone();
+    let exit = lua.create_function(move |_, (code, _close): (Value, Value)| {
+        let status = match code {
+            Value::Nil | Value::Boolean(true) => 0,
+            Value::Boolean(false) => 1,
+            Value::Integer(n) => n as u8,
+            Value::Number(n) if n.fract() == 0.0 => n as i64 as u8,
+            other => {
+                return Err(mlua::Error::runtime(format!(
+                    "bad argument #1 to 'exit' (number or boolean expected, got {})",
+                    fail::type_name(&other)
+                )));
+            }
+        };
+        shutdown.request(Reason::Exit(status));
+        Err::<(), _>(mlua::Error::runtime(EXIT_MARKER))
+    })?;
+    let os: Table = lua.globals().get("os")?;
+    os.set("exit", exit)
+}
+
+/// Whether `e` is the unwinding of `os.exit`, which is not an error to show.
+pub fn is_exit(e: &mlua::Error) -> bool {
+    lua_message(e).contains(EXIT_MARKER)
+}
+
+/// How many VM instructions run between two looks at the shutdown flag.
 const SIGNAL_CHECK_INSTRUCTIONS: u32 = 1 << 20;
 
-/// ned reads SIGTERM/SIGINT/SIGHUP only in its loop, so a boot script or an
-/// exit handler that never returns would make ned deaf to them. A count hook
-/// on the main thread looks at the signalfd every
-/// [`SIGNAL_CHECK_INSTRUCTIONS`] instructions; a pending shutdown signal
-/// raises `interrupted by signal N` in the running code and the loop then
-/// shuts down as usual. (Code that catches every error with `pcall` in a
-/// loop is interrupted again at each check, but can still keep running.)
-fn interrupt_on_signals(lua: &Lua) -> mlua::Result<()> {
+/// ned reads its signals in its loop, so a boot script or an exit handler
+/// that never returns would make ned deaf to them. A count hook on the main
+/// thread checks the shutdown flag every [`SIGNAL_CHECK_INSTRUCTIONS`]
+/// instructions and raises `interrupted by signal N` (or the `os.exit`
+/// unwinding) in the running code; the flag stays set, so code that
+/// catches the error with `pcall` is interrupted again at the next check.
+fn interrupt_on_signals(lua: &Lua, shutdown: Arc<Shutdown>) -> mlua::Result<()> {
     let triggers = mlua::HookTriggers::new().every_nth_instruction(SIGNAL_CHECK_INSTRUCTIONS);
-    lua.set_hook(triggers, |lua, _| {
-        let sig = with_host(lua, |h| {
-            if let Some(sig) = h.sup.take_signal() {
-                h.pending.push_back(Event::Signal(sig));
-            }
-            h.pending.iter().find_map(|e| match e {
-                Event::Signal(s) => Some(*s),
-                Event::Exited(..) => None,
-            })
-        });
-        match sig {
-            Ok(Some(sig)) => Err(mlua::Error::runtime(format!("interrupted by signal {sig}"))),
-            _ => Ok(mlua::VmState::Continue),
-        }
+    lua.set_hook(triggers, move |_, _| match shutdown.check() {
+        Some(r) => interruption(r).map_or(Ok(mlua::VmState::Continue), Err),
+        None => Ok(mlua::VmState::Continue),
     })
+}
+
+/// The error that unwinds running code when ned shuts down for `r`; none
+/// for the normal end (handlers then run to completion).
+fn interruption(r: Reason) -> Option<mlua::Error> {
+    match r {
+        Reason::Signal(sig) => Some(mlua::Error::runtime(format!("interrupted by signal {sig}"))),
+        Reason::Exit(_) => Some(mlua::Error::runtime(EXIT_MARKER)),
+        Reason::Done => None,
+    }
 }
 
 /// What ned does after the boot script (spec §2).
@@ -210,64 +319,64 @@ pub enum Mode {
 /// How long tasks get between SIGTERM and SIGKILL when ned shuts down.
 pub const GRACE: Duration = Duration::from_secs(3);
 
-/// Runs ned's loop in `mode`: dispatch exit handlers, keep logs flowing; on a
-/// shutdown signal (or at the end for `--exit`/`--wait-and-exit`) terminate
-/// the tasks and run their handlers. Errors inside the loop are printed and
-/// the loop goes on.
-pub fn run(lua: &Lua, mode: Mode) -> mlua::Result<()> {
+/// Runs ned's loop in `mode`: dispatch exit handlers, keep logs flowing; on
+/// shutdown (a signal, `os.exit`, or the end for `--exit`/`--wait-and-exit`)
+/// terminate the tasks and run their handlers. Errors inside the loop are
+/// printed and the loop goes on.
+pub fn run(lua: &Lua, host: &HostRef, mode: Mode) {
     loop {
-        let pending: Vec<Event> = match lua.app_data_mut::<Host>() {
-            Some(mut h) => h.pending.drain(..).collect(),
-            None => return Ok(()),
-        };
-        let mut stop = false;
-        for e in pending {
-            stop |= dispatch(lua, e);
-        }
-        let live = lua
-            .app_data_ref::<Host>()
-            .map(|h| h.sup.live())
-            .unwrap_or(0);
-        if stop || mode == Mode::Exit || (mode == Mode::WaitAndExit && live == 0) {
+        dispatch_pending(lua, host);
+        if host.shutdown.check().is_some() {
             break;
         }
-        let polled = lua
-            .app_data_mut::<Host>()
-            .map(|mut h| h.sup.poll(None))
-            .transpose();
-        match polled {
-            Ok(Some(events)) => {
-                if let Some(mut h) = lua.app_data_mut::<Host>() {
-                    h.pending.extend(events);
-                }
+        let live = host.with(|h| h.sup.live()).unwrap_or(0);
+        if mode == Mode::Exit || (mode == Mode::WaitAndExit && live == 0) {
+            break;
+        }
+        match host.with(|h| h.sup.turn(None)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                ned_core::diag!("ned: {}", fail::chain(&e));
+                std::thread::sleep(Duration::from_millis(10));
             }
-            Ok(None) => return Ok(()),
-            Err(e) => ned_core::diag!("ned: {}", fail::chain(&e)),
+            Err(_) => break,
         }
     }
-    let exits = lua
-        .app_data_mut::<Host>()
-        .map(|mut h| h.sup.shutdown(GRACE))
-        .unwrap_or_default();
-    for e in exits {
-        dispatch(lua, e);
-    }
-    Ok(())
+    let _ = host.with(|h| h.sup.terminate_all(GRACE));
+    dispatch_pending(lua, host);
 }
 
-/// Handles one event; returns true for a shutdown signal.
-fn dispatch(lua: &Lua, e: Event) -> bool {
-    match e {
-        Event::Signal(_) => true,
-        Event::Exited(id, exit) => {
-            let Ok(Some(f)) = lua.named_registry_value::<Option<Function>>(DISPATCH_KEY) else {
-                return false;
-            };
-            let (code, sig) = task::code_and_signal(exit);
-            if let Err(err) = f.call::<()>((id.0 as i64, code, sig)) {
-                ned_core::diag!("lua error: {}", lua_message(&err));
-            }
-            false
-        }
+/// Closes the main state after [`run`], in order: natives refuse from now
+/// on (so a finalizer cannot start or touch anything), the state closes and
+/// runs its finalizers, then the host and its supervisor go (every task is
+/// gone by then: [`run`] terminated them).
+pub fn teardown(lua: Lua, host: HostRef) {
+    host.closing.store(true, Ordering::Release);
+    drop(lua);
+    drop(host);
+}
+
+/// Dispatches every queued event, and the releases finalizers deferred.
+fn dispatch_pending(lua: &Lua, host: &HostRef) {
+    loop {
+        host.release_deferred();
+        let Ok(Some(e)) = host.with(|h| h.sup.next_event()) else {
+            return;
+        };
+        dispatch(lua, e);
+    }
+}
+
+/// Runs the exit handler of one exit.
+fn dispatch(lua: &Lua, e: Event) {
+    let Event::Exited(id, ended) = e;
+    let Ok(Some(f)) = lua.named_registry_value::<Option<Function>>(DISPATCH_KEY) else {
+        return;
+    };
+    let (code, sig) = task::code_and_signal(ended);
+    if let Err(err) = f.call::<()>((id.0 as i64, code, sig))
+        && !is_exit(&err)
+    {
+        ned_core::diag!("lua error: {}", lua_message(&err));
     }
 }
