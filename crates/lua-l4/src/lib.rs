@@ -75,6 +75,11 @@ impl HostCell {
         &self.shutdown
     }
 
+    /// Whether [`teardown`] began closing the main state.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
     /// Runs `f` with the host borrowed; never held across a call into Lua.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Host) -> R) -> Result<R, fail::Fail> {
         if self.closing.load(Ordering::Acquire) {
@@ -111,37 +116,54 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Wraps a native into the `ok, ...` convention of [`fail::finish`].
+///
+/// Every native captures the host, if only to see `closing`: a finalizer
+/// that runs while the state closes must not touch a Lua value (mlua's
+/// handles cannot reach a state being dropped), so then a native returns
+/// nothing at once, which the Lua half reads as a failure.
 fn native<R: mlua::IntoLuaMulti + 'static>(
     lua: &Lua,
+    host: &HostRef,
     f: fn(&Lua, MultiValue) -> fail::Res<R>,
 ) -> mlua::Result<Function> {
-    lua.create_function(move |lua, vals: MultiValue| fail::finish(lua, f(lua, vals)))
+    let host = host.clone();
+    lua.create_function(move |lua, vals: MultiValue| {
+        if host.is_closing() {
+            return Ok(MultiValue::new());
+        }
+        fail::finish(lua, f(lua, vals))
+    })
 }
 
-/// A native that needs the host, which it captures.
+/// A native that needs the host itself.
 fn hosted<R: mlua::IntoLuaMulti + 'static>(
     lua: &Lua,
     host: &HostRef,
     f: fn(&HostCell, &Lua, MultiValue) -> fail::Res<R>,
 ) -> mlua::Result<Function> {
     let host = host.clone();
-    lua.create_function(move |lua, vals: MultiValue| fail::finish(lua, f(&host, lua, vals)))
+    lua.create_function(move |lua, vals: MultiValue| {
+        if host.is_closing() {
+            return Ok(MultiValue::new());
+        }
+        fail::finish(lua, f(&host, lua, vals))
+    })
 }
 
 fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.set("mode", native(lua, cap::mode)?)?;
-    t.set("svr", native(lua, cap::svr)?)?;
-    t.set("is_valid", native(lua, cap::is_valid)?)?;
-    t.set("kind", native(lua, cap::kind)?)?;
-    t.set("cast", native(lua, cap::cast)?)?;
-    t.set("new_channel", native(lua, cap::new_channel)?)?;
-    t.set("dir_lookup", native(lua, cap::dir_lookup)?)?;
-    t.set("ns_get", native(lua, cap::ns_get)?)?;
-    t.set("ns_set", native(lua, cap::ns_set)?)?;
-    t.set("ns_names", native(lua, cap::ns_names)?)?;
-    t.set("create", native(lua, cap::create)?)?;
-    t.set("unsupported", native(lua, cap::unsupported)?)?;
+    t.set("mode", native(lua, host, cap::mode)?)?;
+    t.set("svr", native(lua, host, cap::svr)?)?;
+    t.set("is_valid", native(lua, host, cap::is_valid)?)?;
+    t.set("kind", native(lua, host, cap::kind)?)?;
+    t.set("cast", native(lua, host, cap::cast)?)?;
+    t.set("new_channel", native(lua, host, cap::new_channel)?)?;
+    t.set("dir_lookup", native(lua, host, cap::dir_lookup)?)?;
+    t.set("ns_get", native(lua, host, cap::ns_get)?)?;
+    t.set("ns_set", native(lua, host, cap::ns_set)?)?;
+    t.set("ns_names", native(lua, host, cap::ns_names)?)?;
+    t.set("create", native(lua, host, cap::create)?)?;
+    t.set("unsupported", native(lua, host, cap::unsupported)?)?;
     t.set("start", hosted(lua, host, loader::start)?)?;
     t.set("task_state", hosted(lua, host, task::state)?)?;
     t.set("task_wait", hosted(lua, host, task::wait)?)?;
@@ -149,10 +171,10 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("task_signal", hosted(lua, host, task::signal)?)?;
     t.set("task_pid", hosted(lua, host, task::pid)?)?;
     t.set("shutting_down", hosted(lua, host, shutting_down)?)?;
-    t.set("arch", native(lua, info::arch)?)?;
-    t.set("platform", native(lua, info::platform)?)?;
-    t.set("mword_bits", native(lua, info::mword_bits)?)?;
-    t.set("kip_str", native(lua, info::kip_str)?)?;
+    t.set("arch", native(lua, host, info::arch)?)?;
+    t.set("platform", native(lua, host, info::platform)?)?;
+    t.set("mword_bits", native(lua, host, info::mword_bits)?)?;
+    t.set("kip_str", native(lua, host, info::kip_str)?)?;
     t.set("env", hosted(lua, host, env_caps)?)?;
     Ok(t)
 }

@@ -8,7 +8,8 @@
 //! §12 task table, the table-driven bad-input test and malformed start
 //! tables, all asserted in Lua), start (§9, §10), sockets (channels and a
 //! real socket-activation consumer), tasks (§12 from outside), exits (exit
-//! options and signals), logs (§14), examples.
+//! options and signals), teardown (held tasks at close, os.exit, stray
+//! signals, shutdown refusal, wedges), logs (§14), examples.
 
 mod util;
 
@@ -21,3 +22,4 @@ mod nested;
 mod sockets;
 mod start;
 mod tasks;
+mod teardown;
