@@ -25,3 +25,23 @@ end
 collectgarbage(); collectgarbage()
 assert(seen.gc2 == true, "finalizer did not run when the last handle was collected")
 assert(test.stats().states == before.states)
+
+-- A finalizer that re-arms itself and calls lunatik while the state
+-- closes: the first round runs with every binding working, later rounds
+-- find bindings that return nothing; nothing reaches a state being freed.
+local r3 = lunatik.runtime("scripts/eval")
+r3:resume([[
+  local seen = ...
+  local rcu = require("rcu")
+  local function arm()
+    return setmetatable({}, { __gc = function()
+      seen.rearmed = (seen.rearmed or 0) + 1
+      _G.again = arm()
+      rcu.table()
+    end })
+  end
+  _G.a = arm()
+]], seen)
+r3:stop()
+assert(seen.rearmed >= 1, "the re-arming finalizer never ran")
+assert(test.stats().states == before.states)

@@ -368,13 +368,14 @@ pub fn run(lua: &Lua, host: &HostRef, mode: Mode) {
     dispatch_pending(lua, host);
 }
 
-/// Closes the main state after [`run`], in order: natives refuse from now
-/// on (so a finalizer cannot start or touch anything), the state closes and
-/// runs its finalizers, then the host and its supervisor go (every task is
-/// gone by then: [`run`] terminated them).
+/// Closes the main state after [`run`], in order: natives (ned's and
+/// Lunatik's) are marked closing, so the finalizers `lua_close` runs find
+/// them returning nothing instead of reaching a state being freed; the
+/// state closes; then the host and its supervisor go (every task is gone:
+/// [`run`] ended them). No sweep first, unlike a runtime's `stop()`: the
+/// script's globals (`io`, `print`) stay usable in its finalizers.
 pub fn teardown(lua: Lua, host: HostRef) {
-    host.closing.store(true, Ordering::Release);
-    drop(lua);
+    lunatik::close(lua, false, || host.closing.store(true, Ordering::Release));
     drop(host);
 }
 

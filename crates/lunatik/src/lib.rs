@@ -27,8 +27,8 @@ pub use lua::args::Args;
 pub use lua::class::{
     ForeignClass, Handle, LuaClass, Method, extract, push_object, register_class, register_foreign,
 };
-pub use lua::function;
 pub use lua::runtime::{Limits, Runtime};
+pub use lua::{close, function};
 pub use object::{Object, ObjectRef, Shared};
 pub use stats::{Stats, stats};
 

@@ -230,8 +230,18 @@ unsafe extern "C-unwind" fn index(l: *mut lua_State) -> c_int {
     // upvalues are as `fast` and `slow` expect. `fast` returns normally
     // (its guard dropped); the calls below that may raise run with only
     // plain data (`value`) alive in this frame.
+    //
+    // Dropping the read guard inside `fast` may reclaim retired entries and
+    // with them the last handle of a runtime, whose close runs Lua code of
+    // its own; a panic there must not unwind into Lua's C frames, so it is
+    // caught and the lookup retried on the slow path.
+    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: as above.
+        unsafe { fast(l, &mut value) }
+    }))
+    .unwrap_or(None);
     unsafe {
-        match fast(l, &mut value) {
+        match found {
             Some(Found::Pushed) => 1,
             Some(Found::Str(n)) => {
                 ffi::lua_pushlstring(l, value.as_ptr() as *const _, n);

@@ -166,11 +166,7 @@ impl State {
             .map(|b| b.error())
     }
 
-    /// Closes the state. mlua cannot run Rust callbacks once the last `Lua`
-    /// handle is gone, so finalizers (`__gc`) that use lunatik objects are
-    /// run first, while the state is still whole: the body, the globals and
-    /// the loaded modules are dropped and the collector runs; `lua_close`
-    /// then only frees what is left.
+    /// Closes the state in order (see [`super::close`]).
     fn close(self) {
         let State {
             body,
@@ -179,24 +175,8 @@ impl State {
             _live,
         } = self;
         drop(body);
-        if !super::touched(&lua) {
-            return;
-        }
-        let _ = (|| -> mlua::Result<()> {
-            let loaded: mlua::Table = lua.named_registry_value("_LOADED")?;
-            for t in [lua.globals(), loaded] {
-                let keys = t
-                    .pairs::<Value, Value>()
-                    .map(|kv| kv.map(|(k, _)| k))
-                    .collect::<mlua::Result<Vec<_>>>()?;
-                for k in keys {
-                    t.raw_set(k, Value::Nil)?;
-                }
-            }
-            lua.gc_collect()?;
-            lua.gc_collect()
-        })();
-        drop(lua);
+        let sweep = super::touched(&lua);
+        super::close(lua, sweep, || {});
         drop(budget);
     }
 }
