@@ -45,3 +45,9 @@ r3:resume([[
 r3:stop()
 assert(seen.rearmed >= 1, "the re-arming finalizer never ran")
 assert(test.stats().states == before.states)
+
+-- os.exit in a runtime cannot end the host's process.
+local r4 = lunatik.runtime("scripts/eval")
+ok, err = pcall(r4.resume, r4, "os.exit(3)")
+assert(not ok and err:find("'os.exit' is not allowed in a runtime", 1, true), err)
+r4:stop()  -- and this process is still here to say so

@@ -214,6 +214,22 @@ fn script_path(config: &Config, name: &str) -> Result<std::path::PathBuf, Runtim
     Ok(config.lua_root.join(format!("{name}.lua")))
 }
 
+/// `os.exit` in a runtime would end ned's whole process on the spot and
+/// orphan every task; a runtime has no process of its own to end, so it
+/// raises instead (upstream's kernel runtimes have no `os.exit` at all).
+fn refuse_exit(lua: &Lua) -> mlua::Result<()> {
+    let os: Option<mlua::Table> = lua.globals().get("os")?;
+    if let Some(os) = os {
+        let refuse = lua.create_function(|_, ()| -> mlua::Result<()> {
+            Err(mlua::Error::runtime(
+                "'os.exit' is not allowed in a runtime (it would end the host)",
+            ))
+        })?;
+        os.set("exit", refuse)?;
+    }
+    Ok(())
+}
+
 const LOCKDOWN: &str = r#"
 local error = error
 local function refuse(op) return function() error("'" .. op .. "' is not allowed in a non-sleepable runtime", 2) end end
@@ -333,6 +349,7 @@ impl Runtime {
             let root = config.lua_root.display();
             package.set("path", format!("{root}/?.lua;{root}/?/init.lua"))?;
             package.set("cpath", "")?;
+            refuse_exit(&lua)?;
             if let Some(m) = limits.memory.or(config.memory_limit) {
                 lua.set_memory_limit(m)?;
             }
