@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use error::{Raise, message};
-pub use lua::args::Args;
+pub use lua::args::{Args, NotInteger, integer_of, type_name};
 pub use lua::class::{
     ForeignClass, Handle, LuaClass, Method, extract, push_object, register_class, register_foreign,
 };
