@@ -44,6 +44,9 @@ L4.Info = {
 }
 
 L4.cast = lift(core.cast)
+-- A Linux extra: true once ned is shutting down (a signal, os.exit, or the
+-- end under --exit/--wait-and-exit); start() then refuses.
+L4.shutting_down = lift(core.shutting_down)
 
 -- Capability methods, by type. `*` holds the methods every cap has.
 local mode = lift(core.mode)
@@ -175,11 +178,12 @@ function Task:exit_code()
   return nil
 end
 
--- A Linux extra: the signal that killed the task, if one did.
+-- A Linux extra: the signal that killed the task, if one did; still
+-- readable after wait() or kill() reaped it.
 function Task:signal()
   local st, _, sig = task_state(self.id)
   if st == "zombie" then return sig end
-  return nil
+  return self.sig_
 end
 
 -- A Linux extra: the process id while the script holds the task.
@@ -188,8 +192,9 @@ function Task:pid()
 end
 
 function Task:wait()
-  local code = pass(core.task_wait(self.id))
+  local code, sig = pass(core.task_wait(self.id))
   handlers[self.id] = nil
+  if sig ~= nil then self.sig_ = sig end
   return code
 end
 
@@ -201,10 +206,11 @@ function Task:kill(sig)
     pass(core.task_signal(self.id, sig))
     return true
   end
-  local st, code = task_state(self.id)
+  local st, code, sig = task_state(self.id)
   if st == nil then return nil end
   if st == "zombie" then
     handlers[self.id] = nil
+    self.sig_ = sig
     pass(core.task_release(self.id))
     return code
   end

@@ -59,20 +59,8 @@ pub fn type_err(n: usize, func: &str, want: &str, got: &Value) -> Fail {
     bad_arg(n, func, format!("{want} expected, got {}", type_name(got)))
 }
 
-/// The Lua type name of a value, as `type()` reports it.
-pub fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Nil => "nil",
-        Value::Boolean(_) => "boolean",
-        Value::Integer(_) | Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Table(_) => "table",
-        Value::Function(_) => "function",
-        Value::Thread(_) => "thread",
-        Value::UserData(_) | Value::LightUserData(_) => "userdata",
-        _ => "no value",
-    }
-}
+/// The Lua type name of a value: one definition for ned and Lunatik.
+pub use lunatik::type_name;
 
 /// Converts a native's result into the `ok, ...` convention described above.
 pub fn finish<R: IntoLuaMulti>(lua: &Lua, r: Res<R>) -> mlua::Result<MultiValue> {
@@ -154,22 +142,14 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// An integer, by the rules every binding uses ([`lunatik::integer_of`]).
     pub fn integer(&self, n: usize) -> Res<i64> {
-        match self.get(n) {
-            Value::Integer(i) => Ok(*i),
-            Value::Number(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Ok(*f as i64),
-            Value::Number(_) => Err(bad_arg(
-                n,
-                self.func,
-                "number has no integer representation",
-            )),
-            Value::String(s) => s
-                .to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<i64>().ok())
-                .ok_or_else(|| type_err(n, self.func, "number", self.get(n))),
-            other => Err(type_err(n, self.func, "number", other)),
-        }
+        lunatik::integer_of(self.get(n)).map_err(|e| match e {
+            lunatik::NotInteger::NoRepresentation => {
+                bad_arg(n, self.func, "number has no integer representation")
+            }
+            lunatik::NotInteger::NotANumber => type_err(n, self.func, "number", self.get(n)),
+        })
     }
 
     pub fn opt_integer(&self, n: usize) -> Res<Option<i64>> {

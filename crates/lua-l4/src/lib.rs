@@ -13,13 +13,14 @@ mod loader;
 mod rom;
 mod task;
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 use ned_core::cap::Object;
-use ned_core::supervisor::{Event, Supervisor};
+use ned_core::supervisor::{Event, Reason, Shutdown, Supervisor, TaskId};
 use ned_core::{Cap, Rights};
 
 pub use fail::lua_message;
@@ -30,65 +31,158 @@ const L4_LUA: &str = include_str!("../lua/L4.lua");
 /// Registry key of the exit-handler dispatcher defined by L4.lua.
 const DISPATCH_KEY: &str = "ned.L4.dispatch";
 
-/// ned's state as the bindings see it; kept in the Lua state's app data.
+/// The error `os.exit` raises to unwind the script; never printed.
+const EXIT_MARKER: &str = "os.exit: ned is shutting down";
+
+/// ned's state as the bindings see it.
 pub struct Host {
     pub sup: Supervisor,
     /// Directory the `rom` cap names.
     pub rom: PathBuf,
-    /// Events seen while the script was inside `wait()`, to dispatch later.
-    pub pending: VecDeque<Event>,
     /// Named caps ned was started with (`LISTEN_FDS`); they join `L4.Env`.
     pub inherited: Vec<(String, Cap)>,
 }
 
-/// Runs `f` with the host borrowed; never held across a call into Lua.
-pub(crate) fn with_host<R>(lua: &Lua, f: impl FnOnce(&mut Host) -> R) -> Result<R, fail::Fail> {
-    let mut host = lua
-        .try_app_data_mut::<Host>()
-        .map_err(|_| fail::Fail::Msg("ned is busy (re-entrant call)".into()))?
-        .ok_or_else(|| fail::Fail::Msg("ned host is not set up".into()))?;
-    Ok(f(&mut host))
+/// The host, owned by Rust and shared with every native that needs it (each
+/// captures an [`Arc`] of it). It is never kept in mlua's app data: a
+/// finalizer that runs while the Lua state closes would reach app data
+/// through a handle of the state being dropped. Teardown is ordered by
+/// [`teardown`]: once `closing` is set, natives refuse, then the state
+/// closes, then the host (and its supervisor) goes.
+pub struct HostCell {
+    host: Mutex<Host>,
+    closing: AtomicBool,
+    /// Tasks given up by a finalizer that ran while the host was busy.
+    deferred: Mutex<Vec<TaskId>>,
+    shutdown: Arc<Shutdown>,
+}
+
+/// A shared handle on the host.
+pub type HostRef = Arc<HostCell>;
+
+impl HostCell {
+    pub fn new(host: Host) -> HostRef {
+        let shutdown = host.sup.shutdown().clone();
+        Arc::new(HostCell {
+            host: Mutex::new(host),
+            closing: AtomicBool::new(false),
+            deferred: Mutex::new(Vec::new()),
+            shutdown,
+        })
+    }
+
+    /// The shutdown flag every check reads.
+    pub fn shutdown(&self) -> &Arc<Shutdown> {
+        &self.shutdown
+    }
+
+    /// Whether [`teardown`] began closing the main state.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` with the host borrowed; never held across a call into Lua.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Host) -> R) -> Result<R, fail::Fail> {
+        if self.closing.load(Ordering::Acquire) {
+            return Err(fail::Fail::Msg("ned is closing its Lua state".into()));
+        }
+        let mut host = match self.host.try_lock() {
+            Ok(h) => h,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                return Err(fail::Fail::Msg("ned is busy (re-entrant call)".into()));
+            }
+        };
+        Ok(f(&mut host))
+    }
+
+    /// Gives a task up now, or — when a finalizer runs inside another
+    /// native — at the loop's next turn.
+    pub(crate) fn release(&self, id: TaskId) {
+        if self.with(|h| h.sup.release(id)).is_err() && !self.closing.load(Ordering::Acquire) {
+            lock(&self.deferred).push(id);
+        }
+    }
+
+    fn release_deferred(&self) {
+        let ids = std::mem::take(&mut *lock(&self.deferred));
+        for id in ids {
+            self.release(id);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Wraps a native into the `ok, ...` convention of [`fail::finish`].
+///
+/// Every native captures the host, if only to see `closing`: a finalizer
+/// that runs while the state closes must not touch a Lua value (mlua's
+/// handles cannot reach a state being dropped), so then a native returns
+/// nothing at once, which the Lua half reads as a failure.
 fn native<R: mlua::IntoLuaMulti + 'static>(
     lua: &Lua,
+    host: &HostRef,
     f: fn(&Lua, MultiValue) -> fail::Res<R>,
 ) -> mlua::Result<Function> {
-    lua.create_function(move |lua, vals: MultiValue| fail::finish(lua, f(lua, vals)))
+    let host = host.clone();
+    lua.create_function(move |lua, vals: MultiValue| {
+        if host.is_closing() {
+            return Ok(MultiValue::new());
+        }
+        fail::finish(lua, f(lua, vals))
+    })
 }
 
-fn natives(lua: &Lua) -> mlua::Result<Table> {
+/// A native that needs the host itself.
+fn hosted<R: mlua::IntoLuaMulti + 'static>(
+    lua: &Lua,
+    host: &HostRef,
+    f: fn(&HostCell, &Lua, MultiValue) -> fail::Res<R>,
+) -> mlua::Result<Function> {
+    let host = host.clone();
+    lua.create_function(move |lua, vals: MultiValue| {
+        if host.is_closing() {
+            return Ok(MultiValue::new());
+        }
+        fail::finish(lua, f(&host, lua, vals))
+    })
+}
+
+fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.set("mode", native(lua, cap::mode)?)?;
-    t.set("svr", native(lua, cap::svr)?)?;
-    t.set("is_valid", native(lua, cap::is_valid)?)?;
-    t.set("kind", native(lua, cap::kind)?)?;
-    t.set("cast", native(lua, cap::cast)?)?;
-    t.set("new_channel", native(lua, cap::new_channel)?)?;
-    t.set("dir_lookup", native(lua, cap::dir_lookup)?)?;
-    t.set("ns_get", native(lua, cap::ns_get)?)?;
-    t.set("ns_set", native(lua, cap::ns_set)?)?;
-    t.set("ns_names", native(lua, cap::ns_names)?)?;
-    t.set("create", native(lua, cap::create)?)?;
-    t.set("unsupported", native(lua, cap::unsupported)?)?;
-    t.set("start", native(lua, loader::start)?)?;
-    t.set("task_state", native(lua, task::state)?)?;
-    t.set("task_wait", native(lua, task::wait)?)?;
-    t.set("task_release", native(lua, task::release)?)?;
-    t.set("task_signal", native(lua, task::signal)?)?;
-    t.set("task_pid", native(lua, task::pid)?)?;
-    t.set("arch", native(lua, info::arch)?)?;
-    t.set("platform", native(lua, info::platform)?)?;
-    t.set("mword_bits", native(lua, info::mword_bits)?)?;
-    t.set("kip_str", native(lua, info::kip_str)?)?;
-    t.set("env", native(lua, env_caps)?)?;
+    t.set("mode", native(lua, host, cap::mode)?)?;
+    t.set("svr", native(lua, host, cap::svr)?)?;
+    t.set("is_valid", native(lua, host, cap::is_valid)?)?;
+    t.set("kind", native(lua, host, cap::kind)?)?;
+    t.set("cast", native(lua, host, cap::cast)?)?;
+    t.set("new_channel", native(lua, host, cap::new_channel)?)?;
+    t.set("dir_lookup", native(lua, host, cap::dir_lookup)?)?;
+    t.set("ns_get", native(lua, host, cap::ns_get)?)?;
+    t.set("ns_set", native(lua, host, cap::ns_set)?)?;
+    t.set("ns_names", native(lua, host, cap::ns_names)?)?;
+    t.set("create", native(lua, host, cap::create)?)?;
+    t.set("unsupported", native(lua, host, cap::unsupported)?)?;
+    t.set("start", hosted(lua, host, loader::start)?)?;
+    t.set("task_state", hosted(lua, host, task::state)?)?;
+    t.set("task_wait", hosted(lua, host, task::wait)?)?;
+    t.set("task_release", hosted(lua, host, task::release)?)?;
+    t.set("task_signal", hosted(lua, host, task::signal)?)?;
+    t.set("task_pid", hosted(lua, host, task::pid)?)?;
+    t.set("shutting_down", hosted(lua, host, shutting_down)?)?;
+    t.set("arch", native(lua, host, info::arch)?)?;
+    t.set("platform", native(lua, host, info::platform)?)?;
+    t.set("mword_bits", native(lua, host, info::mword_bits)?)?;
+    t.set("kip_str", native(lua, host, info::kip_str)?)?;
+    t.set("env", hosted(lua, host, env_caps)?)?;
     Ok(t)
 }
 
 /// ned's own initial caps (spec §6), built when `L4` is first required.
-fn env_caps(lua: &Lua, _: MultiValue) -> fail::Res<Table> {
-    let rom = with_host(lua, |h| h.rom.clone())?;
+fn env_caps(host: &HostCell, lua: &Lua, _: MultiValue) -> fail::Res<Table> {
+    let rom = host.with(|h| h.rom.clone())?;
     let t = lua.create_table()?;
     let rom = Object::directory(&rom).map_err(|e| fail::Fail::Msg(fail::chain(&e)))?;
     t.set("rom", cap::push(lua, Cap::new(rom, Rights::RWS))?)?;
@@ -114,65 +208,105 @@ fn env_caps(lua: &Lua, _: MultiValue) -> fail::Res<Table> {
         cap::push(lua, Cap::new(Object::Parent, Rights::RWS))?,
     )?;
     t.set("rm", cap::push(lua, Cap::new(Object::Rm, Rights::RWS))?)?;
-    for (name, c) in with_host(lua, |h| h.inherited.clone())? {
+    for (name, c) in host.with(|h| h.inherited.clone())? {
         t.set(name, cap::push(lua, c)?)?;
     }
     Ok(t)
 }
 
-/// Installs `require("L4")` and the `rom/...` module searcher, and stores
-/// the host. Call once per main state.
-pub fn register(lua: &Lua, host: Host) -> mlua::Result<()> {
-    lua.set_app_data(host);
+/// `L4.shutting_down()` (a Linux extra): whether ned is stopping, so an
+/// exit handler can tell a crash from the end (spec: docs/l4.md).
+fn shutting_down(host: &HostCell, _: &Lua, _: MultiValue) -> fail::Res<bool> {
+    Ok(host.shutdown.check().is_some())
+}
+
+/// Installs `require("L4")`, the `rom/...` module searcher, ned's
+/// `os.exit` and the signal check into the main state. Call once per main
+/// state; the returned handle is what [`run`] and [`teardown`] take.
+pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
+    let host = HostCell::new(host);
     lunatik::register_foreign::<cap::LuaCap>();
     let package: Table = lua.globals().get("package")?;
     let preload: Table = package.get("preload")?;
+    let h = host.clone();
     preload.set(
         "L4",
-        lua.create_function(|lua, ()| {
+        lua.create_function(move |lua, ()| {
             let chunk = lua.load(L4_LUA).set_name("=L4.lua");
             // L4.lua fills the method tables in; caps index them from the
             // registry, so they must be there before the chunk runs.
             let methods = lua.create_table()?;
             lua.set_named_registry_value(cap::METHODS_KEY, &methods)?;
-            let core = natives(lua)?;
+            let core = natives(lua, &h)?;
             core.set("methods", methods)?;
             let (l4, dispatch): (Value, Function) = chunk.call(core)?;
             lua.set_named_registry_value(DISPATCH_KEY, dispatch)?;
             Ok(l4)
         })?,
     )?;
-    rom::install(lua)?;
-    interrupt_on_signals(lua)
+    rom::install(lua, lock(&host.host).rom.clone())?;
+    install_exit(lua, &host)?;
+    interrupt_on_signals(lua, host.shutdown.clone())?;
+    Ok(host)
 }
 
-/// How many VM instructions run between two looks at ned's signals.
+/// `os.exit([code])` in the main state starts ned's shutdown instead of
+/// ending the process on the spot (which would orphan every task): the
+/// status is recorded, the error [`EXIT_MARKER`] unwinds the running code
+/// (and is raised again at every check, should `pcall` catch it), ned
+/// terminates its tasks and runs their handlers, then exits with the status.
+fn install_exit(lua: &Lua, host: &HostRef) -> mlua::Result<()> {
+    let shutdown = host.shutdown.clone();
+    let exit = lua.create_function(move |_, (code, _close): (Value, Value)| {
+        let status = match code {
+            Value::Nil | Value::Boolean(true) => 0,
+            Value::Boolean(false) => 1,
+            Value::Integer(n) => n as u8,
+            Value::Number(n) if n.fract() == 0.0 => n as i64 as u8,
+            other => {
+                return Err(mlua::Error::runtime(format!(
+                    "bad argument #1 to 'exit' (number or boolean expected, got {})",
+                    fail::type_name(&other)
+                )));
+            }
+        };
+        shutdown.request(Reason::Exit(status));
+        Err::<(), _>(mlua::Error::runtime(EXIT_MARKER))
+    })?;
+    let os: Table = lua.globals().get("os")?;
+    os.set("exit", exit)
+}
+
+/// Whether `e` is the unwinding of `os.exit`, which is not an error to show.
+pub fn is_exit(e: &mlua::Error) -> bool {
+    lua_message(e).contains(EXIT_MARKER)
+}
+
+/// How many VM instructions run between two looks at the shutdown flag.
 const SIGNAL_CHECK_INSTRUCTIONS: u32 = 1 << 20;
 
-/// ned reads SIGTERM/SIGINT/SIGHUP only in its loop, so a boot script or an
-/// exit handler that never returns would make ned deaf to them. A count hook
-/// on the main thread looks at the signalfd every
-/// [`SIGNAL_CHECK_INSTRUCTIONS`] instructions; a pending shutdown signal
-/// raises `interrupted by signal N` in the running code and the loop then
-/// shuts down as usual. (Code that catches every error with `pcall` in a
-/// loop is interrupted again at each check, but can still keep running.)
-fn interrupt_on_signals(lua: &Lua) -> mlua::Result<()> {
+/// ned reads its signals in its loop, so a boot script or an exit handler
+/// that never returns would make ned deaf to them. A count hook on the main
+/// thread checks the shutdown flag every [`SIGNAL_CHECK_INSTRUCTIONS`]
+/// instructions and raises `interrupted by signal N` (or the `os.exit`
+/// unwinding) in the running code; the flag stays set, so code that
+/// catches the error with `pcall` is interrupted again at the next check.
+fn interrupt_on_signals(lua: &Lua, shutdown: Arc<Shutdown>) -> mlua::Result<()> {
     let triggers = mlua::HookTriggers::new().every_nth_instruction(SIGNAL_CHECK_INSTRUCTIONS);
-    lua.set_hook(triggers, |lua, _| {
-        let sig = with_host(lua, |h| {
-            if let Some(sig) = h.sup.take_signal() {
-                h.pending.push_back(Event::Signal(sig));
-            }
-            h.pending.iter().find_map(|e| match e {
-                Event::Signal(s) => Some(*s),
-                Event::Exited(..) => None,
-            })
-        });
-        match sig {
-            Ok(Some(sig)) => Err(mlua::Error::runtime(format!("interrupted by signal {sig}"))),
-            _ => Ok(mlua::VmState::Continue),
-        }
+    lua.set_hook(triggers, move |_, _| match shutdown.check() {
+        Some(r) => interruption(r).map_or(Ok(mlua::VmState::Continue), Err),
+        None => Ok(mlua::VmState::Continue),
     })
+}
+
+/// The error that unwinds running code when ned shuts down for `r`; none
+/// for the normal end (handlers then run to completion).
+fn interruption(r: Reason) -> Option<mlua::Error> {
+    match r {
+        Reason::Signal(sig) => Some(mlua::Error::runtime(format!("interrupted by signal {sig}"))),
+        Reason::Exit(_) => Some(mlua::Error::runtime(EXIT_MARKER)),
+        Reason::Done => None,
+    }
 }
 
 /// What ned does after the boot script (spec §2).
@@ -186,64 +320,65 @@ pub enum Mode {
 /// How long tasks get between SIGTERM and SIGKILL when ned shuts down.
 pub const GRACE: Duration = Duration::from_secs(3);
 
-/// Runs ned's loop in `mode`: dispatch exit handlers, keep logs flowing; on a
-/// shutdown signal (or at the end for `--exit`/`--wait-and-exit`) terminate
-/// the tasks and run their handlers. Errors inside the loop are printed and
-/// the loop goes on.
-pub fn run(lua: &Lua, mode: Mode) -> mlua::Result<()> {
+/// Runs ned's loop in `mode`: dispatch exit handlers, keep logs flowing; on
+/// shutdown (a signal, `os.exit`, or the end for `--exit`/`--wait-and-exit`)
+/// terminate the tasks and run their handlers. Errors inside the loop are
+/// printed and the loop goes on.
+pub fn run(lua: &Lua, host: &HostRef, mode: Mode) {
     loop {
-        let pending: Vec<Event> = match lua.app_data_mut::<Host>() {
-            Some(mut h) => h.pending.drain(..).collect(),
-            None => return Ok(()),
-        };
-        let mut stop = false;
-        for e in pending {
-            stop |= dispatch(lua, e);
-        }
-        let live = lua
-            .app_data_ref::<Host>()
-            .map(|h| h.sup.live())
-            .unwrap_or(0);
-        if stop || mode == Mode::Exit || (mode == Mode::WaitAndExit && live == 0) {
+        dispatch_pending(lua, host);
+        if host.shutdown.check().is_some() {
             break;
         }
-        let polled = lua
-            .app_data_mut::<Host>()
-            .map(|mut h| h.sup.poll(None))
-            .transpose();
-        match polled {
-            Ok(Some(events)) => {
-                if let Some(mut h) = lua.app_data_mut::<Host>() {
-                    h.pending.extend(events);
-                }
+        let live = host.with(|h| h.sup.live()).unwrap_or(0);
+        if mode == Mode::Exit || (mode == Mode::WaitAndExit && live == 0) {
+            break;
+        }
+        match host.with(|h| h.sup.turn(None)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                ned_core::diag!("ned: {}", fail::chain(&e));
+                std::thread::sleep(Duration::from_millis(10));
             }
-            Ok(None) => return Ok(()),
-            Err(e) => ned_core::diag!("ned: {}", fail::chain(&e)),
+            Err(_) => break,
         }
     }
-    let exits = lua
-        .app_data_mut::<Host>()
-        .map(|mut h| h.sup.shutdown(GRACE))
-        .unwrap_or_default();
-    for e in exits {
-        dispatch(lua, e);
-    }
-    Ok(())
+    let _ = host.with(|h| h.sup.terminate_all(GRACE));
+    dispatch_pending(lua, host);
 }
 
-/// Handles one event; returns true for a shutdown signal.
-fn dispatch(lua: &Lua, e: Event) -> bool {
-    match e {
-        Event::Signal(_) => true,
-        Event::Exited(id, exit) => {
-            let Ok(Some(f)) = lua.named_registry_value::<Option<Function>>(DISPATCH_KEY) else {
-                return false;
-            };
-            let (code, sig) = task::code_and_signal(exit);
-            if let Err(err) = f.call::<()>((id.0 as i64, code, sig)) {
-                ned_core::diag!("lua error: {}", lua_message(&err));
-            }
-            false
-        }
+/// Closes the main state after [`run`], in order: natives (ned's and
+/// Lunatik's) are marked closing, so the finalizers `lua_close` runs find
+/// them returning nothing instead of reaching a state being freed; the
+/// state closes; then the host and its supervisor go (every task is gone:
+/// [`run`] ended them). No sweep first, unlike a runtime's `stop()`: the
+/// script's globals (`io`, `print`) stay usable in its finalizers.
+pub fn teardown(lua: Lua, host: HostRef) {
+    lunatik::close(lua, false, || host.closing.store(true, Ordering::Release));
+    drop(host);
+}
+
+/// Dispatches every queued event, and the releases finalizers deferred.
+fn dispatch_pending(lua: &Lua, host: &HostRef) {
+    loop {
+        host.release_deferred();
+        let Ok(Some(e)) = host.with(|h| h.sup.next_event()) else {
+            return;
+        };
+        dispatch(lua, e);
+    }
+}
+
+/// Runs the exit handler of one exit.
+fn dispatch(lua: &Lua, e: Event) {
+    let Event::Exited(id, ended) = e;
+    let Ok(Some(f)) = lua.named_registry_value::<Option<Function>>(DISPATCH_KEY) else {
+        return;
+    };
+    let (code, sig) = task::code_and_signal(ended);
+    if let Err(err) = f.call::<()>((id.0 as i64, code, sig))
+        && !is_exit(&err)
+    {
+        ned_core::diag!("lua error: {}", lua_message(&err));
     }
 }

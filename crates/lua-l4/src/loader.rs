@@ -14,9 +14,9 @@ use ned_core::supervisor::{LogTarget, StartSpec};
 use ned_core::{Cap, Kind, Rights};
 use rustix::fs::{FileType, OFlags};
 
+use crate::HostCell;
 use crate::cap::{cap_of, log_spec, push};
 use crate::fail::{Args, Fail, Res, bad_arg, chain, field_err, type_err};
-use crate::with_host;
 
 /// Upstream's limit on capability names.
 const MAX_CAP_NAME: usize = 16;
@@ -28,7 +28,7 @@ const DBG_CMD_LINE: i64 = 0x40;
 const DBG_LOADER: i64 = 0x80;
 
 /// `core.start(fname, loader, env, ...)`; returns the task id and pid.
-pub fn start(lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
+pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
     let mut vals = vals.into_vec();
     let fname = match vals.first() {
         Some(Value::String(s)) if s.to_str()?.as_ref() == "startv" => "startv",
@@ -94,7 +94,8 @@ pub fn start(lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
         cpus,
         nice: None,
     };
-    let (id, pid) = with_host(lua, |h| h.sup.start(spec))?
+    let (id, pid) = host
+        .with(|h| h.sup.start(spec))?
         .map_err(|e| Fail::Msg(format!("could not create process: {}", chain(&e))))?;
     Ok((id.0 as i64, pid as i64))
 }

@@ -14,12 +14,10 @@
 //! that is missing adds a `no file` line to require's message; one that
 //! escapes, or cannot be opened for another reason, raises at once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mlua::{Lua, MultiValue, Table, Value};
 use ned_path::{BeneathError, Dir};
-
-use crate::Host;
 
 /// What users call the directory in messages.
 const WHAT: &str = "rom directory";
@@ -36,11 +34,12 @@ return function(name)
 end
 "#;
 
-/// Puts ned's searcher in place of Lua's file searcher.
-pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
+/// Puts ned's searcher, for the rom directory `rom`, in place of Lua's file
+/// searcher.
+pub(crate) fn install(lua: &Lua, rom: PathBuf) -> mlua::Result<()> {
     let package: Table = lua.globals().get("package")?;
     let searchers: Table = package.get("searchers")?;
-    let native = lua.create_function(|lua, name: String| match search(lua, name) {
+    let native = lua.create_function(move |lua, name: String| match search(lua, &rom, name) {
         Ok(found) => {
             let mut v = found.into_vec();
             v.insert(0, Value::Boolean(true));
@@ -58,8 +57,8 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
 
 /// One `package.searchers` entry: a loader and its file name, or the `no
 /// file` lines of everything tried.
-fn search(lua: &Lua, name: String) -> mlua::Result<MultiValue> {
-    let mut rom = Rom::new(lua);
+fn search(lua: &Lua, rom: &Path, name: String) -> mlua::Result<MultiValue> {
+    let mut rom = Rom::new(rom);
     if let Some(rest) = name.strip_prefix("rom/") {
         let file = format!("{rest}.lua");
         return match rom.load(lua, &name, &file)? {
@@ -96,17 +95,13 @@ fn search(lua: &Lua, name: String) -> mlua::Result<MultiValue> {
 }
 
 /// The rom directory, opened on first use within one search.
-struct Rom {
-    path: std::path::PathBuf,
+struct Rom<'a> {
+    path: &'a Path,
     dir: Option<Dir>,
 }
 
-impl Rom {
-    fn new(lua: &Lua) -> Rom {
-        let path = lua
-            .app_data_ref::<Host>()
-            .map(|h| h.rom.clone())
-            .unwrap_or_default();
+impl<'a> Rom<'a> {
+    fn new(path: &'a Path) -> Rom<'a> {
         Rom { path, dir: None }
     }
 
@@ -117,7 +112,7 @@ impl Rom {
         };
         let dir = match &mut self.dir {
             Some(dir) => &*dir,
-            none => none.insert(Dir::open(&self.path, WHAT).map_err(refuse)?),
+            none => none.insert(Dir::open(self.path, WHAT).map_err(refuse)?),
         };
         match dir.beneath().read_script(file) {
             Ok(src) => {

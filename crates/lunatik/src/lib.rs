@@ -23,12 +23,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub use error::{Raise, message};
-pub use lua::args::Args;
+pub use lua::args::{Args, NotInteger, integer_of, type_name};
 pub use lua::class::{
     ForeignClass, Handle, LuaClass, Method, extract, push_object, register_class, register_foreign,
 };
-pub use lua::function;
 pub use lua::runtime::{Limits, Runtime};
+pub use lua::{close, function};
 pub use object::{Object, ObjectRef, Shared};
 pub use stats::{Stats, stats};
 

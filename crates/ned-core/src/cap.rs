@@ -27,6 +27,8 @@ pub enum CapError {
     Channel(#[source] std::io::Error),
     #[error("failed to connect to channel")]
     Connect(#[source] std::io::Error),
+    #[error("the channel's server has not accepted its earlier clients and its backlog is full")]
+    BacklogFull,
     #[error("failed to open '{path}'")]
     Open {
         path: PathBuf,
@@ -290,6 +292,22 @@ fn seqpacket() -> rustix::io::Result<OwnedFd> {
     )
 }
 
+/// A client connection to a channel's listener. The connect is
+/// non-blocking: a listener whose backlog is full (a server that never
+/// accepts) fails the grant at once instead of blocking ned; the socket is
+/// made blocking again before the task gets it.
+fn connect_client(addr: &rustix::net::SocketAddrUnix) -> Result<OwnedFd, CapError> {
+    let sock = seqpacket().map_err(|e| CapError::Connect(e.into()))?;
+    rustix::fs::fcntl_setfl(&sock, OFlags::NONBLOCK).map_err(|e| CapError::Connect(e.into()))?;
+    match rustix::net::connect(&sock, addr) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::AGAIN) => return Err(CapError::BacklogFull),
+        Err(e) => return Err(CapError::Connect(e.into())),
+    }
+    rustix::fs::fcntl_setfl(&sock, OFlags::empty()).map_err(|e| CapError::Connect(e.into()))?;
+    Ok(sock)
+}
+
 fn open_path(path: &Path, extra: OFlags) -> Result<OwnedFd, CapError> {
     rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC | extra, Mode::empty()).map_err(|e| {
         CapError::Open {
@@ -397,8 +415,7 @@ impl Cap {
                 if self.rights.has(Rights::C) {
                     return Ok(Granted::Shared(listener.as_fd()));
                 }
-                let sock = seqpacket().map_err(|e| CapError::Connect(e.into()))?;
-                rustix::net::connect(&sock, addr).map_err(|e| CapError::Connect(e.into()))?;
+                let sock = connect_client(addr)?;
                 if !self.rights.has(Rights::W) {
                     rustix::net::shutdown(&sock, Shutdown::Write)
                         .map_err(|e| CapError::Connect(e.into()))?;

@@ -7,8 +7,11 @@
 
 pub mod cap;
 pub mod log;
+pub mod reactor;
 pub mod rights;
+pub mod shutdown;
 pub mod supervisor;
+pub mod task;
 
 pub use cap::{Cap, Kind, Object};
 pub use rights::Rights;

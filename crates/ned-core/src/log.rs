@@ -13,6 +13,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 /// Longest line kept before it is printed in pieces.
 pub const MAX_LINE: usize = 64 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
+/// Reads per [`LogMux::pump`] call: bounded, so one busy task cannot
+/// starve the others.
+const PUMP_ROUNDS: usize = 16;
 
 /// Prints one diagnostic line on ned's stderr. Unlike `eprintln!`, which
 /// panics when stderr is a broken pipe, a failing stderr is ignored: ned may
@@ -95,6 +98,9 @@ pub struct LogMux {
 }
 
 impl LogMux {
+    /// The most one [`LogMux::pump`] call reads from a stream.
+    pub const ROUND_BYTES: usize = PUMP_ROUNDS * READ_CHUNK;
+
     /// Prints to `out`; `colors` only when the sink is a terminal and
     /// `NO_COLOR` is unset (the caller decides).
     pub fn new(out: Box<dyn Write + Send>, colors: bool) -> LogMux {
@@ -146,7 +152,7 @@ impl LogMux {
         }
         let mut open = true;
         // Bounded rounds keep one busy task from starving the others.
-        for _ in 0..16 {
+        for _ in 0..PUMP_ROUNDS {
             let Some(stream) = self.streams.get(id.0).and_then(Option::as_ref) else {
                 return Ok(false);
             };

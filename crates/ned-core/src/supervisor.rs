@@ -1,24 +1,29 @@
-//! The supervisor: starts tasks, watches their pidfds and log pipes in one
-//! epoll set, records exits and turns ned's own signals into events.
+//! The supervisor: starts tasks, watches their pidfds and log pipes through
+//! the [`Reactor`], drives each task's [state machine](crate::task) and
+//! keeps the one queue of events the script layer dispatches.
 //!
 //! Each exit is reported once, as [`Event::Exited`], when the loop sees the
-//! task's pidfd become readable; before that the task's log pipe is drained so
-//! that its last lines print before anything reacts to its death. Reaping uses
-//! `waitid(P_PIDFD)` on the task's own pidfd, never `waitpid(-1)`, so ned never
-//! steals the exit of a process it did not start.
+//! task's pidfd become readable; before that, what the task's log pipe held
+//! at that moment is printed, so that its last lines come before anything
+//! that reacts to its death. Reaping uses `waitid(P_PIDFD)` on the task's
+//! own pidfd, never `waitpid(-1)`, so ned never steals the exit of a
+//! process it did not start.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use ned_spawn::Exit;
-use ned_spawn::{Command, SignalFd, Spawner};
-use rustix::event::epoll;
+use ned_spawn::{Child, Command, Spawner};
 
 use crate::cap::{Cap, CapError, Granted};
 use crate::log::{Color, LogMux, StreamId};
+use crate::reactor::{Reactor, Token};
+pub use crate::shutdown::{Reason, SHUTDOWN_SIGNALS, Shutdown};
+use crate::task::{self, Ended, Input, Output, State};
 
 /// Errors of the supervisor; each names what failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,12 +44,20 @@ pub enum SupervisorError {
     },
     #[error("{0}")]
     Spawn(#[source] ned_spawn::SpawnError),
+    #[error("failed to watch the new task {pid}")]
+    Watch {
+        pid: i32,
+        #[source]
+        source: io::Error,
+    },
     #[error("failed to signal task {pid}")]
     Signal {
         pid: i32,
         #[source]
         source: ned_spawn::SpawnError,
     },
+    #[error("ned is shutting down: no new task is started")]
+    ShuttingDown,
 }
 
 /// A task's identity inside this ned; never reused.
@@ -73,70 +86,58 @@ pub struct StartSpec {
     pub nice: Option<i32>,
 }
 
-/// What the script sees of a task.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TaskState {
-    Running,
-    /// Exited and recorded by the loop, not yet reaped by the script.
-    Zombie(Exit),
-}
+/// The state of a task as the script layer sees it.
+pub type TaskState = State;
 
 struct Task {
     pid: i32,
     /// Closed as soon as the exit is collected: a reaped process needs no fd,
-    /// and exited tasks the script never waits for must not pile up fds
-    /// (each one would also be copied into, and closed in, every later
-    /// child's fd table before its exec).
+    /// and exited tasks the script never waits for must not pile up fds.
     pidfd: Option<OwnedFd>,
     stream: Option<StreamId>,
-    state: TaskState,
-    /// The script gave the task up (`wait()` returned or `kill()`); the entry
-    /// goes away as soon as the process is gone.
-    released: bool,
+    state: State,
 }
 
-/// Something the loop observed that the script layer may react to.
+/// Something the loop observed that the script layer reacts to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
-    Exited(TaskId, Exit),
-    Signal(i32),
+    Exited(TaskId, Ended),
 }
 
-const TOKEN_PIDFD: u64 = 0;
-const TOKEN_LOG: u64 = 1;
-const TOKEN_SIGNAL: u64 = 2;
-
-fn token(kind: u64, id: u64) -> epoll::EventData {
-    epoll::EventData::new_u64(id << 2 | kind)
+/// Why [`Supervisor::run_until`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// The condition holds.
+    Done,
+    /// The deadline passed first.
+    Deadline,
+    /// Shutdown was requested first (only when asked to stop for it).
+    Shutdown(Reason),
 }
-
-/// The signals ned handles itself: they end the serve loop.
-pub const SHUTDOWN_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 
 pub struct Supervisor {
-    epoll: OwnedFd,
-    signals: SignalFd,
+    reactor: Reactor,
+    shutdown: Arc<Shutdown>,
     spawner: Spawner,
     dev_null: OwnedFd,
     log: LogMux,
     tasks: HashMap<u64, Task>,
+    events: VecDeque<Event>,
     next: u64,
 }
 
 impl Supervisor {
-    /// Blocks [`SHUTDOWN_SIGNALS`] for the whole process (call it before any
-    /// thread starts) and prints task logs to `log`.
+    /// Blocks the signals ned reads (call it before any thread starts) and
+    /// prints task logs to `log`.
     pub fn new(log: LogMux) -> Result<Supervisor, SupervisorError> {
         let setup = |e: rustix::io::Errno| SupervisorError::Setup(e.into());
-        let signals = SignalFd::new(&SHUTDOWN_SIGNALS).map_err(SupervisorError::Signals)?;
-        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(setup)?;
-        epoll::add(
-            &epoll,
-            signals.fd(),
-            token(TOKEN_SIGNAL, 0),
-            epoll::EventFlags::IN,
-        )
-        .map_err(setup)?;
+        let shutdown = Arc::new(Shutdown::new()?);
+        let reactor = Reactor::new().map_err(SupervisorError::Setup)?;
+        for fd in shutdown.fds() {
+            reactor
+                .add(fd, Token::Shutdown)
+                .map_err(SupervisorError::Setup)?;
+        }
         let dev_null = rustix::fs::open(
             "/dev/null",
             rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
@@ -144,62 +145,36 @@ impl Supervisor {
         )
         .map_err(setup)?;
         let mut spawner = Spawner::new().map_err(SupervisorError::Spawn)?;
-        // Two fds per task (pidfd, log pipe): raise the soft limit to the
-        // hard one, and give tasks the limit ned was started with.
-        let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-        if let (Some(cur), Some(max)) = (lim.current, lim.maximum)
-            && cur < max
-        {
-            let raised = rustix::process::Rlimit {
-                current: Some(max),
-                maximum: Some(max),
-            };
-            if rustix::process::setrlimit(rustix::process::Resource::Nofile, raised).is_ok() {
-                spawner.set_child_nofile(cur, max);
-            }
-        }
+        raise_nofile(&mut spawner);
         Ok(Supervisor {
-            epoll,
-            signals,
+            reactor,
+            shutdown,
             spawner,
             dev_null,
             log,
             tasks: HashMap::new(),
+            events: VecDeque::new(),
             next: 0,
         })
     }
 
+    /// The shutdown flag, for every check outside the loop (the count hook,
+    /// Lunatik's interrupt).
+    pub fn shutdown(&self) -> &Arc<Shutdown> {
+        &self.shutdown
+    }
+
     /// Starts a task. On error nothing is left behind: no process, no fd.
     pub fn start(&mut self, mut spec: StartSpec) -> Result<(TaskId, i32), SupervisorError> {
+        if self.shutdown.check().is_some() {
+            return Err(SupervisorError::ShuttingDown);
+        }
         spec.caps.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut granted = Vec::with_capacity(spec.caps.len());
-        for (name, cap) in &spec.caps {
-            granted.push(cap.grant().map_err(|source| SupervisorError::Grant {
-                name: name.clone(),
-                source,
-            })?);
-        }
+        let granted = grant_all(&spec.caps)?;
         let fds: Vec<BorrowedFd<'_>> = granted.iter().map(Granted::as_fd).collect();
-        let mut env: Vec<CString> = spec
-            .env
-            .into_iter()
-            .filter(|e| !e.as_bytes().starts_with(b"LISTEN_"))
-            .collect();
-        if !fds.is_empty() {
-            env.push(listen_var("LISTEN_FDS", &fds.len().to_string()));
-            let names: Vec<&str> = spec.caps.iter().map(|(n, _)| n.as_str()).collect();
-            env.push(listen_var("LISTEN_FDNAMES", &names.join(":")));
-        }
-        let (stream, log_write) = match &spec.log {
-            LogTarget::Console => (None, None),
-            LogTarget::Tagged(tag, color) => {
-                let (id, w) = self
-                    .log
-                    .open(tag, *color)
-                    .map_err(SupervisorError::LogPipe)?;
-                (Some(id), Some(w))
-            }
-        };
+        let names: Vec<&str> = spec.caps.iter().map(|(n, _)| n.as_str()).collect();
+        let env = listen_env(std::mem::take(&mut spec.env), &names);
+        let (stream, log_write) = self.open_log(&spec.log)?;
         let stdio = match &log_write {
             Some(w) => [self.dev_null.as_fd(), w.as_fd(), w.as_fd()],
             None => [
@@ -220,88 +195,131 @@ impl Supervisor {
         };
         let spawned = self.spawner.spawn(&cmd);
         drop(log_write);
-        let child = match spawned {
-            Ok(child) => child,
+        match spawned {
+            Ok(child) => self.watch(child, stream),
             Err(e) => {
                 if let Some(id) = stream {
                     // Nothing was written: closing prints nothing.
                     let _ = self.log.close(id);
                 }
-                return Err(SupervisorError::Spawn(e));
+                Err(SupervisorError::Spawn(e))
             }
-        };
-        let id = self.next;
-        self.next += 1;
-        let setup = |e: rustix::io::Errno| SupervisorError::Setup(e.into());
-        epoll::add(
-            &self.epoll,
-            &child.pidfd,
-            token(TOKEN_PIDFD, id),
-            epoll::EventFlags::IN,
-        )
-        .map_err(setup)?;
-        if let Some(sid) = stream
+        }
+    }
+
+    /// A log stream for a tagged task: its id and the pipe's write end.
+    fn open_log(
+        &mut self,
+        target: &LogTarget,
+    ) -> Result<(Option<StreamId>, Option<OwnedFd>), SupervisorError> {
+        match target {
+            LogTarget::Console => Ok((None, None)),
+            LogTarget::Tagged(tag, color) => {
+                let (id, w) = self
+                    .log
+                    .open(tag, *color)
+                    .map_err(SupervisorError::LogPipe)?;
+                Ok((Some(id), Some(w)))
+            }
+        }
+    }
+
+    /// Puts a just-started child into the loop. If it cannot be watched it
+    /// is killed and reaped here, so no process ned cannot see survives.
+    fn watch(
+        &mut self,
+        child: Child,
+        stream: Option<StreamId>,
+    ) -> Result<(TaskId, i32), SupervisorError> {
+        let id = TaskId(self.next);
+        let mut watched = self.reactor.add(&child.pidfd, Token::Task(id));
+        if watched.is_ok()
+            && let Some(sid) = stream
             && let Some(fd) = self.log.fd(sid)
         {
-            epoll::add(
-                &self.epoll,
-                fd,
-                token(TOKEN_LOG, sid.0 as u64),
-                epoll::EventFlags::IN,
-            )
-            .map_err(setup)?;
+            watched = self.reactor.add(fd, Token::Log(sid));
         }
+        if let Err(source) = watched {
+            self.reactor.remove(&child.pidfd);
+            let _ = ned_spawn::send_signal(child.pidfd.as_fd(), libc::SIGKILL);
+            let _ = ned_spawn::wait(child.pidfd.as_fd());
+            if let Some(sid) = stream {
+                let _ = self.log.close(sid);
+            }
+            return Err(SupervisorError::Watch {
+                pid: child.pid,
+                source,
+            });
+        }
+        self.next += 1;
         self.tasks.insert(
-            id,
+            id.0,
             Task {
                 pid: child.pid,
                 pidfd: Some(child.pidfd),
                 stream,
-                state: TaskState::Running,
-                released: false,
+                state: State::Running { held: true },
             },
         );
-        Ok((TaskId(id), child.pid))
+        Ok((id, child.pid))
     }
 
-    /// Waits up to `timeout` (`None`: forever) for activity, handles it and
-    /// returns the exits and signals seen. Interrupted waits return no events.
-    pub fn poll(&mut self, timeout: Option<Duration>) -> Result<Vec<Event>, SupervisorError> {
-        let ts = timeout.map(|t| rustix::event::Timespec {
-            tv_sec: t.as_secs() as i64,
-            tv_nsec: t.subsec_nanos() as i64,
-        });
-        // epoll events hold a raw pointer, which is not Send, so the buffer
-        // lives on the stack of this call rather than in the supervisor.
-        let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
-        match epoll::wait(
-            &self.epoll,
-            rustix::buffer::spare_capacity(&mut events),
-            ts.as_ref(),
-        ) {
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => return Ok(Vec::new()),
-            Err(e) => return Err(SupervisorError::Poll(e.into())),
-        }
-        let ready: Vec<u64> = events.iter().map(|e| e.data.u64()).collect();
-        let mut out = Vec::new();
+    /// One turn of the loop: waits up to `timeout` (`None`: until something
+    /// happens), then handles what is ready. Exits become task states and
+    /// queued events; log lines are printed; signals feed the shutdown flag.
+    pub fn turn(&mut self, timeout: Option<Duration>) -> Result<(), SupervisorError> {
+        let mut ready = Vec::new();
+        self.reactor
+            .wait(timeout, &mut ready)
+            .map_err(SupervisorError::Poll)?;
         for t in ready {
-            let (kind, id) = (t & 3, t >> 2);
-            match kind {
-                TOKEN_LOG => self.pump(StreamId(id as usize)),
-                TOKEN_PIDFD => {
-                    if let Some(exit) = self.reap(id) {
-                        out.push(Event::Exited(TaskId(id), exit));
-                    }
-                }
-                _ => {
-                    while let Ok(Some(sig)) = self.signals.read() {
-                        out.push(Event::Signal(sig));
-                    }
+            match t {
+                Token::Log(sid) => self.pump(sid),
+                Token::Task(id) => self.collect(id),
+                Token::Shutdown => {
+                    self.shutdown.clear_wake();
+                    self.shutdown.check();
                 }
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Turns the loop until `done` holds, `deadline` passes or — when
+    /// `stop_on_shutdown` — shutdown is requested. Every blocking mode of
+    /// ned (`wait()`, serving, shutting down) is this with its own
+    /// condition. Errors of the loop are reported and the loop goes on
+    /// (after a short pause, so a persistent error cannot spin).
+    pub fn run_until(
+        &mut self,
+        deadline: Option<Instant>,
+        stop_on_shutdown: bool,
+        mut done: impl FnMut(&Supervisor) -> bool,
+    ) -> Until {
+        loop {
+            if done(self) {
+                return Until::Done;
+            }
+            if stop_on_shutdown && let Some(r) = self.shutdown.check() {
+                return Until::Shutdown(r);
+            }
+            let timeout = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Until::Deadline,
+                },
+            };
+            if let Err(e) = self.turn(timeout) {
+                crate::diag!("ned: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// The next event the script layer has not seen yet.
+    pub fn next_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
     }
 
     /// Prints what a stream has; a failing sink must not stop the loop, so
@@ -312,73 +330,82 @@ impl Supervisor {
         }
     }
 
-    /// Collects the exit of task `id`, whose pidfd is readable.
-    fn reap(&mut self, id: u64) -> Option<Exit> {
-        let task = self.tasks.get(&id)?;
-        let exit = match ned_spawn::try_wait(task.pidfd.as_ref()?.as_fd()) {
-            Ok(Some(exit)) => exit,
-            Ok(None) => return None,
+    /// Collects the end of task `id`, whose pidfd is readable. Every path
+    /// out of here takes the pidfd out of the loop once the process is
+    /// gone, so an exit is seen exactly once and a failing `waitid` cannot
+    /// make the loop spin.
+    fn collect(&mut self, id: TaskId) {
+        let Some(task) = self.tasks.get(&id.0) else {
+            return;
+        };
+        let Some(pidfd) = task.pidfd.as_ref() else {
+            return;
+        };
+        let ended = match ned_spawn::try_wait(pidfd.as_fd()) {
+            Ok(Some(exit)) => Ended::from(exit),
+            Ok(None) => return,
             Err(e) => {
-                crate::diag!("ned: failed to reap task {}: {e}", task.pid);
-                return None;
+                crate::diag!(
+                    "ned: task {} ended but its exit status is lost: {e}",
+                    task.pid
+                );
+                Ended::Lost
             }
         };
-        if let Some(sid) = task.stream {
-            // Drain what the task wrote before it died so its last lines come
-            // before anything that reacts to its exit.
-            while self.log.fd(sid).is_some() {
-                match self.log.pump(sid) {
-                    Ok(true) if self.pipe_has_data(sid) => continue,
-                    _ => break,
+        let stream = task.stream;
+        if let Some(pidfd) = self.tasks.get_mut(&id.0).and_then(|t| t.pidfd.take()) {
+            self.reactor.remove(&pidfd);
+        }
+        if let Some(sid) = stream {
+            self.drain_snapshot(sid);
+        }
+        self.apply(id, Input::Exited(ended));
+    }
+
+    /// Prints what a stream held when its task ended, and no more: a
+    /// grandchild that keeps the pipe open and floods it cannot keep ned
+    /// here. Later lines flow through the loop as usual.
+    fn drain_snapshot(&mut self, sid: StreamId) {
+        let Some(fd) = self.log.fd(sid) else {
+            return;
+        };
+        let held = rustix::io::ioctl_fionread(fd).unwrap_or(0) as usize;
+        let rounds = held.div_ceil(LogMux::ROUND_BYTES).max(1);
+        for _ in 0..rounds {
+            match self.log.pump(sid) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    crate::diag!("ned: failed to print task log: {e}");
+                    break;
                 }
             }
         }
-        let task = self.tasks.get_mut(&id)?;
-        if let Some(pidfd) = task.pidfd.take() {
-            let _ = epoll::delete(&self.epoll, &pidfd);
-        }
-        if task.released {
-            self.tasks.remove(&id);
-            return None;
-        }
-        task.state = TaskState::Zombie(exit);
-        Some(exit)
     }
 
-    fn pipe_has_data(&self, sid: StreamId) -> bool {
-        let Some(fd) = self.log.fd(sid) else {
-            return false;
+    /// Runs one transition of a task's state machine and its output.
+    fn apply(&mut self, id: TaskId, input: Input) {
+        let Some(t) = self.tasks.get_mut(&id.0) else {
+            return;
         };
-        readable(fd)
-    }
-
-    /// A shutdown signal that arrived, if any, without waiting. For callers
-    /// that cannot return to the loop soon (a long-running script).
-    pub fn take_signal(&self) -> Option<i32> {
-        self.signals.read().ok().flatten()
-    }
-
-    /// A thread-safe check whether a shutdown signal is waiting, which does
-    /// not consume it: for code that runs long outside ned's loop (Lunatik
-    /// runtimes), so it can give control back; the loop then reads the
-    /// signal as usual.
-    pub fn shutdown_pending(
-        &self,
-    ) -> Result<impl Fn() -> bool + Send + Sync + 'static, SupervisorError> {
-        let fd = self
-            .signals
-            .fd()
-            .try_clone_to_owned()
-            .map_err(SupervisorError::Setup)?;
-        Ok(move || readable(fd.as_fd()))
+        let (next, out) = task::step(t.state, input);
+        match next {
+            Some(s) => t.state = s,
+            None => {
+                self.tasks.remove(&id.0);
+            }
+        }
+        if let Output::Report(e) = out {
+            self.events.push_back(Event::Exited(id, e));
+        }
     }
 
     /// The task's state; `None` once the script released it.
-    pub fn state(&self, id: TaskId) -> Option<TaskState> {
+    pub fn state(&self, id: TaskId) -> Option<State> {
         self.tasks
             .get(&id.0)
-            .filter(|t| !t.released)
             .map(|t| t.state)
+            .filter(|s| s.is_held())
     }
 
     pub fn pid(&self, id: TaskId) -> Option<i32> {
@@ -387,14 +414,7 @@ impl Supervisor {
 
     /// The script is done with the task (`wait()` returned, or `kill()`).
     pub fn release(&mut self, id: TaskId) {
-        if let Some(task) = self.tasks.get_mut(&id.0) {
-            match task.state {
-                TaskState::Zombie(_) => {
-                    self.tasks.remove(&id.0);
-                }
-                TaskState::Running => task.released = true,
-            }
-        }
+        self.apply(id, Input::Released);
     }
 
     /// Sends `sig` to a task that has not been reaped.
@@ -415,48 +435,31 @@ impl Supervisor {
 
     /// Tasks whose process is still alive, released or not.
     pub fn live(&self) -> usize {
-        self.tasks
-            .values()
-            .filter(|t| t.state == TaskState::Running)
-            .count()
+        self.tasks.values().filter(|t| t.state.is_running()).count()
     }
 
-    /// Terminates every live task: SIGTERM, then SIGKILL for those still alive
-    /// after `grace`. Returns the exits of tasks the script still holds.
-    pub fn shutdown(&mut self, grace: Duration) -> Vec<Event> {
-        let mut out = Vec::new();
+    /// Terminates every live task: SIGTERM, then SIGKILL for those still
+    /// alive after `grace`. Their exits join the event queue. Marks ned as
+    /// shutting down first (if nothing else did), so no exit handler can
+    /// start a task that would outlive it.
+    pub fn terminate_all(&mut self, grace: Duration) {
+        self.shutdown.request(Reason::Done);
         self.signal_all(libc::SIGTERM);
-        let deadline = Instant::now() + grace;
-        let mut killed = false;
-        while self.live() > 0 {
-            let now = Instant::now();
-            if now >= deadline && !killed {
-                self.signal_all(libc::SIGKILL);
-                killed = true;
-            }
-            let wait = if killed {
-                Duration::from_millis(100)
-            } else {
-                deadline - now
-            };
-            match self.poll(Some(wait)) {
-                Ok(events) => out.extend(
-                    events
-                        .into_iter()
-                        .filter(|e| matches!(e, Event::Exited(..))),
-                ),
-                Err(e) => {
-                    crate::diag!("ned: {e}");
-                    break;
-                }
-            }
+        let no_live = |s: &Supervisor| s.live() == 0;
+        if self.run_until(Some(Instant::now() + grace), false, no_live) == Until::Done {
+            return;
         }
-        out
+        self.signal_all(libc::SIGKILL);
+        // SIGKILL cannot be refused; only a process stuck in the kernel
+        // (uninterruptible sleep) outlives this bound.
+        if self.run_until(Some(Instant::now() + KILL_BOUND), false, no_live) != Until::Done {
+            crate::diag!("ned: {} task(s) did not die after SIGKILL", self.live());
+        }
     }
 
     fn signal_all(&self, sig: i32) {
         for task in self.tasks.values() {
-            if let (TaskState::Running, Some(pidfd)) = (task.state, &task.pidfd) {
+            if let (true, Some(pidfd)) = (task.state.is_running(), &task.pidfd) {
                 // A task that exited meanwhile is no error.
                 let _ = ned_spawn::send_signal(pidfd.as_fd(), sig);
             }
@@ -464,16 +467,51 @@ impl Supervisor {
     }
 }
 
-/// Whether `fd` has something to read right now (a zero-timeout poll).
-fn readable(fd: BorrowedFd<'_>) -> bool {
-    let mut fds = [rustix::event::PollFd::new(
-        &fd,
-        rustix::event::PollFlags::IN,
-    )];
-    matches!(
-        rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())),
-        Ok(n) if n > 0
-    )
+/// How long ned waits for tasks after SIGKILL before it gives up on them.
+const KILL_BOUND: Duration = Duration::from_secs(5);
+
+/// Two fds per task (pidfd, log pipe): raise the soft limit to the hard one,
+/// and give tasks the limit ned was started with.
+fn raise_nofile(spawner: &mut Spawner) {
+    let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    if let (Some(cur), Some(max)) = (lim.current, lim.maximum)
+        && cur < max
+    {
+        let raised = rustix::process::Rlimit {
+            current: Some(max),
+            maximum: Some(max),
+        };
+        if rustix::process::setrlimit(rustix::process::Resource::Nofile, raised).is_ok() {
+            spawner.set_child_nofile(cur, max);
+        }
+    }
+}
+
+/// The descriptors of `caps`, in order.
+fn grant_all(caps: &[(String, Cap)]) -> Result<Vec<Granted<'_>>, SupervisorError> {
+    caps.iter()
+        .map(|(name, cap)| {
+            cap.grant().map_err(|source| SupervisorError::Grant {
+                name: name.clone(),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// The task's environment: the script's entries without `LISTEN_*`, plus
+/// ned's own `LISTEN_FDS`/`LISTEN_FDNAMES` when caps are granted
+/// (`LISTEN_PID` is written by the child itself).
+fn listen_env(env: Vec<CString>, names: &[&str]) -> Vec<CString> {
+    let mut env: Vec<CString> = env
+        .into_iter()
+        .filter(|e| !e.as_bytes().starts_with(b"LISTEN_"))
+        .collect();
+    if !names.is_empty() {
+        env.push(listen_var("LISTEN_FDS", &names.len().to_string()));
+        env.push(listen_var("LISTEN_FDNAMES", &names.join(":")));
+    }
+    env
 }
 
 fn listen_var(key: &str, value: &str) -> CString {

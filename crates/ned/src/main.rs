@@ -15,7 +15,7 @@ use lua_l4::Host;
 use mlua::{Lua, MultiValue, Value};
 use ned_core::cap::Object;
 use ned_core::log::LogMux;
-use ned_core::supervisor::Supervisor;
+use ned_core::supervisor::{Reason, Supervisor};
 use ned_core::{Cap, Rights};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -42,8 +42,7 @@ fn main() -> ExitCode {
         }
     };
     match run(opts, inherited) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(status) => ExitCode::from(status),
         Err(e) => {
             ned_core::diag!("ned: {e:#}");
             ExitCode::from(1)
@@ -51,15 +50,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs ned; `Ok(false)` when the script or a statement failed.
-fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Result<bool> {
+/// Runs ned; returns the exit status: the one `os.exit` asked for, else 1
+/// when the script or a statement failed, else 0.
+fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Result<u8> {
     let colors =
         std::env::var_os("NO_COLOR").is_none() && rustix::termios::isatty(rustix::stdio::stdout());
     let mux = LogMux::new(Box::new(std::io::stdout()), colors);
     let sup = Supervisor::new(mux).context("failed to start the supervisor")?;
-    let shutdown_pending = sup
-        .shutdown_pending()
-        .context("failed to set up signal checks")?;
+    let shutdown = sup.shutdown().clone();
 
     let mut inherited = adopt(inherited);
     // An inherited `rom` directory is this ned's rom, unless --rom says
@@ -98,30 +96,40 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
 
     let lua = Lua::new();
     setup_globals(&lua, &opts, &script_dir).context("failed to set up Lua")?;
-    lua_l4::register(
+    let host = lua_l4::register(
         &lua,
         Host {
             sup,
             rom,
-            pending: Default::default(),
             inherited,
         },
     )
     .context("failed to register the L4 package")?;
+    // Runtimes give control back when ned is asked to stop, not at the
+    // normal end (exit handlers may still use them then).
+    let interrupt = {
+        let shutdown = shutdown.clone();
+        move || matches!(shutdown.check(), Some(Reason::Signal(_) | Reason::Exit(_)))
+    };
     let config = lunatik::Config {
-        interrupt: Some(lunatik::Interrupt(Arc::new(shutdown_pending))),
+        interrupt: Some(lunatik::Interrupt(Arc::new(interrupt))),
         ..lunatik::Config::new(lua_root)
     };
     lunatik::register(&lua, config).context("failed to register lunatik")?;
 
     let mut ok = true;
     for stmt in &opts.execute {
+        if shutdown.requested().is_some() {
+            break;
+        }
         if let Err(e) = lua.load(stmt.as_str()).set_name("=(command line)").exec() {
             report(&e);
             ok = false;
         }
     }
-    if let Some(script) = &opts.script {
+    if let Some(script) = &opts.script
+        && shutdown.requested().is_none()
+    {
         let src = match &in_rom {
             Some((rom, name)) => rom
                 .beneath("rom directory")
@@ -132,8 +140,13 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
         ok &= run_script(&lua, script, src, &opts.args);
     }
     let _ = std::io::stdout().flush();
-    lua_l4::run(&lua, opts.mode).context("ned's loop failed")?;
-    Ok(ok)
+    lua_l4::run(&lua, &host, opts.mode);
+    lua_l4::teardown(lua, host);
+    let _ = std::io::stdout().flush();
+    Ok(match shutdown.exit_status() {
+        Some(status) => status,
+        None => u8::from(!ok),
+    })
 }
 
 /// The objects behind the fds ned was started with; those of no cap type
@@ -150,7 +163,11 @@ fn adopt(fds: Vec<(String, OwnedFd)>) -> Vec<(String, Cap)> {
         .collect()
 }
 
+/// Prints a script error; the unwinding of `os.exit` is none.
 fn report(e: &mlua::Error) {
+    if lua_l4::is_exit(e) {
+        return;
+    }
     let _ = std::io::stdout().flush();
     ned_core::diag!("lua error: {}", lua_l4::lua_message(e));
 }

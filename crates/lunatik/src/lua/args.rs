@@ -65,18 +65,10 @@ impl Args {
     /// An integer (floats with an exact integer value and numeric strings
     /// are accepted, as `luaL_checkinteger` does).
     pub fn integer(&self, n: usize) -> Result<i64, Raise> {
-        match self.get(n) {
-            Some(Value::Integer(i)) => Ok(*i),
-            Some(Value::Number(f)) => {
-                float_to_int(*f).ok_or_else(|| self.bad(n, "number has no integer representation"))
-            }
-            Some(Value::String(s)) => {
-                let t = s.to_string_lossy();
-                let t = t.trim();
-                t.parse::<i64>()
-                    .ok()
-                    .or_else(|| t.parse::<f64>().ok().and_then(float_to_int))
-                    .ok_or_else(|| self.expected(n, "number"))
+        match self.get(n).map(integer_of) {
+            Some(Ok(i)) => Ok(i),
+            Some(Err(NotInteger::NoRepresentation)) => {
+                Err(self.bad(n, "number has no integer representation"))
             }
             _ => Err(self.expected(n, "number")),
         }
@@ -128,15 +120,48 @@ impl Args {
     }
 }
 
+/// Why a value is not an integer argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotInteger {
+    /// A float without an exact integer value (`1.5`, `2^63`, NaN).
+    NoRepresentation,
+    /// Not a number, nor a string that reads as one.
+    NotANumber,
+}
+
+/// The integer a value stands for, by `luaL_checkinteger`'s rules: integers,
+/// floats with an exact integer value, and strings that read as either.
+/// Every binding of ned and Lunatik checks integers with this.
+pub fn integer_of(v: &Value) -> Result<i64, NotInteger> {
+    match v {
+        Value::Integer(i) => Ok(*i),
+        Value::Number(f) => float_to_int(*f).ok_or(NotInteger::NoRepresentation),
+        Value::String(s) => {
+            let t = s.to_string_lossy();
+            let t = t.trim();
+            match t.parse::<i64>() {
+                Ok(i) => Ok(i),
+                Err(_) => match t.parse::<f64>() {
+                    Ok(f) => float_to_int(f).ok_or(NotInteger::NoRepresentation),
+                    Err(_) => Err(NotInteger::NotANumber),
+                },
+            }
+        }
+        _ => Err(NotInteger::NotANumber),
+    }
+}
+
 fn float_to_int(f: f64) -> Option<i64> {
     (f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f))
         .then_some(f as i64)
 }
 
-/// Lua's name of a value's type (`number` for integers and floats alike).
+/// Lua's name of a value's type (`number` for integers and floats alike),
+/// as `type()` reports it.
 pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Integer(_) => "number",
+        Value::LightUserData(_) => "userdata",
         other => other.type_name(),
     }
 }

@@ -21,6 +21,7 @@ pub mod thread;
 
 use std::cell::OnceCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mlua::{Function, Lua, MultiValue, Value};
 
@@ -31,10 +32,16 @@ pub use args::Args;
 /// Names installed in `package.preload`.
 pub(crate) const MODULES: [&str; 6] = ["lunatik", "rcu", "thread", "data", "fifo", "completion"];
 
-/// Per-state context, kept as mlua app data.
+/// Per-state context, kept as mlua app data. It is read only while the
+/// state is whole: every entry from Lua into a binding first checks
+/// `closing`, a flag each entry captured when it was made, because while a
+/// state closes mlua's handles on it can no longer be used (app-data
+/// accessors clone the `Lua` being dropped, value handles fail to upgrade
+/// their reference to it).
 pub(crate) struct Ctx {
     pub(crate) config: Arc<Config>,
     pub(crate) sleep: bool,
+    closing: Arc<AtomicBool>,
     wrap: OnceCell<Function>,
     /// Set once a lunatik module was loaded or a handle pushed here: only
     /// then can `__gc` finalizers reach lunatik objects, so only then does
@@ -76,15 +83,61 @@ pub(crate) fn config(lua: &Lua) -> Result<Arc<Config>, Raise> {
         .ok_or_else(|| Raise::new("lunatik is not registered in this state"))
 }
 
+/// The closing flag of `lua` (a fresh one for a state without context).
+fn closing_flag(lua: &Lua) -> Arc<AtomicBool> {
+    lua.app_data_ref::<Ctx>()
+        .map(|c| c.closing.clone())
+        .unwrap_or_default()
+}
+
+/// Closes a state in order. First, while it is whole, the globals and
+/// loaded modules are dropped and the collector runs, so the finalizers of
+/// everything the script kept run with every binding working (a `__gc` that
+/// writes to an rcu table, say). Then the state is marked closing and
+/// dropped: whatever `lua_close` still finalizes (objects the registry
+/// kept, finalizers that re-armed themselves) finds bindings that return
+/// nothing instead of reaching a state being freed. `sweep` is false for a
+/// state that never held a lunatik object or module, whose finalizers then
+/// cannot reach a binding anyway. `closing` runs just before the drop, for
+/// the host to mark its own bindings closing too.
+pub fn close(lua: Lua, sweep: bool, closing: impl FnOnce()) {
+    if sweep {
+        let _ = (|| -> mlua::Result<()> {
+            let loaded: mlua::Table = lua.named_registry_value("_LOADED")?;
+            for t in [lua.globals(), loaded] {
+                let keys = t
+                    .pairs::<Value, Value>()
+                    .map(|kv| kv.map(|(k, _)| k))
+                    .collect::<mlua::Result<Vec<_>>>()?;
+                for k in keys {
+                    t.raw_set(k, Value::Nil)?;
+                }
+            }
+            lua.gc_collect()?;
+            lua.gc_collect()
+        })();
+    }
+    closing_flag(&lua).store(true, Ordering::Release);
+    closing();
+    drop(lua);
+}
+
 /// Installs the context and the lazy module loader into `lua`.
 pub(crate) fn install(lua: &Lua, config: Arc<Config>, sleep: bool) -> mlua::Result<()> {
+    let closing = Arc::new(AtomicBool::new(false));
     lua.set_app_data(Ctx {
         config,
         sleep,
+        closing: closing.clone(),
         wrap: OnceCell::new(),
         touched: Default::default(),
     });
-    let loader = lua.create_function(load_module)?;
+    let loader = lua.create_function(move |lua, args: MultiValue| {
+        if closing.load(Ordering::Acquire) {
+            return Ok(Value::Nil);
+        }
+        load_module(lua, args)
+    })?;
     let package: mlua::Table = lua.globals().get("package")?;
     let preload: mlua::Table = package.get("preload")?;
     for m in MODULES {
@@ -152,7 +205,11 @@ pub(crate) fn raw_function<F>(lua: &Lua, name: &'static str, f: F) -> mlua::Resu
 where
     F: Fn(&Lua, Args) -> Result<MultiValue, Raise> + Send + 'static,
 {
+    let closing = closing_flag(lua);
     lua.create_function(move |lua, mv: MultiValue| {
+        if closing.load(Ordering::Acquire) {
+            return Ok(MultiValue::new());
+        }
         Ok(match f(lua, Args::new(name, mv)) {
             Ok(mut out) => {
                 out.push_front(Value::Boolean(true));

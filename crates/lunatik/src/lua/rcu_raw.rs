@@ -226,12 +226,28 @@ unsafe fn fast(l: *mut lua_State, value: &mut [u8; INLINE]) -> Option<Found> {
 /// `__index` of rcu handles.
 unsafe extern "C-unwind" fn index(l: *mut lua_State) -> c_int {
     let mut value = [0u8; INLINE];
-    // SAFETY: called by Lua as a C closure made by `index_function`, so the
-    // upvalues are as `fast` and `slow` expect. `fast` returns normally
-    // (its guard dropped); the calls below that may raise run with only
-    // plain data (`value`) alive in this frame.
+    // Dropping the read guard inside `fast` may reclaim retired entries and
+    // with them the last handle of a runtime, whose close runs Lua code of
+    // its own; a panic there must not unwind into Lua's C frames, so it is
+    // caught, the stack put back as it was and the lookup retried on the
+    // slow path.
+    // SAFETY: `l` is the running state (Lua calls this C function with it).
+    let top = unsafe { ffi::lua_gettop(l) };
+    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: called by Lua as a C closure made by `index_function`, so
+        // the upvalues are as `fast` expects.
+        unsafe { fast(l, &mut value) }
+    }))
+    .unwrap_or_else(|_| {
+        // SAFETY: `top` was this frame's stack height at entry.
+        unsafe { ffi::lua_settop(l, top) };
+        None
+    });
+    // SAFETY: as above; `fast` returned normally (its guard dropped), and
+    // the calls below that may raise run with only plain data (`value`)
+    // alive in this frame.
     unsafe {
-        match fast(l, &mut value) {
+        match found {
             Some(Found::Pushed) => 1,
             Some(Found::Str(n)) => {
                 ffi::lua_pushlstring(l, value.as_ptr() as *const _, n);

@@ -174,11 +174,7 @@ impl State {
             .map(|b| b.error())
     }
 
-    /// Closes the state. mlua cannot run Rust callbacks once the last `Lua`
-    /// handle is gone, so finalizers (`__gc`) that use lunatik objects are
-    /// run first, while the state is still whole: the body, the globals and
-    /// the loaded modules are dropped and the collector runs; `lua_close`
-    /// then only frees what is left.
+    /// Closes the state in order (see [`super::close`]).
     fn close(self) {
         let State {
             body,
@@ -187,24 +183,8 @@ impl State {
             _live,
         } = self;
         drop(body);
-        if !super::touched(&lua) {
-            return;
-        }
-        let _ = (|| -> mlua::Result<()> {
-            let loaded: mlua::Table = lua.named_registry_value("_LOADED")?;
-            for t in [lua.globals(), loaded] {
-                let keys = t
-                    .pairs::<Value, Value>()
-                    .map(|kv| kv.map(|(k, _)| k))
-                    .collect::<mlua::Result<Vec<_>>>()?;
-                for k in keys {
-                    t.raw_set(k, Value::Nil)?;
-                }
-            }
-            lua.gc_collect()?;
-            lua.gc_collect()
-        })();
-        drop(lua);
+        let sweep = super::touched(&lua);
+        super::close(lua, sweep, || {});
         drop(budget);
     }
 }
@@ -245,6 +225,22 @@ fn read_script(config: &Config, name: &str) -> Result<Vec<u8>, RuntimeError> {
         },
         e => open(e),
     })
+}
+
+/// `os.exit` in a runtime would end ned's whole process on the spot and
+/// orphan every task; a runtime has no process of its own to end, so it
+/// raises instead (upstream's kernel runtimes have no `os.exit` at all).
+fn refuse_exit(lua: &Lua) -> mlua::Result<()> {
+    let os: Option<mlua::Table> = lua.globals().get("os")?;
+    if let Some(os) = os {
+        let refuse = lua.create_function(|_, ()| -> mlua::Result<()> {
+            Err(mlua::Error::runtime(
+                "'os.exit' is not allowed in a runtime (it would end the host)",
+            ))
+        })?;
+        os.set("exit", refuse)?;
+    }
+    Ok(())
 }
 
 const LOCKDOWN: &str = r#"
@@ -362,6 +358,7 @@ impl Runtime {
             let root = config.lua_root.display();
             package.set("path", format!("{root}/?.lua;{root}/?/init.lua"))?;
             package.set("cpath", "")?;
+            refuse_exit(&lua)?;
             if let Some(m) = limits.memory.or(config.memory_limit) {
                 lua.set_memory_limit(m)?;
             }

@@ -61,17 +61,10 @@ fn current() -> Option<Arc<KThread>> {
     CURRENT.with_borrow(|c| c.clone())
 }
 
-/// Kernel thread id of the calling thread, read without `unsafe` from
-/// `/proc/thread-self` (a link to `<pid>/task/<tid>`).
+/// Kernel thread id of the calling thread (the `gettid` system call: an
+/// early init may not have mounted /proc).
 fn gettid() -> i64 {
-    std::fs::read_link("/proc/thread-self")
-        .ok()
-        .and_then(|p| {
-            p.file_name()
-                .and_then(|s| s.to_str())
-                .and_then(|s| s.parse().ok())
-        })
-        .unwrap_or(-1)
+    i64::from(rustix::thread::gettid().as_raw_nonzero().get())
 }
 
 type Outcome = Result<MultiValue, Raise>;

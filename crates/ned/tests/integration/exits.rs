@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::util::{Sandbox, path_str, pid_alive, wait_for};
 
 /// Pids printed by a script as `pid <name> <n>`.
-fn pids(stdout: &str) -> Vec<i64> {
+pub(crate) fn pids(stdout: &str) -> Vec<i64> {
     stdout
         .lines()
         .filter_map(|l| l.strip_prefix("pid\t"))
@@ -68,7 +68,7 @@ fn exit_terminates_children_and_leaves_no_orphan() {
 
 /// Runs a serving ned, waits for `ready` lines, sends `sig`, and returns
 /// (stdout, stderr, status, seconds from the signal to the exit).
-fn serve_and_signal(
+pub(crate) fn serve_and_signal(
     sb: &Sandbox,
     script: &str,
     ready: usize,
@@ -141,7 +141,7 @@ fn serve_and_signal(
 }
 
 /// Every task whose pid the script printed (`pid <name> <pid>`) is gone.
-fn assert_tasks_gone(out: &str) {
+pub(crate) fn assert_tasks_gone(out: &str) {
     for pid in pids(out) {
         assert!(
             wait_for(Duration::from_secs(10), || !pid_alive(pid)),

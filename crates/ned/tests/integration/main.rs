@@ -8,8 +8,9 @@
 //! §12 task table, the table-driven bad-input test and malformed start
 //! tables, all asserted in Lua), start (§9, §10), sockets (channels and a
 //! real socket-activation consumer), tasks (§12 from outside), exits (exit
-//! options and signals), logs (§14), rom (names kept inside directory caps,
-//! script headers), examples.
+//! options and signals), teardown (held tasks at close, os.exit, stray
+//! signals, shutdown refusal, wedges), logs (§14), rom (names kept inside
+//! directory caps, script headers), examples.
 
 mod util;
 
@@ -23,3 +24,4 @@ mod rom;
 mod sockets;
 mod start;
 mod tasks;
+mod teardown;

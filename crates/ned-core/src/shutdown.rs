@@ -1,0 +1,210 @@
+//! The one shutdown flag of a ned process.
+//!
+//! Every place that must give control back when ned is asked to stop reads
+//! this flag: the reactor, `wait()`, the main state's count hook and
+//! Lunatik's interrupt. The flag is set once and never cleared, so a script
+//! that swallows the resulting error with `pcall` is interrupted again at
+//! the next check. Signals are read from one signalfd by whoever checks
+//! first (any thread); a request made on another thread wakes the reactor
+//! through an eventfd.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ned_spawn::SignalFd;
+use rustix::event::{EventfdFlags, eventfd};
+
+/// Why ned is shutting down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// A shutdown signal (see [`SHUTDOWN_SIGNALS`]).
+    Signal(i32),
+    /// `os.exit(status)` in the script.
+    Exit(u8),
+    /// The exit option says the work is done (`--exit`, `--wait-and-exit`).
+    Done,
+}
+
+impl Reason {
+    fn encode(self) -> u64 {
+        match self {
+            Reason::Signal(s) => 1 << 32 | s as u32 as u64,
+            Reason::Exit(c) => 2 << 32 | c as u64,
+            Reason::Done => 3 << 32,
+        }
+    }
+
+    fn decode(v: u64) -> Option<Reason> {
+        match v >> 32 {
+            1 => Some(Reason::Signal(v as u32 as i32)),
+            2 => Some(Reason::Exit(v as u8)),
+            3 => Some(Reason::Done),
+            _ => None,
+        }
+    }
+}
+
+/// Signals that shut ned down in order: tasks get SIGTERM, a grace period,
+/// then SIGKILL; exit handlers run; ned exits.
+pub const SHUTDOWN_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+
+/// Signals whose default action would end ned (and orphan its tasks) but
+/// that mean nothing to it: they are read, reported once each on stderr and
+/// otherwise ignored. Signals raised by a fault in ned itself (SIGSEGV from
+/// a bad access, say) are forced by the kernel whatever the mask.
+const IGNORED_SIGNALS: [i32; 16] = [
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGIO,
+    libc::SIGPWR,
+    libc::SIGSTKFLT,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+    libc::SIGABRT,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGSEGV,
+];
+
+/// Every signal ned reads from its signalfd: the shutdown signals, the
+/// ignored ones, and the real-time signals (whose default is to terminate).
+pub fn watched_signals() -> Vec<i32> {
+    let mut v: Vec<i32> = SHUTDOWN_SIGNALS.to_vec();
+    v.extend_from_slice(&IGNORED_SIGNALS);
+    v.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
+    v
+}
+
+/// The name of a signal for messages (`SIGUSR1`, `SIGRTMIN+3`).
+pub fn signal_name(sig: i32) -> String {
+    let known = [
+        (libc::SIGHUP, "SIGHUP"),
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGQUIT, "SIGQUIT"),
+        (libc::SIGILL, "SIGILL"),
+        (libc::SIGTRAP, "SIGTRAP"),
+        (libc::SIGABRT, "SIGABRT"),
+        (libc::SIGBUS, "SIGBUS"),
+        (libc::SIGFPE, "SIGFPE"),
+        (libc::SIGKILL, "SIGKILL"),
+        (libc::SIGUSR1, "SIGUSR1"),
+        (libc::SIGSEGV, "SIGSEGV"),
+        (libc::SIGUSR2, "SIGUSR2"),
+        (libc::SIGPIPE, "SIGPIPE"),
+        (libc::SIGALRM, "SIGALRM"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGSTKFLT, "SIGSTKFLT"),
+        (libc::SIGCHLD, "SIGCHLD"),
+        (libc::SIGXCPU, "SIGXCPU"),
+        (libc::SIGXFSZ, "SIGXFSZ"),
+        (libc::SIGVTALRM, "SIGVTALRM"),
+        (libc::SIGPROF, "SIGPROF"),
+        (libc::SIGIO, "SIGIO"),
+        (libc::SIGPWR, "SIGPWR"),
+        (libc::SIGSYS, "SIGSYS"),
+    ];
+    if let Some((_, n)) = known.iter().find(|(s, _)| *s == sig) {
+        return (*n).to_owned();
+    }
+    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig) {
+        return match sig - libc::SIGRTMIN() {
+            0 => "SIGRTMIN".to_owned(),
+            n => format!("SIGRTMIN+{n}"),
+        };
+    }
+    format!("signal {sig}")
+}
+
+/// The flag, the signalfd it is fed from and the eventfd that wakes the
+/// reactor.
+pub struct Shutdown {
+    reason: AtomicU64,
+    signals: SignalFd,
+    wake: OwnedFd,
+    /// Bit per ignored signal already reported, so a storm of one signal
+    /// prints one line.
+    reported: AtomicU64,
+}
+
+impl Shutdown {
+    /// Blocks [`watched_signals`] for the calling thread (call it before any
+    /// thread starts, so every later thread inherits the mask).
+    pub fn new() -> Result<Shutdown, crate::supervisor::SupervisorError> {
+        use crate::supervisor::SupervisorError;
+        let signals = SignalFd::new(&watched_signals()).map_err(SupervisorError::Signals)?;
+        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+            .map_err(|e| SupervisorError::Setup(e.into()))?;
+        Ok(Shutdown {
+            reason: AtomicU64::new(0),
+            signals,
+            wake,
+            reported: AtomicU64::new(0),
+        })
+    }
+
+    /// Asks for shutdown; the first request wins. Wakes the reactor.
+    pub fn request(&self, reason: Reason) {
+        if self
+            .reason
+            .compare_exchange(0, reason.encode(), Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+        }
+    }
+
+    /// The reason, once shutdown was requested; reads pending signals first.
+    pub fn check(&self) -> Option<Reason> {
+        if let Some(r) = self.requested() {
+            return Some(r);
+        }
+        while let Ok(Some(sig)) = self.signals.read() {
+            if SHUTDOWN_SIGNALS.contains(&sig) {
+                self.request(Reason::Signal(sig));
+            } else {
+                self.report_ignored(sig);
+            }
+        }
+        self.requested()
+    }
+
+    /// The reason, without reading signals.
+    pub fn requested(&self) -> Option<Reason> {
+        Reason::decode(self.reason.load(Ordering::SeqCst))
+    }
+
+    /// The status `os.exit` asked for, if it did.
+    pub fn exit_status(&self) -> Option<u8> {
+        match self.requested() {
+            Some(Reason::Exit(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn report_ignored(&self, sig: i32) {
+        let bit = 1u64 << (sig as u32 % 64);
+        if self.reported.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
+            crate::diag!(
+                "ned: ignoring {} (only SIGTERM, SIGINT, SIGHUP and SIGQUIT stop ned)",
+                signal_name(sig)
+            );
+        }
+    }
+
+    /// The descriptors the reactor watches: the signalfd and the wake-up
+    /// eventfd.
+    pub(crate) fn fds(&self) -> [BorrowedFd<'_>; 2] {
+        [self.signals.fd(), self.wake.as_fd()]
+    }
+
+    /// Empties the wake-up eventfd after the reactor saw it.
+    pub(crate) fn clear_wake(&self) {
+        let mut b = [0u8; 8];
+        let _ = rustix::io::read(&self.wake, &mut b);
+    }
+}
