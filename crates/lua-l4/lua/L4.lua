@@ -44,6 +44,7 @@ L4.Info = {
 }
 
 L4.cast = lift(core.cast)
+L4.socket = lift(core.socket)
 
 -- Capability methods, by type. `*` holds the methods every cap has.
 local mode = lift(core.mode)
@@ -123,6 +124,10 @@ methods.Namespace = {
 methods.Directory = { query = query, q = query }
 methods.Factory = { create = lift(core.create) }
 methods.Ipc_gate = { create = lift(core.create) }
+methods.Socket = {
+  address = lift(core.sock_address), protocol = lift(core.sock_protocol),
+  listening = lift(core.sock_listening),
+}
 
 -- rm and parent exist but have no Linux object: every method says so.
 local function unsupported(kind)

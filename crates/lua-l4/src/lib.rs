@@ -10,6 +10,7 @@ mod cap;
 mod fail;
 mod info;
 mod loader;
+mod socket;
 mod task;
 
 use std::collections::VecDeque;
@@ -82,6 +83,7 @@ fn natives(lua: &Lua) -> mlua::Result<Table> {
     t.set("mword_bits", native(lua, info::mword_bits)?)?;
     t.set("kip_str", native(lua, info::kip_str)?)?;
     t.set("env", native(lua, env_caps)?)?;
+    socket::add(lua, &t)?;
     Ok(t)
 }
 
