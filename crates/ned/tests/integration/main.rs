@@ -7,7 +7,8 @@
 //! One module per area of spec/issue: cli (§2), lua_scripts (§3-§7, the
 //! §12 task table, the table-driven bad-input test and malformed start
 //! tables, all asserted in Lua), start (§9, §10), sockets (channels and a
-//! real socket-activation consumer), tasks (§12 from outside), exits (exit
+//! real socket-activation consumer), sockets_inet (TCP, UDP and Unix socket
+//! caps served by Python, inherited by an inner ned), tasks (§12 from outside), exits (exit
 //! options and signals), logs (§14), examples.
 
 mod util;
@@ -19,5 +20,6 @@ mod logs;
 mod lua_scripts;
 mod nested;
 mod sockets;
+mod sockets_inet;
 mod start;
 mod tasks;
