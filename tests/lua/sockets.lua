@@ -13,10 +13,12 @@ local function ned_fds()
 end
 
 -- A fresh path for a Unix socket (os.tmpname makes the file; the bind
--- needs the name free).
+-- needs the name free). All are removed at the end.
+local made = {}
 local function tmp_path()
   local p = os.tmpname()
   os.remove(p)
+  made[#made + 1] = p .. ".sock"
   return p .. ".sock"
 end
 
@@ -119,4 +121,5 @@ check.eq(ned_fds(), before, "fds open in ned after " .. 3 * #rows .. " failed ca
 -- The methods want a socket cap.
 check.raises("bad argument #0 to 'address' (socket expected)", tcp.address, L4.default_loader:new_channel())
 check.raises("capability expected", tcp.protocol, 5)
+for _, p in ipairs(made) do os.remove(p) end
 check.done()
