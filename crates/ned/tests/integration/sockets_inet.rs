@@ -70,7 +70,18 @@ impl Live {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(l) => self.seen.push(l),
-                Err(_) => panic!("ned never printed {prefix:?}; so far: {:#?}", self.seen),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // ned closed its stdout: it is gone, so is its stderr.
+                    let stderr = self.stderr.take().and_then(|h| h.join().ok());
+                    panic!(
+                        "ned ended without printing {prefix:?}: {:#?}\n--- stderr\n{}",
+                        self.seen,
+                        stderr.unwrap_or_default()
+                    )
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("ned never printed {prefix:?}; so far: {:#?}", self.seen)
+                }
             }
         }
     }
