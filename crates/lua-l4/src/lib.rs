@@ -10,6 +10,7 @@ mod cap;
 mod fail;
 mod info;
 mod loader;
+mod socket;
 mod task;
 
 use std::path::PathBuf;
@@ -176,6 +177,7 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("mword_bits", native(lua, host, info::mword_bits)?)?;
     t.set("kip_str", native(lua, host, info::kip_str)?)?;
     t.set("env", hosted(lua, host, env_caps)?)?;
+    socket::add(lua, host, &t)?;
     Ok(t)
 }
 

@@ -1,5 +1,6 @@
-//! The Lua-free core of ned: capabilities and the kernel objects behind them,
-//! the supervisor that starts and reaps tasks, and the log multiplexer.
+//! The Lua-free core of ned: capabilities and the kernel objects behind them
+//! (sockets among them), the supervisor that starts and reaps tasks, and the
+//! log multiplexer.
 //!
 //! Nothing here knows about Lua. The bindings in `lua-l4` translate script
 //! values into the types of this crate, so the same core can later serve the
@@ -10,6 +11,7 @@ pub mod log;
 pub mod reactor;
 pub mod rights;
 pub mod shutdown;
+pub mod socket;
 pub mod supervisor;
 pub mod task;
 
