@@ -774,3 +774,37 @@ impl Drop for BlockAllSignals {
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, ptr::null_mut()) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_step_and_close_range_enosys_the_kernel() {
+        let steps = [Step::Nice { value: 1 }, Step::CloseFrom { first: 3 }];
+        let err = child_error(&steps, 0, libc::EACCES, "/x".into());
+        assert_eq!(err.to_string(), "failed to set the nice value for /x");
+        let err = child_error(&steps, 1, libc::EBADF, "/x".into());
+        assert_eq!(err.to_string(), "failed to close inherited fds for /x");
+        let err = child_error(&steps, 1, libc::ENOSYS, "/x".into());
+        assert_eq!(
+            err.to_string(),
+            "failed to close inherited fds (close_range needs Linux 5.9 or later) for /x"
+        );
+        assert_eq!(err.os_error().unwrap().raw_os_error(), Some(libc::ENOSYS));
+        // One past the table is the exec.
+        let err = child_error(&steps, 2, libc::ENOENT, "/x".into());
+        assert!(matches!(err, SpawnError::Exec { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn decimal_pid_fills_the_entry() {
+        let mut out = [b'#'; LISTEN_DIGITS];
+        write_decimal(0, &mut out);
+        assert_eq!(&out[..2], b"0\0");
+        write_decimal(u32::MAX, &mut out);
+        assert_eq!(&out, b"4294967295\0");
+        write_decimal(4021, &mut out);
+        assert_eq!(&out[..5], b"4021\0");
+    }
+}

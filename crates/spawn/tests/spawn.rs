@@ -279,6 +279,44 @@ fn child_setup_failure_is_reported() {
 }
 
 #[test]
+fn child_fd_limit() {
+    let mut spawner = Spawner::new().unwrap();
+    let null = devnull();
+    spawner.set_child_nofile(100, 200);
+    let out = run_with(
+        &mut spawner,
+        &Spec::new(&["/bin/cat", "/proc/self/limits"]),
+        null.as_fd(),
+        &[],
+    );
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["100", "200"]
+    );
+    // Above fs.nr_open (at most about 2^31) the kernel refuses, root or not.
+    spawner.set_child_nofile(1 << 40, 1 << 40);
+    let err = spawner
+        .spawn(&Spec::new(&["/bin/true"]).command([null.as_fd(), null.as_fd(), null.as_fd()], &[]))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SpawnError::ChildSetup {
+                step: "set the fd limit",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.os_error().unwrap().raw_os_error(), Some(libc::EPERM));
+}
+
+#[test]
 fn setup_failure_leaves_no_zombie_and_spawner_is_reusable() {
     let mut spawner = Spawner::new().unwrap();
     let null = devnull();
