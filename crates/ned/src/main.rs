@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn main() -> ExitCode {
+    // A parent may have left signals ignored, which survives exec: an
+    // ignored SIGCHLD would make the kernel discard every task's exit status.
+    ned_spawn::reset_inherited_signals();
     // First, before anything opens a descriptor: the caps ned was given.
     let inherited = ned_spawn::take_listen_fds();
     let opts = match cli::parse(std::env::args_os().skip(1).collect()) {

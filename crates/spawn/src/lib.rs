@@ -12,7 +12,8 @@
 //!   [`Child`], so a pid is never reused under ned's feet.
 //! * [`take_listen_fds`] adopts the caps ned itself was started with.
 //! * [`SignalFd`] blocks signals and reads them from a signalfd, for the
-//!   event loop; [`set_child_subreaper`] is for running as (or like) PID 1.
+//!   event loop; [`set_child_subreaper`] is for running as (or like) PID 1;
+//!   [`reset_inherited_signals`] undoes the SIG_IGN ned was started with.
 //!
 //! Everything unsafe lives in `spawn.rs` (clone and the child) and a few
 //! documented calls in `process.rs`/`signal.rs`; the public API is safe.
@@ -26,5 +27,5 @@ mod spawn;
 pub use error::SpawnError;
 pub use inherit::take_listen_fds;
 pub use process::{Exit, send_signal, try_wait, wait};
-pub use signal::{SignalFd, set_child_subreaper};
+pub use signal::{SignalFd, reset_inherited_signals, set_child_subreaper};
 pub use spawn::{Child, Command, Spawner};

@@ -1,5 +1,5 @@
-//! Signals for the supervisor itself: a signalfd for the event loop and the
-//! child-subreaper flag.
+//! Signals for the supervisor itself: a signalfd for the event loop, the
+//! child-subreaper flag and undoing ignored signals ned inherited.
 //!
 //! The signal mask is per thread and inherited by threads created later, so
 //! [`SignalFd::new`] must run on the main thread before any other thread
@@ -10,6 +10,7 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr;
 
 use crate::SpawnError;
 
@@ -93,6 +94,44 @@ fn sigset_of(signals: &[i32]) -> io::Result<libc::sigset_t> {
         }
     }
     Ok(set)
+}
+
+/// Sets every signal this process inherited as ignored back to SIG_DFL,
+/// except SIGPIPE; call it first thing in `main`.
+///
+/// SIG_IGN survives `execve`, so whoever started ned decides what it
+/// ignores unless ned undoes it. SIGCHLD matters most: while it is ignored
+/// the kernel reaps exited children by itself, and waiting on a task's
+/// pidfd fails with ECHILD instead of reporting its exit. SIGPIPE stays
+/// ignored because Rust's runtime ignores it before `main` on purpose (ned
+/// handles EPIPE as an error); tasks get it back as SIG_DFL with every other
+/// signal when they are spawned. glibc's two internal signals (32, 33) are
+/// left to glibc, whose `sigaction` refuses them. Handlers are not touched:
+/// none survive an exec, so any present were installed by this process.
+pub fn reset_inherited_signals() {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGPIPE {
+            continue;
+        }
+        let mut old = MaybeUninit::<libc::sigaction>::uninit();
+        // SAFETY: the new-action pointer is NULL (query only) and `old`
+        // points at writable storage for one sigaction, which the call fills
+        // in on success. It fails with EINVAL for numbers glibc reserves.
+        if unsafe { libc::sigaction(sig, ptr::null(), old.as_mut_ptr()) } != 0 {
+            continue;
+        }
+        // SAFETY: sigaction returned 0, so it initialised `old`.
+        if unsafe { old.assume_init() }.sa_sigaction != libc::SIG_IGN {
+            continue;
+        }
+        // SAFETY: an all-zero sigaction is SIG_DFL with no flags and an
+        // empty mask; it is a plain C struct for which zero is valid.
+        let default: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: `default` is initialised and outlives the call; the
+        // old-action pointer is NULL. `sig` was just accepted by the query,
+        // so this cannot fail (SIGKILL and SIGSTOP are never SIG_IGN).
+        unsafe { libc::sigaction(sig, &default, ptr::null_mut()) };
+    }
 }
 
 /// Makes the calling process a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER,
