@@ -6,6 +6,9 @@
 //! starts; then no thread has a handler-driven signal path at all and every
 //! blocked signal waits in the signalfd until the loop reads it. Children do
 //! not inherit the mask: [`crate::Spawner`] gives each child an empty one.
+//! Helper threads that may start before that (ned's console writers) are
+//! started by [`spawn_thread_without_signals`], so they never take a signal
+//! meant for the loop either.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -75,6 +78,39 @@ impl SignalFd {
             }
         }
     }
+}
+
+/// Starts a thread with every signal blocked, whatever the caller's mask
+/// is: a helper thread started before [`SignalFd::new`] (or by a thread
+/// with other signals unblocked) would otherwise be where the kernel
+/// delivers a process signal, whose default action could end ned before
+/// its loop reads it. The caller's mask is restored before returning.
+pub fn spawn_thread_without_signals<F>(name: &str, f: F) -> io::Result<std::thread::JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let mut all = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigfillset initialises the whole sigset_t behind the pointer,
+    // which points to writable storage of the right type.
+    unsafe { libc::sigfillset(all.as_mut_ptr()) };
+    // SAFETY: sigfillset above initialised it (it cannot fail for a valid
+    // pointer).
+    let all = unsafe { all.assume_init() };
+    let mut old = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: `all` is initialised and `old` is writable storage for a
+    // sigset_t, which pthread_sigmask fills on success.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &all, old.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: pthread_sigmask returned 0, so it wrote the previous mask.
+    let old = unsafe { old.assume_init() };
+    // The new thread inherits the full mask from this point on.
+    let spawned = std::thread::Builder::new().name(name.to_owned()).spawn(f);
+    // SAFETY: `old` is the initialised mask saved above; the old-mask
+    // pointer is NULL, which pthread_sigmask allows.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    spawned
 }
 
 /// Builds a sigset_t holding exactly `signals`.
