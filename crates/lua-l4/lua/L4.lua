@@ -47,6 +47,7 @@ L4.cast = lift(core.cast)
 -- A Linux extra: true once ned is shutting down (a signal, os.exit, or the
 -- end under --exit/--wait-and-exit); start() then refuses.
 L4.shutting_down = lift(core.shutting_down)
+L4.socket = lift(core.socket)
 
 -- Capability methods, by type. `*` holds the methods every cap has.
 local mode = lift(core.mode)
@@ -126,6 +127,10 @@ methods.Namespace = {
 methods.Directory = { query = query, q = query }
 methods.Factory = { create = lift(core.create) }
 methods.Ipc_gate = { create = lift(core.create) }
+methods.Socket = {
+  address = lift(core.sock_address), protocol = lift(core.sock_protocol),
+  listening = lift(core.sock_listening),
+}
 
 -- rm and parent exist but have no Linux object: every method says so.
 local function unsupported(kind)

@@ -159,6 +159,7 @@ fn kind_for(v: &Value, args: &Args<'_>) -> Res<Kind> {
                 Kind::File,
                 Kind::Rm,
                 Kind::Parent,
+                Kind::Socket,
             ]
             .into_iter()
             .find(|k| k.name().eq_ignore_ascii_case(name))

@@ -11,6 +11,7 @@ mod fail;
 mod info;
 mod loader;
 mod rom;
+mod socket;
 mod task;
 
 use std::path::PathBuf;
@@ -177,6 +178,7 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("mword_bits", native(lua, host, info::mword_bits)?)?;
     t.set("kip_str", native(lua, host, info::kip_str)?)?;
     t.set("env", hosted(lua, host, env_caps)?)?;
+    socket::add(lua, host, &t)?;
     Ok(t)
 }
 

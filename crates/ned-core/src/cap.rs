@@ -19,6 +19,7 @@ use rustix::net::{AddressFamily, Shutdown, SocketAddrUnix, SocketFlags, SocketTy
 
 use crate::log::Color;
 use crate::rights::Rights;
+use crate::socket::{Protocol, Socket, UnixType};
 
 /// Errors of capability operations; each names what failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,7 @@ pub enum Kind {
     File,
     Rm,
     Parent,
+    Socket,
 }
 
 impl Kind {
@@ -93,6 +95,7 @@ impl Kind {
             Kind::File => "File",
             Kind::Rm => "Rm",
             Kind::Parent => "Parent",
+            Kind::Socket => "Socket",
         }
     }
 }
@@ -143,6 +146,8 @@ pub enum Object {
     Namespace(Mutex<BTreeMap<String, Cap>>),
     Rm,
     Parent,
+    /// A TCP, UDP or Unix socket (`L4.socket`, or inherited), passed as is.
+    Socket(Socket),
 }
 
 impl Object {
@@ -160,6 +165,7 @@ impl Object {
             Object::Namespace(_) => Kind::Namespace,
             Object::Rm => Kind::Rm,
             Object::Parent => Kind::Parent,
+            Object::Socket(_) => Kind::Socket,
         }
     }
 
@@ -172,6 +178,7 @@ impl Object {
             | Object::Dataspace { fd, .. }
             | Object::Semaphore(fd)
             | Object::Irq(fd) => Some(fd.as_fd()),
+            Object::Socket(s) => Some(s.fd()),
             _ => None,
         }
     }
@@ -238,8 +245,10 @@ impl Object {
     }
 
     /// The object behind a descriptor ned was started with (`LISTEN_FDS`):
-    /// a listening Unix socket is a channel, a directory a directory, a
-    /// memfd a dataspace, an eventfd a semaphore, a regular file a file.
+    /// a listening Unix SEQPACKET socket is a channel (what a parent ned
+    /// passes for `svr()`), every other socket a socket cap, a directory a
+    /// directory, a memfd a dataspace, an eventfd a semaphore, a regular
+    /// file a file.
     pub fn adopt(fd: OwnedFd) -> Result<Object, CapError> {
         let inspect = |e: rustix::io::Errno| CapError::Inspect(e.into());
         let stat = rustix::fs::fstat(&fd).map_err(inspect)?;
@@ -251,18 +260,18 @@ impl Object {
         let link_text = link.to_string_lossy();
         match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
             rustix::fs::FileType::Socket => {
-                let unix = rustix::net::sockopt::socket_domain(&fd).map_err(inspect)?
-                    == AddressFamily::UNIX;
-                let listening = rustix::net::sockopt::socket_acceptconn(&fd).map_err(inspect)?;
-                if !(unix && listening) {
-                    return Err(CapError::NotAdoptable(
-                        "a socket that is not a listening Unix socket",
-                    ));
+                let sock = Socket::inspect(fd).map_err(inspect)?;
+                if !(sock.protocol() == Protocol::Unix(UnixType::Seqpacket) && sock.listening()) {
+                    return Ok(Object::Socket(sock));
                 }
-                let addr = rustix::net::getsockname(&fd).map_err(inspect)?;
-                let addr = SocketAddrUnix::try_from(addr)
-                    .map_err(|_| CapError::NotAdoptable("a Unix socket without an address"))?;
-                Ok(Object::Channel { listener: fd, addr })
+                // Linux refuses listen() on an unbound Unix socket, so a
+                // listening one always has an address.
+                let addr = rustix::net::getsockname(sock.fd()).map_err(inspect)?;
+                let addr = SocketAddrUnix::try_from(addr).map_err(inspect)?;
+                Ok(Object::Channel {
+                    listener: sock.into_fd(),
+                    addr,
+                })
             }
             rustix::fs::FileType::Directory => Ok(Object::Directory { fd, path: link }),
             rustix::fs::FileType::RegularFile if link_text.starts_with("/memfd:") => {
@@ -464,6 +473,10 @@ impl Cap {
                 .map_err(|e| CapError::Reopen(e.into()))
             }
             Object::Semaphore(fd) | Object::Irq(fd) => Ok(Granted::Shared(fd.as_fd())),
+            // The socket itself, whatever the rights: a second open file of
+            // a socket cannot be made, and shutdown() would act on ned's
+            // copy too (docs/linux-mapping.md).
+            Object::Socket(s) => Ok(Granted::Shared(s.fd())),
             Object::Namespace(_) => {
                 // ned's object service answers on the other end; until it
                 // serves the protocol, the task sees a connected socket whose
@@ -492,6 +505,20 @@ fn reopen(path: &Path, flags: OFlags) -> Result<OwnedFd, CapError> {
 
 impl fmt::Display for Cap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Object::Socket(s) = &*self.object {
+            write!(
+                f,
+                "L4::Cap<{}>[fd {} {}",
+                self.kind(),
+                std::os::fd::AsRawFd::as_raw_fd(&s.fd()),
+                s.protocol()
+            )?;
+            if let Some(addr) = s.address() {
+                write!(f, " {addr}")?;
+            }
+            let listening = if s.listening() { " listening" } else { "" };
+            return write!(f, "{listening}] r=0x{:x}", self.rights.0);
+        }
         match self.object.fd() {
             Some(fd) => write!(
                 f,

@@ -2,13 +2,22 @@
 //! task; ned prints each complete line as `<tag> | <line>`.
 //!
 //! Lines are assembled per stream, so output of different tasks never mixes
-//! inside a line. All lines that one read produced go out in one `write`, which
-//! keeps throughput high when many tasks log at once. A line longer than
-//! [`MAX_LINE`] is cut there, so a task without newlines cannot make ned grow
-//! without bound. Bytes are passed through untouched, UTF-8 or not.
+//! inside a line. All lines that one read produced are queued at once on
+//! ned's stdout [`Console`], which keeps throughput high when many tasks log
+//! at once. A line longer than [`MAX_LINE`] is cut there, so a task without
+//! newlines cannot make ned grow without bound. Bytes are passed through
+//! untouched, UTF-8 or not.
+//!
+//! A pipe is read only while the console has room ([`LogMux::pump`] answers
+//! [`Pumped::Throttled`] otherwise): the task then waits on its own full
+//! pipe and loses nothing, and ned's loop goes on. What a task left in its
+//! pipe when it ended ([`LogMux::drain`]) is read at once, whatever the
+//! room, and counted as dropped where the console cannot take it.
 
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use crate::console::Console;
 
 /// Longest line kept before it is printed in pieces.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -16,21 +25,6 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Reads per [`LogMux::pump`] call: bounded, so one busy task cannot
 /// starve the others.
 const PUMP_ROUNDS: usize = 16;
-
-/// Prints one diagnostic line on ned's stderr. Unlike `eprintln!`, which
-/// panics when stderr is a broken pipe, a failing stderr is ignored: ned may
-/// be PID 1 and must not die because nobody reads its complaints.
-pub fn diag(args: std::fmt::Arguments<'_>) {
-    let _ = writeln!(io::stderr().lock(), "{args}");
-}
-
-/// `eprintln!` that never panics; see [`diag`].
-#[macro_export]
-macro_rules! diag {
-    ($($arg:tt)*) => {
-        $crate::log::diag(format_args!($($arg)*))
-    };
-}
 
 /// A tag colour: upstream letters `nrgybmcw` (uppercase: bright) or 0-15.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,24 +80,45 @@ struct Stream {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StreamId(pub usize);
 
-/// All log streams and the sink they are printed to.
+/// What [`LogMux::pump`] and [`LogMux::drain`] left a stream in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pumped {
+    /// Still open; watch it as before.
+    Open,
+    /// End of file: the stream is closed and its fd gone.
+    Closed,
+    /// The console is full: stop watching the stream's fd until
+    /// [`LogMux::on_space`] hands it back.
+    Throttled,
+}
+
+/// How the lines of one read are queued.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Emit {
+    /// Read because the console had room: always queued.
+    Task,
+    /// Read whatever the room (a task's end): dropped and counted when
+    /// they do not fit.
+    Own,
+}
+
+/// All log streams and the console they are printed to.
 pub struct LogMux {
-    out: Box<dyn Write + Send>,
+    out: Console,
     colors: bool,
     width: usize,
     streams: Vec<Option<Stream>>,
     free: Vec<usize>,
     buf: Vec<u8>,
     pending: Vec<u8>,
+    /// Streams left unwatched until the console has room again.
+    throttled: Vec<StreamId>,
 }
 
 impl LogMux {
-    /// The most one [`LogMux::pump`] call reads from a stream.
-    pub const ROUND_BYTES: usize = PUMP_ROUNDS * READ_CHUNK;
-
     /// Prints to `out`; `colors` only when the sink is a terminal and
     /// `NO_COLOR` is unset (the caller decides).
-    pub fn new(out: Box<dyn Write + Send>, colors: bool) -> LogMux {
+    pub fn new(out: Console, colors: bool) -> LogMux {
         LogMux {
             out,
             colors,
@@ -112,6 +127,7 @@ impl LogMux {
             free: Vec::new(),
             buf: Vec::new(),
             pending: Vec::new(),
+            throttled: Vec::new(),
         }
     }
 
@@ -144,49 +160,89 @@ impl LogMux {
         self.streams.get(id.0)?.as_ref().map(|s| s.read.as_fd())
     }
 
-    /// Reads what is available on `id` and prints its complete lines. Returns
-    /// `false` once the stream reached end of file; it is then closed.
-    pub fn pump(&mut self, id: StreamId) -> io::Result<bool> {
+    /// The console's fd to watch: readable when throttled streams may be
+    /// read again; then call [`LogMux::on_space`].
+    pub fn space_fd(&self) -> BorrowedFd<'_> {
+        self.out.space_fd()
+    }
+
+    /// The console has room again: returns the throttled streams, to be
+    /// watched again (they are forgotten here; a stream that is still too
+    /// much is throttled anew by its next pump).
+    pub fn on_space(&mut self) -> Vec<StreamId> {
+        self.out.clear_space();
+        std::mem::take(&mut self.throttled)
+    }
+
+    /// Reads what is available on `id`, as long as the console has room,
+    /// and prints its complete lines.
+    pub fn pump(&mut self, id: StreamId) -> io::Result<Pumped> {
+        self.read_some(id, PUMP_ROUNDS, Emit::Task)
+    }
+
+    /// At the end of a stream's task: reads what the pipe holds now, and no
+    /// more (a grandchild that keeps the pipe open and floods it cannot keep
+    /// ned here), whatever the console's room; lines it cannot take are
+    /// dropped and counted. A stream that stays open goes on through
+    /// [`LogMux::pump`].
+    pub fn drain(&mut self, id: StreamId) -> io::Result<Pumped> {
+        let Some(stream) = self.streams.get(id.0).and_then(Option::as_ref) else {
+            return Ok(Pumped::Closed);
+        };
+        let held = rustix::io::ioctl_fionread(&stream.read).unwrap_or(0) as usize;
+        // One read more than the bytes held, to see the end of file.
+        self.read_some(id, held.div_ceil(READ_CHUNK) + 1, Emit::Own)
+    }
+
+    /// Up to `reads` reads of `id`, each printed at once; with
+    /// [`Emit::Task`] only while the console has room.
+    fn read_some(&mut self, id: StreamId, reads: usize, emit: Emit) -> io::Result<Pumped> {
         if self.buf.len() < READ_CHUNK {
             self.buf.resize(READ_CHUNK, 0);
         }
-        let mut open = true;
-        // Bounded rounds keep one busy task from starving the others.
-        for _ in 0..PUMP_ROUNDS {
+        for _ in 0..reads {
+            if emit == Emit::Task && !self.out.has_room() {
+                if !self.throttled.contains(&id) {
+                    self.throttled.push(id);
+                }
+                return Ok(Pumped::Throttled);
+            }
             let Some(stream) = self.streams.get(id.0).and_then(Option::as_ref) else {
-                return Ok(false);
+                return Ok(Pumped::Closed);
             };
             match rustix::io::read(&stream.read, &mut self.buf[..]) {
                 Ok(0) => {
-                    open = false;
-                    break;
+                    self.close_as(id, emit);
+                    return Ok(Pumped::Closed);
                 }
-                Ok(n) => self.take(id, n),
+                Ok(n) => {
+                    self.take(id, n);
+                    self.flush_pending(emit);
+                }
                 Err(rustix::io::Errno::AGAIN) => break,
                 Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => {
-                    self.flush_pending()?;
-                    return Err(e.into());
-                }
+                Err(e) => return Err(e.into()),
             }
         }
-        if !open {
-            self.close(id)?;
-        }
-        self.flush_pending()?;
-        Ok(open)
+        Ok(Pumped::Open)
     }
 
-    /// Prints the unfinished last line of `id`, if any, and forgets the stream.
-    pub fn close(&mut self, id: StreamId) -> io::Result<()> {
+    /// Prints the unfinished last line of `id`, if any, and forgets the
+    /// stream.
+    pub fn close(&mut self, id: StreamId) {
+        self.close_as(id, Emit::Own);
+    }
+
+    fn close_as(&mut self, id: StreamId, emit: Emit) {
         if let Some(mut stream) = self.streams.get_mut(id.0).and_then(Option::take) {
             if !stream.partial.is_empty() {
                 let line = std::mem::take(&mut stream.partial);
                 self.render(&stream.tag, stream.color, &line);
             }
             self.free.push(id.0);
+            self.throttled.retain(|&t| t != id);
         }
-        self.flush_pending()
+        self.flush_pending(emit);
     }
 
     /// Splits the `n` bytes just read into lines of stream `id`.
@@ -235,38 +291,25 @@ impl LogMux {
         self.pending.push(b'\n');
     }
 
-    fn flush_pending(&mut self) -> io::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
+    /// Queues what was rendered: lines read with room always, others as
+    /// far as the console takes them.
+    fn flush_pending(&mut self, emit: Emit) {
+        match emit {
+            Emit::Task => self.out.write_read(&mut self.pending),
+            Emit::Own => {
+                self.out.write_lines(&self.pending);
+                self.pending.clear();
+            }
         }
-        let res = self
-            .out
-            .write_all(&self.pending)
-            .and_then(|()| self.out.flush());
-        self.pending.clear();
-        if self.pending.capacity() > 4 * READ_CHUNK {
-            self.pending.shrink_to(READ_CHUNK);
-        }
-        res
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::console::tests::{Sink, console, readable, soon};
+    use crate::console::{QUEUE_LIMIT, QUEUE_SOFT};
+    use std::time::Duration;
 
     fn write_all(fd: &OwnedFd, data: &[u8]) {
         let mut done = 0;
@@ -278,7 +321,7 @@ mod tests {
     #[test]
     fn lines_are_tagged_padded_and_partials_flushed_at_close() {
         let sink = Sink::default();
-        let mut mux = LogMux::new(Box::new(sink.clone()), false);
+        let mut mux = LogMux::new(console(&sink), false);
         let (a, wa) = mux.open("server", Color::WHITE).unwrap();
         let (b, wb) = mux.open("c", Color::parse("green").unwrap()).unwrap();
         write_all(&wa, b"one\ntw");
@@ -287,8 +330,9 @@ mod tests {
         mux.pump(b).unwrap();
         write_all(&wa, b"o\nlast");
         drop(wa);
-        assert!(!mux.pump(a).unwrap());
-        let out = sink.0.lock().unwrap().clone();
+        assert_eq!(mux.pump(a).unwrap(), Pumped::Closed);
+        assert_eq!(mux.out.flush(soon()), 0);
+        let out = sink.out.lock().unwrap().clone();
         assert_eq!(
             out,
             b"server | one\nc      | x\xff\nserver | two\nserver | last\n".to_vec()
@@ -299,7 +343,7 @@ mod tests {
     #[test]
     fn overlong_lines_are_cut_and_colours_applied() {
         let sink = Sink::default();
-        let mut mux = LogMux::new(Box::new(sink.clone()), true);
+        let mut mux = LogMux::new(console(&sink), true);
         let (a, wa) = mux.open("t", Color::parse("B").unwrap()).unwrap();
         // The pipe holds less than a long line: feed it in pieces.
         for _ in 0..(MAX_LINE + 10) / 1000 {
@@ -308,13 +352,85 @@ mod tests {
         }
         write_all(&wa, &[b'x'; (MAX_LINE + 10) % 1000]);
         drop(wa);
-        while mux.pump(a).unwrap() {}
-        let out = sink.0.lock().unwrap().clone();
+        while mux.pump(a).unwrap() != Pumped::Closed {}
+        assert_eq!(mux.out.flush(soon()), 0);
+        let out = sink.out.lock().unwrap().clone();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("\x1b[1;94mt\x1b[0m | xxx"));
         assert_eq!(lines[1], "\x1b[1;94mt\x1b[0m | xxxxxxxxxx");
+    }
+
+    #[test]
+    fn a_full_console_throttles_the_pipe_and_loses_nothing() {
+        let sink = Sink::stalled();
+        let mut mux = LogMux::new(console(&sink), false);
+        let (a, wa) = mux.open("t", Color::WHITE).unwrap();
+        let n = 4 * QUEUE_SOFT / 8;
+        let writer = std::thread::spawn(move || {
+            for i in 0..n {
+                write_all(&wa, format!("{i}\n").as_bytes());
+            }
+        });
+        let mut throttled = 0;
+        loop {
+            match mux.pump(a).unwrap() {
+                Pumped::Open => {
+                    let fd = mux.fd(a).unwrap();
+                    assert!(readable(fd, Duration::from_secs(10)), "the writer stopped");
+                }
+                Pumped::Throttled => {
+                    if throttled == 0 {
+                        // Nothing drains: no space, and ned is not blocked.
+                        assert!(!readable(mux.space_fd(), Duration::from_millis(50)));
+                        sink.open();
+                    }
+                    throttled += 1;
+                    assert!(readable(mux.space_fd(), Duration::from_secs(10)));
+                    assert_eq!(mux.on_space(), [a]);
+                }
+                Pumped::Closed => break,
+            }
+        }
+        writer.join().unwrap();
+        assert!(throttled > 0, "the console never filled");
+        assert_eq!(mux.out.flush(soon()), 0);
+        let text = sink.text();
+        let got: Vec<&str> = text.lines().collect();
+        assert_eq!(got.len(), n, "lines lost or a drop report");
+        for (i, l) in got.iter().enumerate() {
+            assert_eq!(*l, format!("t | {i}"));
+        }
+    }
+
+    #[test]
+    fn what_a_task_left_is_drained_at_once_and_the_excess_counted() {
+        let sink = Sink::stalled();
+        let mut mux = LogMux::new(console(&sink), false);
+        let (a, wa) = mux.open("t", Color::WHITE).unwrap();
+        // The console is nearly full of ned's own lines.
+        let filler = [&vec![b'f'; 99][..], b"\n"].concat();
+        for _ in 0..(QUEUE_LIMIT - 2000) / 100 {
+            mux.out.write_lines(&filler);
+        }
+        let left: Vec<u8> = (0..1000)
+            .flat_map(|i| format!("{i:03}\n").into_bytes())
+            .collect();
+        write_all(&wa, &left);
+        write_all(&wa, b"partial");
+        drop(wa);
+        assert_eq!(mux.drain(a).unwrap(), Pumped::Closed);
+        sink.open();
+        assert_eq!(mux.out.flush(soon()), 0);
+        let text = sink.text();
+        let kept: Vec<&str> = text.lines().filter(|l| l.starts_with("t | ")).collect();
+        assert!(!kept.is_empty() && kept.len() < 1001, "{}", kept.len());
+        for (i, l) in kept.iter().enumerate() {
+            assert_eq!(*l, format!("t | {i:03}"), "a prefix, in order");
+        }
+        let report = format!("ned: {} lines dropped: console too slow", 1001 - kept.len());
+        assert_eq!(text.lines().last(), Some(report.as_str()));
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub enum Token {
     Task(TaskId),
     /// A task's log pipe has data or was closed.
     Log(StreamId),
+    /// The console has room again for throttled log pipes.
+    LogSpace,
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -33,6 +35,7 @@ const ID_MASK: u64 = (1 << KIND_SHIFT) - 1;
 const KIND_SHUTDOWN: u64 = 1;
 const KIND_TASK: u64 = 2;
 const KIND_LOG: u64 = 3;
+const KIND_LOG_SPACE: u64 = 4;
 
 impl Token {
     fn encode(self) -> u64 {
@@ -40,6 +43,7 @@ impl Token {
             Token::Shutdown => (KIND_SHUTDOWN, 0),
             Token::Task(t) => (KIND_TASK, t.0),
             Token::Log(s) => (KIND_LOG, s.0 as u64),
+            Token::LogSpace => (KIND_LOG_SPACE, 0),
         };
         debug_assert!(id <= ID_MASK, "token id {id} does not fit");
         kind << KIND_SHIFT | (id & ID_MASK)
@@ -51,6 +55,7 @@ impl Token {
             KIND_SHUTDOWN => Some(Token::Shutdown),
             KIND_TASK => Some(Token::Task(TaskId(id))),
             KIND_LOG => Some(Token::Log(StreamId(id as usize))),
+            KIND_LOG_SPACE => Some(Token::LogSpace),
             _ => None,
         }
     }
@@ -124,6 +129,7 @@ mod tests {
             Token::Task(TaskId(0)),
             Token::Task(TaskId(ID_MASK)),
             Token::Log(StreamId(7)),
+            Token::LogSpace,
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
         }

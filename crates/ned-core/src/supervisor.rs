@@ -20,7 +20,7 @@ pub use ned_spawn::Exit;
 use ned_spawn::{Child, Command, Spawner};
 
 use crate::cap::{Cap, CapError, Granted};
-use crate::log::{Color, LogMux, StreamId};
+use crate::log::{Color, LogMux, Pumped, StreamId};
 use crate::reactor::{Reactor, Token};
 pub use crate::shutdown::{Reason, SHUTDOWN_SIGNALS, Shutdown};
 use crate::task::{self, Ended, Input, Output, State};
@@ -138,6 +138,9 @@ impl Supervisor {
                 .add(fd, Token::Shutdown)
                 .map_err(SupervisorError::Setup)?;
         }
+        reactor
+            .add(log.space_fd(), Token::LogSpace)
+            .map_err(SupervisorError::Setup)?;
         let dev_null = rustix::fs::open(
             "/dev/null",
             rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
@@ -200,7 +203,7 @@ impl Supervisor {
             Err(e) => {
                 if let Some(id) = stream {
                     // Nothing was written: closing prints nothing.
-                    let _ = self.log.close(id);
+                    self.log.close(id);
                 }
                 Err(SupervisorError::Spawn(e))
             }
@@ -244,7 +247,7 @@ impl Supervisor {
             let _ = ned_spawn::send_signal(child.pidfd.as_fd(), libc::SIGKILL);
             let _ = ned_spawn::wait(child.pidfd.as_fd());
             if let Some(sid) = stream {
-                let _ = self.log.close(sid);
+                self.log.close(sid);
             }
             return Err(SupervisorError::Watch {
                 pid: child.pid,
@@ -275,6 +278,7 @@ impl Supervisor {
         for t in ready {
             match t {
                 Token::Log(sid) => self.pump(sid),
+                Token::LogSpace => self.rewatch_logs(),
                 Token::Task(id) => self.collect(id),
                 Token::Shutdown => {
                     self.shutdown.clear_wake();
@@ -322,11 +326,29 @@ impl Supervisor {
         self.events.pop_front()
     }
 
-    /// Prints what a stream has; a failing sink must not stop the loop, so
-    /// the error goes to ned's stderr.
+    /// Prints what a stream has. When the console is full the pipe leaves
+    /// the loop, so its task waits on it, until [`Token::LogSpace`]. A
+    /// failing pipe must not stop the loop, so the error goes to stderr.
     fn pump(&mut self, id: StreamId) {
-        if let Err(e) = self.log.pump(id) {
-            crate::diag!("ned: failed to print task log: {e}");
+        match self.log.pump(id) {
+            Ok(Pumped::Throttled) => {
+                if let Some(fd) = self.log.fd(id) {
+                    self.reactor.remove(fd);
+                }
+            }
+            Ok(Pumped::Open | Pumped::Closed) => {}
+            Err(e) => crate::diag!("ned: failed to read task log: {e}"),
+        }
+    }
+
+    /// The console has room again: watch the throttled pipes again.
+    fn rewatch_logs(&mut self) {
+        for sid in self.log.on_space() {
+            if let Some(fd) = self.log.fd(sid)
+                && let Err(e) = self.reactor.add(fd, Token::Log(sid))
+            {
+                crate::diag!("ned: failed to watch a task log again: {e}");
+            }
         }
     }
 
@@ -362,24 +384,11 @@ impl Supervisor {
         self.apply(id, Input::Exited(ended));
     }
 
-    /// Prints what a stream held when its task ended, and no more: a
-    /// grandchild that keeps the pipe open and floods it cannot keep ned
-    /// here. Later lines flow through the loop as usual.
+    /// Prints what a stream held when its task ended, and no more (see
+    /// [`LogMux::drain`]).
     fn drain_snapshot(&mut self, sid: StreamId) {
-        let Some(fd) = self.log.fd(sid) else {
-            return;
-        };
-        let held = rustix::io::ioctl_fionread(fd).unwrap_or(0) as usize;
-        let rounds = held.div_ceil(LogMux::ROUND_BYTES).max(1);
-        for _ in 0..rounds {
-            match self.log.pump(sid) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    crate::diag!("ned: failed to print task log: {e}");
-                    break;
-                }
-            }
+        if let Err(e) = self.log.drain(sid) {
+            crate::diag!("ned: failed to read task log: {e}");
         }
     }
 

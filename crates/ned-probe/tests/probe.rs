@@ -108,14 +108,53 @@ fn options() {
 
 #[test]
 fn sleep_keeps_it_alive_after_printing() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let guard = Duration::from_secs(30);
+    let start = Instant::now();
     let mut child = probe()
-        .args(["--sleep", "0.3"])
-        .stdout(Stdio::null())
+        .args(["--sleep", "2"])
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    assert!(child.try_wait().unwrap().is_none());
-    assert!(child.wait().unwrap().success());
+    // The report is printed (and flushed) before the sleep: once its line
+    // has arrived the probe must still be running. Read on a thread, so a
+    // probe that never prints fails the test instead of hanging it.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = tx.send(stdout.read_line(&mut line).map(|_| line));
+    });
+    let Ok(line) = rx.recv_timeout(guard) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the probe printed nothing within {guard:?}");
+    };
+    let line = line.unwrap();
+    assert!(line.starts_with('{'), "{line:?}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited right after printing"
+    );
+    // Then it exits by itself, successfully, after the sleep.
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > guard {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the probe did not exit within {guard:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[test]

@@ -7,13 +7,13 @@
 
 mod cli;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use lua_l4::Host;
 use mlua::{Lua, MultiValue, Value};
 use ned_core::cap::Object;
+use ned_core::console::Console;
 use ned_core::log::LogMux;
 use ned_core::supervisor::{Reason, Supervisor};
 use ned_core::{Cap, Rights};
@@ -22,6 +22,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn main() -> ExitCode {
+    let status = start();
+    // On every way out, what ned queued for its console gets a bounded
+    // time to be written.
+    ned_core::console::finish();
+    status
+}
+
+fn start() -> ExitCode {
+    // A parent may have left signals ignored, which survives exec: an
+    // ignored SIGCHLD would make the kernel discard every task's exit status.
+    ned_spawn::reset_inherited_signals();
     // First, before anything opens a descriptor: the caps ned was given.
     let inherited = ned_spawn::take_listen_fds();
     let opts = match cli::parse(std::env::args_os().skip(1).collect()) {
@@ -55,7 +66,8 @@ fn main() -> ExitCode {
 fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Result<u8> {
     let colors =
         std::env::var_os("NO_COLOR").is_none() && rustix::termios::isatty(rustix::stdio::stdout());
-    let mux = LogMux::new(Box::new(std::io::stdout()), colors);
+    let out = ned_core::console::stdout().context("failed to start ned's stdout writer")?;
+    let mux = LogMux::new(out.clone(), colors);
     let sup = Supervisor::new(mux).context("failed to start the supervisor")?;
     let shutdown = sup.shutdown().clone();
 
@@ -95,7 +107,7 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     let lua_root = opts.lua_root.clone().unwrap_or_else(|| script_dir.clone());
 
     let lua = Lua::new();
-    setup_globals(&lua, &opts, &script_dir).context("failed to set up Lua")?;
+    setup_globals(&lua, &opts, &script_dir, out.clone()).context("failed to set up Lua")?;
     let host = lua_l4::register(
         &lua,
         Host {
@@ -139,10 +151,8 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
         };
         ok &= run_script(&lua, script, src, &opts.args);
     }
-    let _ = std::io::stdout().flush();
     lua_l4::run(&lua, &host, opts.mode);
     lua_l4::teardown(lua, host);
-    let _ = std::io::stdout().flush();
     Ok(match shutdown.exit_status() {
         Some(status) => status,
         None => u8::from(!ok),
@@ -168,13 +178,19 @@ fn report(e: &mlua::Error) {
     if lua_l4::is_exit(e) {
         return;
     }
-    let _ = std::io::stdout().flush();
     ned_core::diag!("lua error: {}", lua_l4::lua_message(e));
 }
 
 /// `arg`, `package.path` with the script's directory, and a `print` that
-/// goes through Rust's stdout so script output and task logs stay in order.
-fn setup_globals(lua: &Lua, opts: &cli::Options, script_dir: &std::path::Path) -> mlua::Result<()> {
+/// goes through ned's stdout console, so script output and task logs stay
+/// in order and a stalled console drops (and counts) lines instead of
+/// blocking the script.
+fn setup_globals(
+    lua: &Lua,
+    opts: &cli::Options,
+    script_dir: &std::path::Path,
+    out: Console,
+) -> mlua::Result<()> {
     let g = lua.globals();
     let arg = lua.create_table()?;
     if let Some(s) = &opts.script {
@@ -200,9 +216,7 @@ fn setup_globals(lua: &Lua, opts: &cli::Options, script_dir: &std::path::Path) -
                 line.extend_from_slice(&s.as_bytes());
             }
             line.push(b'\n');
-            let mut out = std::io::stdout().lock();
-            // A closed stdout must not kill the script.
-            let _ = out.write_all(&line);
+            out.write_lines(&line);
             Ok(())
         })?,
     )?;

@@ -36,8 +36,9 @@ pub enum SpawnError {
         source: io::Error,
     },
     /// A step between clone and exec failed in the child (fd plan, affinity,
-    /// nice). `step` is a verb phrase such as "install fds".
-    #[error("failed to {step} in the child for {path}")]
+    /// nice, fd limit). `step` is a verb phrase such as "install fds" or
+    /// "set the CPU affinity".
+    #[error("failed to {step} for {path}")]
     ChildSetup {
         step: &'static str,
         path: String,

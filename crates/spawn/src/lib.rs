@@ -12,7 +12,10 @@
 //!   [`Child`], so a pid is never reused under ned's feet.
 //! * [`take_listen_fds`] adopts the caps ned itself was started with.
 //! * [`SignalFd`] blocks signals and reads them from a signalfd, for the
-//!   event loop; [`set_child_subreaper`] is for running as (or like) PID 1.
+//!   event loop; [`set_child_subreaper`] is for running as (or like) PID 1;
+//!   [`reset_inherited_signals`] undoes the SIG_IGN ned was started with;
+//!   [`spawn_thread_without_signals`] starts helper threads that never take
+//!   a signal meant for the loop.
 //!
 //! Everything unsafe lives in `spawn.rs` (clone and the child) and a few
 //! documented calls in `process.rs`/`signal.rs`; the public API is safe.
@@ -26,5 +29,7 @@ mod spawn;
 pub use error::SpawnError;
 pub use inherit::take_listen_fds;
 pub use process::{Exit, send_signal, try_wait, wait};
-pub use signal::{SignalFd, set_child_subreaper};
+pub use signal::{
+    SignalFd, reset_inherited_signals, set_child_subreaper, spawn_thread_without_signals,
+};
 pub use spawn::{Child, Command, Spawner};

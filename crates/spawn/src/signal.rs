@@ -1,15 +1,19 @@
-//! Signals for the supervisor itself: a signalfd for the event loop and the
-//! child-subreaper flag.
+//! Signals for the supervisor itself: a signalfd for the event loop, the
+//! child-subreaper flag and undoing ignored signals ned inherited.
 //!
 //! The signal mask is per thread and inherited by threads created later, so
 //! [`SignalFd::new`] must run on the main thread before any other thread
 //! starts; then no thread has a handler-driven signal path at all and every
 //! blocked signal waits in the signalfd until the loop reads it. Children do
 //! not inherit the mask: [`crate::Spawner`] gives each child an empty one.
+//! Helper threads that may start before that (ned's console writers) are
+//! started by [`spawn_thread_without_signals`], so they never take a signal
+//! meant for the loop either.
 
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr;
 
 use crate::SpawnError;
 
@@ -76,6 +80,39 @@ impl SignalFd {
     }
 }
 
+/// Starts a thread with every signal blocked, whatever the caller's mask
+/// is: a helper thread started before [`SignalFd::new`] (or by a thread
+/// with other signals unblocked) would otherwise be where the kernel
+/// delivers a process signal, whose default action could end ned before
+/// its loop reads it. The caller's mask is restored before returning.
+pub fn spawn_thread_without_signals<F>(name: &str, f: F) -> io::Result<std::thread::JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let mut all = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigfillset initialises the whole sigset_t behind the pointer,
+    // which points to writable storage of the right type.
+    unsafe { libc::sigfillset(all.as_mut_ptr()) };
+    // SAFETY: sigfillset above initialised it (it cannot fail for a valid
+    // pointer).
+    let all = unsafe { all.assume_init() };
+    let mut old = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: `all` is initialised and `old` is writable storage for a
+    // sigset_t, which pthread_sigmask fills on success.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &all, old.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: pthread_sigmask returned 0, so it wrote the previous mask.
+    let old = unsafe { old.assume_init() };
+    // The new thread inherits the full mask from this point on.
+    let spawned = std::thread::Builder::new().name(name.to_owned()).spawn(f);
+    // SAFETY: `old` is the initialised mask saved above; the old-mask
+    // pointer is NULL, which pthread_sigmask allows.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    spawned
+}
+
 /// Builds a sigset_t holding exactly `signals`.
 fn sigset_of(signals: &[i32]) -> io::Result<libc::sigset_t> {
     let mut set = MaybeUninit::<libc::sigset_t>::uninit();
@@ -93,6 +130,44 @@ fn sigset_of(signals: &[i32]) -> io::Result<libc::sigset_t> {
         }
     }
     Ok(set)
+}
+
+/// Sets every signal this process inherited as ignored back to SIG_DFL,
+/// except SIGPIPE; call it first thing in `main`.
+///
+/// SIG_IGN survives `execve`, so whoever started ned decides what it
+/// ignores unless ned undoes it. SIGCHLD matters most: while it is ignored
+/// the kernel reaps exited children by itself, and waiting on a task's
+/// pidfd fails with ECHILD instead of reporting its exit. SIGPIPE stays
+/// ignored because Rust's runtime ignores it before `main` on purpose (ned
+/// handles EPIPE as an error); tasks get it back as SIG_DFL with every other
+/// signal when they are spawned. glibc's two internal signals (32, 33) are
+/// left to glibc, whose `sigaction` refuses them. Handlers are not touched:
+/// none survive an exec, so any present were installed by this process.
+pub fn reset_inherited_signals() {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGPIPE {
+            continue;
+        }
+        let mut old = MaybeUninit::<libc::sigaction>::uninit();
+        // SAFETY: the new-action pointer is NULL (query only) and `old`
+        // points at writable storage for one sigaction, which the call fills
+        // in on success. It fails with EINVAL for numbers glibc reserves.
+        if unsafe { libc::sigaction(sig, ptr::null(), old.as_mut_ptr()) } != 0 {
+            continue;
+        }
+        // SAFETY: sigaction returned 0, so it initialised `old`.
+        if unsafe { old.assume_init() }.sa_sigaction != libc::SIG_IGN {
+            continue;
+        }
+        // SAFETY: an all-zero sigaction is SIG_DFL with no flags and an
+        // empty mask; it is a plain C struct for which zero is valid.
+        let default: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: `default` is initialised and outlives the call; the
+        // old-action pointer is NULL. `sig` was just accepted by the query,
+        // so this cannot fail (SIGKILL and SIGSTOP are never SIG_IGN).
+        unsafe { libc::sigaction(sig, &default, ptr::null_mut()) };
+    }
 }
 
 /// Makes the calling process a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER,

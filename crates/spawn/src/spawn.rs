@@ -1,5 +1,5 @@
-//! Starting a process: `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` and the
-//! child's few steps up to `execve`.
+//! Starting a process: `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)`, a
+//! table of steps the child runs, then `execve`.
 //!
 //! # Why this shape
 //!
@@ -13,11 +13,11 @@
 //!   environment slot the parent prepared.
 //! * **`CLONE_VFORK`** suspends the calling thread until the child has
 //!   exec'd or exited. Two things follow: the child may use memory the
-//!   parent owns (the argv/envp arrays, the fd plan, the stack) without
-//!   racing the parent, and an exec failure can be reported by simply
-//!   storing errno in a struct on the parent's stack — when `clone` returns,
-//!   the child is done with that memory, so no error pipe is needed. It also
-//!   means the stack can be reused for the next spawn.
+//!   parent owns (the step table, argv/envp, the fd plan, the stack) without
+//!   racing the parent, and a failure can be reported by simply storing the
+//!   failed step's index and errno in a struct on the parent's stack — when
+//!   `clone` returns, the child is done with that memory, so no error pipe
+//!   is needed. It also means the stack can be reused for the next spawn.
 //! * **`CLONE_PIDFD`** hands back a pidfd atomically with the new process,
 //!   so there is no window in which the pid could be reused.
 //! * No `CLONE_SIGHAND`: the child gets its own copy of the signal handler
@@ -25,24 +25,35 @@
 //!   No `CLONE_FILES`: the child's fd table is a copy, so the fd plan and
 //!   `close_range` do not touch the parent's fds.
 //!
+//! # The step table
+//!
+//! [`Spawner::spawn`] turns a [`Command`] into a list of [`Step`]s, each a
+//! small value naming one system call (or one short loop of them) and the
+//! memory it needs, all prepared in the parent. The child runs them in order
+//! and then [`Exec`]. A new kind of set-up (namespaces, Landlock, seccomp,
+//! dropping privileges) is one new variant, one arm in [`Step::run`] and one
+//! in [`Step::what`], and one line where the table is built; the child loop
+//! and the error reporting stay as they are. Nothing in the table needs
+//! `/proc`: an early init may not have mounted it yet.
+//!
 //! # Rules for the child (between clone and execve)
 //!
 //! The child shares the parent's memory, including the heap and any locks
-//! other threads may hold. It therefore only makes system calls through
-//! libc's thin, async-signal-safe wrappers, touches only memory prepared by
-//! the parent (reached through [`ChildArgs`]) and its own stack, does not
-//! allocate, and has no panicking paths (no indexing, no unwrap, wrapping
-//! arithmetic). Rust binaries are linked with `-z now` (full RELRO), so no
-//! lazy symbol binding runs in the child either. The parent blocks all
-//! signals around `clone`, so no parent handler can run in the child before
-//! it has reset every disposition to the default.
+//! other threads may hold. It therefore only makes raw system calls
+//! (`syscall(2)`, no libc wrapper with hidden state), touches only memory
+//! prepared by the parent (reached through [`ChildArgs`]) and its own stack,
+//! does not allocate, and has no panicking paths (no indexing, no unwrap,
+//! no overflowing arithmetic). Rust binaries are linked with `-z now` (full
+//! RELRO), so no lazy symbol binding runs in the child either. The parent
+//! blocks all signals around `clone`, so no parent handler can run in the
+//! child before [`Step::ResetSignals`] has reset every disposition.
 
-use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_void};
+use std::ffi::{CStr, CString, c_char, c_int, c_long, c_uint, c_void};
 use std::io;
 use std::mem::{MaybeUninit, size_of};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
 
@@ -90,18 +101,21 @@ pub struct Child {
 /// nothing.
 const STACK_SIZE: usize = 64 * 1024;
 
-/// `LISTEN_PID=` followed by room for 10 digits (a u32) and the NUL.
-const LISTEN_PREFIX: &[u8] = b"LISTEN_PID=";
-const LISTEN_BUF_LEN: usize = LISTEN_PREFIX.len() + 10 + 1;
+/// `LISTEN_PID=` and room for 10 digits (a u32) and the NUL.
+const LISTEN_PREFIX: &[u8; 11] = b"LISTEN_PID=";
+const LISTEN_DIGITS: usize = 10 + 1;
 
 /// The kernel's `cpu_set_t` is a bitmask of unsigned longs; glibc's has room
 /// for 1024 CPUs. We build the same layout ourselves.
 const CPU_SETSIZE: usize = 1024;
 const CPU_WORDS: usize = CPU_SETSIZE / u64::BITS as usize;
 
-/// Room for the kernel's `struct sigaction` on any architecture (at most a
-/// handler, flags, a restorer and a 128-bit mask: 40 bytes).
-const KERNEL_SIGACTION_WORDS: usize = 8;
+/// Zeroed memory at least as large as the kernel's `struct sigaction` (at
+/// most a handler, flags, a restorer and a 128-bit mask: 40 bytes) and its
+/// `sigset_t` (at most 128 bits). All zero means SIG_DFL with no flags and
+/// an empty mask, or an empty signal set, on every architecture whatever
+/// the field order.
+static ZEROED_SIGNAL_STRUCT: [u64; 8] = [0; 8];
 
 /// Starts processes; owns the reusable child stack and scratch buffers.
 ///
@@ -115,12 +129,21 @@ pub struct Spawner {
     /// Source fd for each target fd (index = target); the child rewrites
     /// entries it moves out of the way.
     plan: Vec<c_int>,
-    /// The `LISTEN_PID=` environment entry, filled in by the child.
-    listen: [u8; LISTEN_BUF_LEN],
+    /// The `LISTEN_PID=` environment entry; the child fills in the digits.
+    listen: ListenEntry,
     /// The child's CPU mask, if any.
     cpus: [u64; CPU_WORDS],
     /// The RLIMIT_NOFILE children get, when it differs from ned's own.
-    child_nofile: Option<libc::rlimit>,
+    child_nofile: Option<libc::rlimit64>,
+}
+
+/// `LISTEN_PID=<digits>\0` as one C string: `repr(C)` byte arrays have no
+/// padding, so `prefix` runs straight into `digits`.
+#[derive(Debug)]
+#[repr(C)]
+struct ListenEntry {
+    prefix: [u8; LISTEN_PREFIX.len()],
+    digits: [u8; LISTEN_DIGITS],
 }
 
 // SAFETY: the only non-Send fields are the raw pointer to the stack mapping,
@@ -154,13 +177,14 @@ impl Spawner {
             let _ = unsafe { rustix::mm::munmap(base, stack_len) };
             return Err(SpawnError::MapStack { source: e.into() });
         }
-        let mut listen = [0u8; LISTEN_BUF_LEN];
-        listen[..LISTEN_PREFIX.len()].copy_from_slice(LISTEN_PREFIX);
         Ok(Self {
             stack_base: base,
             stack_len,
             plan: Vec::new(),
-            listen,
+            listen: ListenEntry {
+                prefix: *LISTEN_PREFIX,
+                digits: [0; LISTEN_DIGITS],
+            },
             cpus: [0; CPU_WORDS],
             child_nofile: None,
         })
@@ -172,7 +196,7 @@ impl Spawner {
     /// still use `select()` break above 1024 fds, so children get the limit
     /// ned itself was started with, as systemd does for its services.
     pub fn set_child_nofile(&mut self, soft: u64, hard: u64) {
-        self.child_nofile = Some(libc::rlimit {
+        self.child_nofile = Some(libc::rlimit64 {
             rlim_cur: soft,
             rlim_max: hard,
         });
@@ -181,138 +205,62 @@ impl Spawner {
     /// Starts `cmd` and returns once the child has exec'd.
     ///
     /// On exec failure the child is reaped and [`SpawnError::Exec`] returned;
-    /// on a failed setup step (fd plan, affinity, nice),
-    /// [`SpawnError::ChildSetup`].
+    /// on a failed set-up step (fd plan, affinity, nice, fd limit),
+    /// [`SpawnError::ChildSetup`] naming the step.
     pub fn spawn(&mut self, cmd: &Command<'_>) -> Result<Child, SpawnError> {
-        let path_str = || cmd.path.to_string_lossy().into_owned();
-
-        // Everything the child needs is built here, in the parent.
-        let argv: Vec<*const c_char> = cmd
-            .argv
-            .iter()
-            .map(|a| a.as_ptr())
-            .chain(std::iter::once(ptr::null()))
-            .collect();
-
-        let mut envp: Vec<*const c_char> = Vec::with_capacity(cmd.env.len() + 2);
-        envp.extend(
-            cmd.env
-                .iter()
-                .filter(|e| !(cmd.listen_pid && e.to_bytes().starts_with(LISTEN_PREFIX)))
-                .map(|e| e.as_ptr()),
-        );
-        let listen_digits = if cmd.listen_pid {
-            let entry = self.listen.as_mut_ptr();
-            envp.push(entry.cast_const().cast());
-            // SAFETY: LISTEN_PREFIX.len() < LISTEN_BUF_LEN, so the result
-            // stays inside `self.listen`.
-            unsafe { entry.add(LISTEN_PREFIX.len()) }
-        } else {
-            ptr::null_mut()
-        };
-        envp.push(ptr::null());
-
+        let path = || cmd.path.to_string_lossy().into_owned();
+        if let Some(list) = cmd.cpus {
+            self.cpus = cpu_mask(list).map_err(|cpu| SpawnError::CpuOutOfRange {
+                path: path(),
+                cpu,
+                limit: CPU_SETSIZE,
+            })?;
+        }
         self.plan.clear();
         self.plan
             .extend(cmd.stdio.iter().chain(cmd.fds).map(|fd| fd.as_raw_fd()));
+        let stack_top = self.stack_top();
 
-        let cpus = match cmd.cpus {
-            None => ptr::null(),
-            Some(list) => {
-                self.cpus = [0; CPU_WORDS];
-                for &cpu in list {
-                    let word =
-                        self.cpus
-                            .get_mut(cpu / 64)
-                            .ok_or_else(|| SpawnError::CpuOutOfRange {
-                                path: path_str(),
-                                cpu,
-                                limit: CPU_SETSIZE,
-                            })?;
-                    *word |= 1 << (cpu % 64);
-                }
-                self.cpus.as_ptr()
-            }
-        };
-
+        // From here on only raw pointers into the buffers above are taken;
+        // nothing writes to `self` until the child is done with them.
+        let listen = ptr::from_mut(&mut self.listen);
+        let argv = argv_of(cmd);
+        let envp = envp_of(cmd, listen);
+        let steps = steps_of(cmd, &mut self.plan, listen, &self.cpus, self.child_nofile);
         let args = ChildArgs {
-            path: cmd.path.as_ptr(),
-            argv: argv.as_ptr(),
-            envp: envp.as_ptr(),
-            plan: self.plan.as_mut_ptr(),
-            plan_len: self.plan.len(),
-            listen_digits,
-            cpus,
-            nice: cmd.nice.unwrap_or(0),
-            set_nice: cmd.nice.is_some(),
-            nofile: self.child_nofile.unwrap_or(libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            }),
-            set_nofile: self.child_nofile.is_some(),
-            max_signal: libc::SIGRTMAX(),
-            default_action: [0; KERNEL_SIGACTION_WORDS],
-            sigset_size: (libc::SIGRTMAX() as usize).div_ceil(8),
-            empty_mask: sigset(false),
-            failed_step: AtomicU32::new(Step::None as u32),
+            steps: &steps,
+            exec: Exec {
+                path: cmd.path.as_ptr(),
+                argv: argv.as_ptr(),
+                envp: envp.as_ptr(),
+            },
+            failed: AtomicUsize::new(NO_FAILURE),
             errno: AtomicI32::new(0),
         };
-
-        let mut pidfd: c_int = -1;
-        let pid = {
-            let _blocked = BlockAllSignals::new();
-            // SAFETY: `stack_top` is the (16-byte aligned, page aligned) end
-            // of our stack mapping, which nothing else uses while we hold
-            // `&mut self`. With CLONE_VM | CLONE_VFORK this thread stays
-            // suspended until the child has exec'd or exited, so `args`,
-            // `argv`, `envp`, `self.plan`, `self.listen` and `self.cpus` —
-            // all of which the child reads or writes through raw pointers —
-            // stay alive and untouched by us for as long as the child uses
-            // them. `child_main` obeys the child rules in the module docs.
-            // With CLONE_PIDFD the kernel stores the pidfd through the
-            // parent_tid argument, which points at a live c_int.
-            unsafe {
-                let stack_top = self.stack_base.cast::<u8>().add(self.stack_len).cast();
-                libc::clone(
-                    child_main,
-                    stack_top,
-                    libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
-                    ptr::from_ref(&args).cast_mut().cast(),
-                    ptr::from_mut(&mut pidfd),
-                )
+        // SAFETY: `stack_top` is the end of our stack mapping, unused by
+        // anything else while we hold `&mut self`. `args` was built just
+        // above from `cmd` and this Spawner's buffers, which outlive the call
+        // and are not touched until it returns, so every pointer in it meets
+        // the contract of `Step::run` and `Exec::run`.
+        let (pid, pidfd) =
+            unsafe { clone_vfork(stack_top, &args) }.map_err(|source| SpawnError::Clone {
+                path: path(),
+                source,
+            })?;
+        match args.failure() {
+            None => Ok(Child { pid, pidfd }),
+            Some((index, errno)) => {
+                // The child has called (or is about to finish) _exit(127):
+                // reap it so it does not linger as a zombie.
+                let _ = crate::wait(pidfd.as_fd());
+                Err(child_error(&steps, index, errno, path()))
             }
-        };
-        if pid < 0 {
-            return Err(SpawnError::Clone {
-                path: path_str(),
-                source: io::Error::last_os_error(),
-            });
         }
-        // SAFETY: clone succeeded with CLONE_PIDFD, so `pidfd` is a new fd
-        // owned by nobody else.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    }
 
-        // The child is done with `args` (vfork semantics); Relaxed suffices
-        // because the kernel orders the child's writes before our wake-up.
-        let step = args.failed_step.load(Ordering::Relaxed);
-        if step == Step::None as u32 {
-            return Ok(Child { pid, pidfd });
-        }
-        let errno = io::Error::from_raw_os_error(args.errno.load(Ordering::Relaxed));
-        // The child has called (or is about to finish) _exit(127): reap it
-        // so it does not linger as a zombie. Its status is known already.
-        let _ = crate::wait(std::os::fd::AsFd::as_fd(&pidfd));
-        Err(match Step::from_u32(step) {
-            Step::Exec => SpawnError::Exec {
-                path: path_str(),
-                error: errno,
-            },
-            other => SpawnError::ChildSetup {
-                step: other.verb(),
-                path: path_str(),
-                source: errno,
-            },
-        })
+    /// The (page-aligned, so 16-byte aligned) end of the stack mapping.
+    fn stack_top(&self) -> *mut c_void {
+        self.stack_base.wrapping_byte_add(self.stack_len)
     }
 }
 
@@ -325,247 +273,465 @@ impl Drop for Spawner {
     }
 }
 
-/// Which child step failed; stored in [`ChildArgs::failed_step`].
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
+/// The `cpu_set_t` bitmask for `cpus`, or the first CPU that does not fit.
+fn cpu_mask(cpus: &[usize]) -> Result<[u64; CPU_WORDS], usize> {
+    let mut mask = [0u64; CPU_WORDS];
+    for &cpu in cpus {
+        *mask.get_mut(cpu / 64).ok_or(cpu)? |= 1 << (cpu % 64);
+    }
+    Ok(mask)
+}
+
+/// The NULL-terminated argv array for `execve`.
+fn argv_of(cmd: &Command<'_>) -> Vec<*const c_char> {
+    cmd.argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(ptr::null()))
+        .collect()
+}
+
+/// The NULL-terminated envp array: `cmd.env`, with the `LISTEN_PID=` entry
+/// at `listen` instead of any given one when `cmd.listen_pid` is set.
+fn envp_of(cmd: &Command<'_>, listen: *mut ListenEntry) -> Vec<*const c_char> {
+    let mut envp: Vec<*const c_char> = Vec::with_capacity(cmd.env.len() + 2);
+    envp.extend(
+        cmd.env
+            .iter()
+            .filter(|e| !(cmd.listen_pid && e.to_bytes().starts_with(LISTEN_PREFIX)))
+            .map(|e| e.as_ptr()),
+    );
+    if cmd.listen_pid {
+        envp.push(listen.cast_const().cast());
+    }
+    envp.push(ptr::null());
+    envp
+}
+
+/// The child's table for `cmd`, pointing into the given buffers.
+fn steps_of(
+    cmd: &Command<'_>,
+    plan: &mut [c_int],
+    listen: *mut ListenEntry,
+    cpus: &[u64; CPU_WORDS],
+    nofile: Option<libc::rlimit64>,
+) -> Vec<Step> {
+    let sigset_size = kernel_sigset_size();
+    // More targets than a c_int can number cannot be installed anyway; the
+    // saturated value makes the fd steps fail with the kernel's EINVAL.
+    let count = c_int::try_from(plan.len()).unwrap_or(c_int::MAX);
+    let mut steps = Vec::with_capacity(9);
+    steps.push(Step::ResetSignals {
+        last: libc::SIGRTMAX(),
+        sigset_size,
+    });
+    steps.push(Step::MoveFds {
+        plan: plan.as_mut_ptr(),
+        len: plan.len(),
+        count,
+    });
+    steps.push(Step::InstallFds {
+        plan: plan.as_ptr(),
+        len: plan.len(),
+    });
+    steps.push(Step::CloseFrom {
+        first: count as c_uint,
+    });
+    if cmd.listen_pid {
+        // SAFETY: `listen` points at a live ListenEntry; `&raw mut` only
+        // computes the field's address, it reads and writes nothing.
+        let digits = unsafe { &raw mut (*listen).digits };
+        steps.push(Step::ListenPid { digits });
+    }
+    if cmd.cpus.is_some() {
+        steps.push(Step::SetAffinity {
+            mask: cpus.as_ptr(),
+        });
+    }
+    if let Some(value) = cmd.nice {
+        steps.push(Step::Nice { value });
+    }
+    if let Some(limit) = nofile {
+        steps.push(Step::SetFdLimit { limit });
+    }
+    steps.push(Step::UnblockSignals { sigset_size });
+    steps
+}
+
+/// The kernel's sizeof(sigset_t), as rt_sigaction and rt_sigprocmask want
+/// it: one bit per signal up to SIGRTMAX (8 bytes; 16 on MIPS).
+fn kernel_sigset_size() -> usize {
+    (libc::SIGRTMAX() as usize).div_ceil(8)
+}
+
+/// The error for a failure the child reported at step `index` of `steps`
+/// (`index == steps.len()` is the final exec).
+fn child_error(steps: &[Step], index: usize, errno: c_int, path: String) -> SpawnError {
+    let source = io::Error::from_raw_os_error(errno);
+    match steps.get(index) {
+        Some(step) => SpawnError::ChildSetup {
+            step: step.what(errno),
+            path,
+            source,
+        },
+        None => SpawnError::Exec {
+            path,
+            error: source,
+        },
+    }
+}
+
+/// One set-up step of the child, with everything it needs prepared by the
+/// parent. The table runs in the order it was built; see [`steps_of`].
+#[derive(Debug)]
 enum Step {
-    None = 0,
-    MoveFds,
-    InstallFds,
-    CloseFds,
-    Affinity,
-    Nice,
-    Exec,
-    Rlimit,
+    /// Every disposition from 1 to `last` back to SIG_DFL. Handlers would
+    /// be reset by execve anyway, but ignored signals survive it (Rust
+    /// ignores SIGPIPE, and ned may itself have been started with SIGCHLD
+    /// ignored), and only here, before the mask is emptied, would a parent
+    /// handler run in the child on shared memory. Raw rt_sigaction,
+    /// because glibc's sigaction refuses its two internal signals (32, 33),
+    /// which can be inherited as ignored.
+    ResetSignals { last: c_int, sigset_size: usize },
+    /// Moves every source that is itself a target (`< count`) above the
+    /// targets, rewriting its plan entry, so that no install below
+    /// overwrites a source still needed. `plan` is `len` writable ints.
+    MoveFds {
+        plan: *mut c_int,
+        len: usize,
+        count: c_int,
+    },
+    /// `dup3(plan[i], i)` for each target, after [`Step::MoveFds`]: every
+    /// source is then above every target, so `dup3` (which, unlike `dup2`,
+    /// exists on every architecture) never sees equal fds. The new fds are
+    /// not close-on-exec.
+    InstallFds { plan: *const c_int, len: usize },
+    /// `close_range(first, ~0)`: every fd not in the plan, including fds
+    /// any thread of ned opened without O_CLOEXEC and the moved copies.
+    /// Linux 5.9; through syscall() so glibc < 2.34 works.
+    CloseFrom { first: c_uint },
+    /// Our own pid in decimal, NUL-terminated, into the `LISTEN_PID=` entry.
+    ListenPid { digits: *mut [u8; LISTEN_DIGITS] },
+    /// `sched_setaffinity(0, ...)` with a CPU_WORDS-word mask.
+    SetAffinity { mask: *const u64 },
+    /// `setpriority(PRIO_PROCESS, 0, value)`.
+    Nice { value: c_int },
+    /// `prlimit64(0, RLIMIT_NOFILE, &limit, NULL)`.
+    SetFdLimit { limit: libc::rlimit64 },
+    /// Empties the signal mask, which survives execve. Last, so the set-up
+    /// runs uninterrupted; dispositions are default by now, so a pending
+    /// signal takes its default action, as it would after exec.
+    UnblockSignals { sigset_size: usize },
 }
 
 impl Step {
-    fn from_u32(v: u32) -> Self {
-        match v {
-            1 => Self::MoveFds,
-            2 => Self::InstallFds,
-            3 => Self::CloseFds,
-            4 => Self::Affinity,
-            5 => Self::Nice,
-            6 => Self::Exec,
-            7 => Self::Rlimit,
-            _ => Self::None,
+    /// What the step does, as a verb phrase for "failed to ...".
+    fn what(&self, errno: c_int) -> &'static str {
+        match self {
+            Self::ResetSignals { .. } => "reset the signal dispositions",
+            Self::MoveFds { .. } => "move fds out of the way",
+            Self::InstallFds { .. } => "install fds",
+            Self::CloseFrom { .. } if errno == libc::ENOSYS => {
+                "close inherited fds (close_range needs Linux 5.9 or later)"
+            }
+            Self::CloseFrom { .. } => "close inherited fds",
+            Self::ListenPid { .. } => "set LISTEN_PID",
+            Self::SetAffinity { .. } => "set the CPU affinity",
+            Self::Nice { .. } => "set the nice value",
+            Self::SetFdLimit { .. } => "set the fd limit",
+            Self::UnblockSignals { .. } => "unblock signals",
         }
     }
 
-    fn verb(self) -> &'static str {
-        match self {
-            Self::None => "set up the process",
-            Self::MoveFds => "move fds out of the way",
-            Self::InstallFds => "install fds",
-            Self::CloseFds => "close inherited fds",
-            Self::Affinity => "set the cpu affinity",
-            Self::Nice => "set the nice value",
-            Self::Exec => "execute",
-            Self::Rlimit => "set the fd limit",
+    /// Runs the step; `Err(errno)` if its system call failed.
+    ///
+    /// # Safety
+    ///
+    /// Only in a `CLONE_VM | CLONE_VFORK` child with all signals blocked,
+    /// following the child rules in the module docs, with every pointer as
+    /// documented on its variant and owned by the suspended parent.
+    unsafe fn run(&self) -> Result<(), c_int> {
+        // SAFETY: each callee's contract is this function's own.
+        unsafe {
+            match *self {
+                Self::ResetSignals { last, sigset_size } => reset_signals(last, sigset_size),
+                Self::MoveFds { plan, len, count } => move_fds(plan, len, count),
+                Self::InstallFds { plan, len } => install_fds(plan, len),
+                Self::CloseFrom { first } => close_from(first),
+                Self::ListenPid { digits } => listen_pid(digits),
+                Self::SetAffinity { mask } => set_affinity(mask),
+                Self::Nice { value } => nice(value),
+                Self::SetFdLimit { limit } => set_fd_limit(&limit),
+                Self::UnblockSignals { sigset_size } => unblock_signals(sigset_size),
+            }
         }
     }
 }
+
+// The steps' system calls. Each is `unsafe` only because it runs in the
+// vfork child (see `Step::run`); the pointer arguments are those documented
+// on the matching `Step` variant.
+
+/// [`Step::ResetSignals`]; never fails.
+unsafe fn reset_signals(last: c_int, sigset_size: usize) -> Result<(), c_int> {
+    for sig in 1..=last {
+        // SAFETY: the new action is ZEROED_SIGNAL_STRUCT, at least the
+        // kernel's sizeof(struct sigaction); the old-action pointer is NULL;
+        // `sigset_size` is the kernel's sizeof(sigset_t). SIGKILL and SIGSTOP
+        // fail with EINVAL, as expected: they cannot be changed.
+        let _ = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                ZEROED_SIGNAL_STRUCT.as_ptr(),
+                ptr::null_mut::<c_void>(),
+                sigset_size,
+            )
+        };
+    }
+    Ok(())
+}
+
+/// [`Step::MoveFds`].
+unsafe fn move_fds(plan: *mut c_int, len: usize, count: c_int) -> Result<(), c_int> {
+    // SAFETY: `plan` is `len` ints of the parent's plan buffer; the parent
+    // is suspended, so this is the only reference.
+    let plan = unsafe { std::slice::from_raw_parts_mut(plan, len) };
+    for src in plan.iter_mut().filter(|src| **src < count) {
+        // SAFETY: fcntl on fd numbers only; F_DUPFD_CLOEXEC takes an int and
+        // touches no memory.
+        let moved = unsafe { libc::syscall(libc::SYS_fcntl, *src, libc::F_DUPFD_CLOEXEC, count) };
+        *src = check(moved)? as c_int;
+    }
+    Ok(())
+}
+
+/// [`Step::InstallFds`].
+unsafe fn install_fds(plan: *const c_int, len: usize) -> Result<(), c_int> {
+    // SAFETY: as in `move_fds`; only read here.
+    let plan = unsafe { std::slice::from_raw_parts(plan, len) };
+    for (target, &src) in plan.iter().enumerate() {
+        // SAFETY: dup3 on fd numbers only, in our own fd table.
+        check(unsafe { libc::syscall(libc::SYS_dup3, src, target as c_int, 0) })?;
+    }
+    Ok(())
+}
+
+/// [`Step::CloseFrom`].
+unsafe fn close_from(first: c_uint) -> Result<(), c_int> {
+    // SAFETY: closes fds of our own (copied) fd table only.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, c_uint::MAX, 0 as c_uint) };
+    check(rc).map(drop)
+}
+
+/// [`Step::ListenPid`]; never fails.
+unsafe fn listen_pid(digits: *mut [u8; LISTEN_DIGITS]) -> Result<(), c_int> {
+    // SAFETY: getpid takes nothing and cannot fail. (Raw, like every step:
+    // no libc cache of the pid is consulted.)
+    let pid = unsafe { libc::syscall(libc::SYS_getpid) } as u32;
+    // SAFETY: `digits` points at the parent's ListenEntry digits; the
+    // parent is suspended, so this is the only reference.
+    write_decimal(pid, unsafe { &mut *digits });
+    Ok(())
+}
+
+/// [`Step::SetAffinity`].
+unsafe fn set_affinity(mask: *const u64) -> Result<(), c_int> {
+    // SAFETY: `mask` points at CPU_WORDS u64s = 128 bytes, the size and
+    // layout of the kernel's cpumask argument (a bitmask of unsigned longs);
+    // pid 0 is this process.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setaffinity,
+            0,
+            CPU_WORDS * size_of::<u64>(),
+            mask,
+        )
+    };
+    check(rc).map(drop)
+}
+
+/// [`Step::Nice`].
+unsafe fn nice(value: c_int) -> Result<(), c_int> {
+    // SAFETY: plain values only; who = 0 means this process.
+    let rc = unsafe { libc::syscall(libc::SYS_setpriority, libc::PRIO_PROCESS, 0, value) };
+    check(rc).map(drop)
+}
+
+/// [`Step::SetFdLimit`].
+unsafe fn set_fd_limit(limit: &libc::rlimit64) -> Result<(), c_int> {
+    // SAFETY: `limit` is an initialised rlimit64, the kernel's struct for
+    // prlimit64; the old-limit pointer is NULL; pid 0 is this process.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            0,
+            libc::RLIMIT_NOFILE,
+            ptr::from_ref(limit),
+            ptr::null_mut::<libc::rlimit64>(),
+        )
+    };
+    check(rc).map(drop)
+}
+
+/// [`Step::UnblockSignals`].
+unsafe fn unblock_signals(sigset_size: usize) -> Result<(), c_int> {
+    // SAFETY: the new mask is ZEROED_SIGNAL_STRUCT, at least `sigset_size`
+    // (the kernel's sizeof(sigset_t)) zero bytes: the empty set; the
+    // old-mask pointer is NULL.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            ZEROED_SIGNAL_STRUCT.as_ptr(),
+            ptr::null_mut::<c_void>(),
+            sigset_size,
+        )
+    };
+    check(rc).map(drop)
+}
+
+/// Writes `n` in decimal followed by a NUL into `out`, without allocating
+/// or any panicking path (a u32 has at most 10 digits; `out` holds 11).
+fn write_decimal(n: u32, out: &mut [u8; LISTEN_DIGITS]) {
+    let mut digits = 1;
+    let mut rest = n / 10;
+    while rest > 0 {
+        digits += 1;
+        rest /= 10;
+    }
+    let mut rest = n;
+    for slot in out.iter_mut().take(digits).rev() {
+        *slot = b'0'.wrapping_add((rest % 10) as u8);
+        rest /= 10;
+    }
+    if let Some(nul) = out.get_mut(digits) {
+        *nul = 0;
+    }
+}
+
+/// A raw syscall's return value, or the errno it left on failure.
+fn check(ret: c_long) -> Result<c_long, c_int> {
+    if ret >= 0 {
+        return Ok(ret);
+    }
+    // SAFETY: __errno_location returns this thread's errno slot, always
+    // valid. (Without CLONE_SETTLS the child uses the parent thread's TLS,
+    // and the parent thread is suspended.)
+    Err(unsafe { *libc::__errno_location() })
+}
+
+/// The child's last act: `execve`, which only returns on failure.
+struct Exec {
+    /// A C string.
+    path: *const c_char,
+    /// NULL-terminated arrays of C strings.
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+}
+
+impl Exec {
+    /// Execs; on failure returns the errno.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Step::run`]; `path`, `argv` and `envp` as documented on the
+    /// fields, owned by the suspended parent.
+    unsafe fn run(&self) -> c_int {
+        // SAFETY: see the function's contract.
+        let rc = unsafe { libc::syscall(libc::SYS_execve, self.path, self.argv, self.envp) };
+        check(rc).err().unwrap_or(0)
+    }
+}
+
+/// [`ChildArgs::failed`] when nothing failed.
+const NO_FAILURE: usize = usize::MAX;
 
 /// Everything the child reads, prepared by the parent; lives on the
 /// parent's stack for the duration of `clone`.
-struct ChildArgs {
-    path: *const c_char,
-    argv: *const *const c_char,
-    envp: *const *const c_char,
-    /// `plan_len` source fds; entry i becomes fd i.
-    plan: *mut c_int,
-    plan_len: usize,
-    /// Where the child writes its pid's digits and a NUL (room for 11
-    /// bytes), or null when no LISTEN_PID is wanted.
-    listen_digits: *mut u8,
-    /// A CPU_SETSIZE-bit mask, or null.
-    cpus: *const u64,
-    nice: c_int,
-    set_nice: bool,
-    nofile: libc::rlimit,
-    set_nofile: bool,
-    /// Highest signal number to reset.
-    max_signal: c_int,
-    /// A zeroed kernel `struct sigaction`: SIG_DFL, no flags, empty mask.
-    default_action: [u64; KERNEL_SIGACTION_WORDS],
-    /// The kernel's sizeof(sigset_t), as rt_sigaction wants it.
-    sigset_size: usize,
-    empty_mask: libc::sigset_t,
-    /// Written by the child before `_exit(127)`.
-    failed_step: AtomicU32,
+struct ChildArgs<'a> {
+    steps: &'a [Step],
+    exec: Exec,
+    /// Written by the child before `_exit(127)`: the index of the failed
+    /// step (`steps.len()` for the exec) and its errno.
+    failed: AtomicUsize,
     errno: AtomicI32,
 }
 
-/// The child's entry point, called by glibc's clone on our stack.
+impl ChildArgs<'_> {
+    /// What the child reported, once `clone` has returned: `(index, errno)`.
+    fn failure(&self) -> Option<(usize, c_int)> {
+        // Relaxed suffices: the kernel orders the child's writes before the
+        // vfork wake-up of this thread.
+        let index = self.failed.load(Ordering::Relaxed);
+        (index != NO_FAILURE).then(|| (index, self.errno.load(Ordering::Relaxed)))
+    }
+}
+
+/// Clones the child on the stack ending at `stack_top`, with all signals
+/// blocked, and returns once it has exec'd or exited: `(pid, pidfd)`.
+///
+/// # Safety
+///
+/// `stack_top` is the aligned end of a writable mapping nothing else uses
+/// during the call, and `args` meets the contracts of [`Step::run`] and
+/// [`Exec::run`].
+unsafe fn clone_vfork(stack_top: *mut c_void, args: &ChildArgs<'_>) -> io::Result<(i32, OwnedFd)> {
+    let mut pidfd: c_int = -1;
+    let pid = {
+        let _blocked = BlockAllSignals::new();
+        // SAFETY: see the function's contract. With CLONE_VM | CLONE_VFORK
+        // this thread stays suspended until the child has exec'd or exited,
+        // so everything `args` points at stays alive and untouched by us for
+        // as long as the child uses it; `child_main` obeys the child rules
+        // in the module docs. With CLONE_PIDFD the kernel stores the pidfd
+        // through the parent_tid argument, which points at a live c_int.
+        unsafe {
+            libc::clone(
+                child_main,
+                stack_top,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+                ptr::from_ref(args).cast_mut().cast(),
+                ptr::from_mut(&mut pidfd),
+            )
+        }
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: clone succeeded with CLONE_PIDFD, so `pidfd` is a new fd owned
+    // by nobody else.
+    Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+}
+
+/// The child's entry point, called by glibc's clone on our stack: runs the
+/// table, then execs.
 extern "C" fn child_main(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the `&ChildArgs` the parent passed to clone; it stays
     // valid and unmodified by the parent until this child execs or exits
     // (CLONE_VFORK). Only atomics are written through the shared reference.
-    let args = unsafe { &*arg.cast_const().cast::<ChildArgs>() };
-    // SAFETY: `args` was prepared by `Spawner::spawn`, so every pointer in it
-    // satisfies the contract documented on `child_run`.
-    unsafe { child_run(args) }
+    let args = unsafe { &*arg.cast_const().cast::<ChildArgs<'_>>() };
+    for (index, step) in args.steps.iter().enumerate() {
+        // SAFETY: the table was built by `steps_of` for this spawn and we
+        // are the vfork child `clone_vfork` started with all signals
+        // blocked, as `Step::run` requires.
+        if let Err(errno) = unsafe { step.run() } {
+            child_fail(args, index, errno);
+        }
+    }
+    // SAFETY: as above, for the exec prepared by `Spawner::spawn`.
+    let errno = unsafe { args.exec.run() };
+    child_fail(args, args.steps.len(), errno)
 }
 
 /// Records which step failed and with what errno, then exits without running
 /// any atexit handler or flushing any (shared!) stdio buffer.
-fn child_fail(args: &ChildArgs, step: Step) -> ! {
-    // SAFETY: __errno_location returns this thread's errno slot, always
-    // valid. (Without CLONE_SETTLS the child uses the parent thread's TLS,
-    // and the parent thread is suspended.)
-    let errno = unsafe { *libc::__errno_location() };
+fn child_fail(args: &ChildArgs<'_>, index: usize, errno: c_int) -> ! {
     args.errno.store(errno, Ordering::Relaxed);
-    args.failed_step.store(step as u32, Ordering::Relaxed);
-    // SAFETY: _exit is always safe to call; it never returns.
+    args.failed.store(index, Ordering::Relaxed);
+    // SAFETY: _exit is glibc's thin exit_group wrapper; it never returns
+    // and skips every user-space exit path.
     unsafe { libc::_exit(127) }
-}
-
-/// The child's steps, in order: signal dispositions, fd plan, LISTEN_PID,
-/// affinity and nice, signal mask, execve.
-///
-/// # Safety
-///
-/// Must run only in a `CLONE_VM | CLONE_VFORK` child with all signals
-/// blocked, and `args` must come from `Spawner::spawn`: `path` a C string;
-/// `argv`/`envp` NULL-terminated arrays of C strings; `plan` `plan_len`
-/// writable ints; `listen_digits` null or 11 writable bytes; `cpus` null or
-/// `CPU_WORDS` u64s.
-unsafe fn child_run(args: &ChildArgs) -> ! {
-    // 1. Default dispositions. Handlers would be reset by execve anyway, but
-    // only here do they matter: with signals unblocked before exec, a parent
-    // handler would run in the child on shared memory. Ignored signals
-    // survive execve (Rust ignores SIGPIPE), so they must be reset too. We
-    // use the raw rt_sigaction syscall because glibc's sigaction refuses its
-    // two internal signals (32, 33), and those can be inherited as ignored
-    // (ned's own test process was seen with signal 32 ignored). An
-    // all-zero kernel `struct sigaction` means SIG_DFL, no flags, empty mask
-    // on every architecture, whatever its field order. SIGKILL and SIGSTOP
-    // return EINVAL, which is expected and ignored.
-    let mut sig: c_int = 1;
-    while sig <= args.max_signal {
-        // SAFETY: `default_action` is KERNEL_SIGACTION_WORDS zeroed words, at
-        // least the kernel's sizeof(struct sigaction); the old-action pointer
-        // is NULL; `sigset_size` is the kernel's sizeof(sigset_t).
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                args.default_action.as_ptr(),
-                ptr::null_mut::<c_void>(),
-                args.sigset_size,
-            )
-        };
-        sig += 1;
-    }
-
-    // 2. The fd plan. The fd table is our own copy (no CLONE_FILES). First
-    // move every source that is itself a target (< plan_len) above the
-    // targets, so that no dup2 below can overwrite a source still needed.
-    let count = args.plan_len;
-    let mut i = 0;
-    while i < count {
-        // SAFETY: i < plan_len, inside the parent's plan buffer.
-        let slot = unsafe { args.plan.add(i) };
-        // SAFETY: as above; the parent is suspended, we are the only user.
-        let src = unsafe { *slot };
-        if (src as usize) < count {
-            // SAFETY: F_DUPFD_CLOEXEC takes an int argument; `src` is open.
-            let moved = unsafe { libc::fcntl(src, libc::F_DUPFD_CLOEXEC, count as c_int) };
-            if moved < 0 {
-                child_fail(args, Step::MoveFds);
-            }
-            // SAFETY: same slot as above.
-            unsafe { *slot = moved };
-        }
-        i += 1;
-    }
-    // Now every source is >= count: dup2 each into place. The new fds are
-    // not close-on-exec (dup2 clears the flag).
-    let mut target = 0;
-    while target < count {
-        // SAFETY: target < plan_len.
-        let src = unsafe { *args.plan.add(target) };
-        // SAFETY: plain syscall on fd numbers; src is open.
-        if unsafe { libc::dup2(src, target as c_int) } < 0 {
-            child_fail(args, Step::InstallFds);
-        }
-        target += 1;
-    }
-    // Close everything else: fds opened without CLOEXEC by any thread of
-    // ned, and the moved copies. close_range: Linux 5.9; called through
-    // syscall() so we do not depend on glibc >= 2.34.
-    // SAFETY: close_range(first, last, flags) only closes fds in our own
-    // (copied) table.
-    if unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            count as c_uint,
-            c_uint::MAX,
-            0 as c_uint,
-        )
-    } < 0
-    {
-        child_fail(args, Step::CloseFds);
-    }
-
-    // 3. LISTEN_PID: our own pid, formatted by hand (no allocation).
-    if !args.listen_digits.is_null() {
-        // SAFETY: getpid cannot fail.
-        let pid = unsafe { libc::getpid() } as u32;
-        let mut digits = 1usize;
-        let mut rest = pid / 10;
-        while rest > 0 {
-            digits += 1;
-            rest /= 10;
-        }
-        // A u32 has at most 10 digits, the buffer holds 10 plus a NUL.
-        let mut rest = pid;
-        let mut pos = digits;
-        while pos > 0 {
-            pos -= 1;
-            // SAFETY: pos < digits <= 10, inside the 11-byte buffer.
-            unsafe { *args.listen_digits.add(pos) = b'0'.wrapping_add((rest % 10) as u8) };
-            rest /= 10;
-        }
-        // SAFETY: digits <= 10, inside the 11-byte buffer.
-        unsafe { *args.listen_digits.add(digits) = 0 };
-    }
-
-    // 4. CPU affinity and nice value.
-    if !args.cpus.is_null() {
-        // SAFETY: `cpus` points at CPU_WORDS u64s = 128 bytes, the size and
-        // layout of glibc's cpu_set_t (a bitmask of unsigned longs).
-        let rc =
-            unsafe { libc::sched_setaffinity(0, CPU_WORDS * size_of::<u64>(), args.cpus.cast()) };
-        if rc < 0 {
-            child_fail(args, Step::Affinity);
-        }
-    }
-    if args.set_nice {
-        // SAFETY: plain syscall; who = 0 means this process.
-        if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, args.nice) } < 0 {
-            child_fail(args, Step::Nice);
-        }
-    }
-
-    if args.set_nofile {
-        // SAFETY: `nofile` is an initialised rlimit owned by the suspended
-        // parent; setrlimit is a plain system call.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &args.nofile) } < 0 {
-            child_fail(args, Step::Rlimit);
-        }
-    }
-
-    // 5. Empty signal mask (it survives execve), then exec. Unblocking last
-    // keeps the set-up uninterrupted; dispositions are already default, so
-    // a pending signal now takes its default action, as it would after exec.
-    // SAFETY: `empty_mask` is an initialised sigset_t; old-mask is NULL.
-    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &args.empty_mask, ptr::null_mut()) };
-    // SAFETY: path is a C string; argv and envp are NULL-terminated arrays
-    // of C strings, all owned by the suspended parent.
-    unsafe { libc::execve(args.path, args.argv, args.envp) };
-    child_fail(args, Step::Exec)
 }
 
 /// An empty (`full == false`) or full signal set.
@@ -606,5 +772,39 @@ impl Drop for BlockAllSignals {
     fn drop(&mut self) {
         // SAFETY: `old` is the initialised mask saved in `new`.
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, ptr::null_mut()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_step_and_close_range_enosys_the_kernel() {
+        let steps = [Step::Nice { value: 1 }, Step::CloseFrom { first: 3 }];
+        let err = child_error(&steps, 0, libc::EACCES, "/x".into());
+        assert_eq!(err.to_string(), "failed to set the nice value for /x");
+        let err = child_error(&steps, 1, libc::EBADF, "/x".into());
+        assert_eq!(err.to_string(), "failed to close inherited fds for /x");
+        let err = child_error(&steps, 1, libc::ENOSYS, "/x".into());
+        assert_eq!(
+            err.to_string(),
+            "failed to close inherited fds (close_range needs Linux 5.9 or later) for /x"
+        );
+        assert_eq!(err.os_error().unwrap().raw_os_error(), Some(libc::ENOSYS));
+        // One past the table is the exec.
+        let err = child_error(&steps, 2, libc::ENOENT, "/x".into());
+        assert!(matches!(err, SpawnError::Exec { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn decimal_pid_fills_the_entry() {
+        let mut out = [b'#'; LISTEN_DIGITS];
+        write_decimal(0, &mut out);
+        assert_eq!(&out[..2], b"0\0");
+        write_decimal(u32::MAX, &mut out);
+        assert_eq!(&out, b"4294967295\0");
+        write_decimal(4021, &mut out);
+        assert_eq!(&out[..5], b"4021\0");
     }
 }

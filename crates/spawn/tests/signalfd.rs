@@ -1,7 +1,7 @@
-//! SignalFd and the subreaper flag (own test binary: both change
-//! process state).
+//! SignalFd, helper threads without signals and the subreaper flag (own
+//! test binary: they change process state).
 
-use ned_spawn::{SignalFd, set_child_subreaper};
+use ned_spawn::{SignalFd, set_child_subreaper, spawn_thread_without_signals};
 
 #[test]
 fn signalfd_reports_blocked_signals() {
@@ -26,4 +26,40 @@ fn signalfd_rejects_bad_signal() {
 fn subreaper() {
     set_child_subreaper().unwrap();
     assert!(rustix::process::child_subreaper().unwrap().is_some());
+}
+
+#[test]
+fn helper_threads_block_every_signal_and_the_caller_keeps_its_mask() {
+    let own = || blocked_mask(&std::fs::read_to_string("/proc/thread-self/status").unwrap());
+    let before = own();
+    let (tx, rx) = std::sync::mpsc::channel();
+    spawn_thread_without_signals("test-mask", move || {
+        let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        tx.send(status).unwrap();
+    })
+    .unwrap()
+    .join()
+    .unwrap();
+    let theirs = blocked_mask(&rx.recv().unwrap());
+    // Every standard signal except SIGKILL and SIGSTOP, which cannot be
+    // blocked.
+    for sig in 1..=31 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            assert!(
+                theirs & (1 << (sig - 1)) != 0,
+                "signal {sig} open: {theirs:#x}"
+            );
+        }
+    }
+    assert_eq!(own(), before, "the caller's mask changed");
+}
+
+/// `SigBlk` of a /proc status file.
+fn blocked_mask(status: &str) -> u64 {
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .expect("SigBlk line")
+        .trim();
+    u64::from_str_radix(hex, 16).expect("hex mask")
 }

@@ -108,14 +108,26 @@ fn exec_failure_not_executable() {
 
 #[test]
 fn exec_failure_leaves_no_zombie() {
-    // The failed child is reaped by spawn: no child of ours is left.
+    // The failed child is reaped by spawn: this thread has no child left.
+    // Children belong to the thread that cloned them and the harness runs
+    // other tests on other threads, so only this thread's are asked for
+    // (__WNOTHREAD); WNOWAIT leaves a zombie, if any, in place for the report.
     let _ = spawn_err(&Spec::new(&["/nonexistent/ned-test"]));
-    let children =
-        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", std::process::id()))
-            .unwrap_or_default();
-    // Other tests run in parallel threads (other tasks); only our thread's
-    // list is checked, and this thread has no other children.
-    assert_eq!(children.trim(), "", "unexpected children: {children}");
+    let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
+    // SAFETY: test-only; waitid writes at most one siginfo_t into `info`.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            info.as_mut_ptr(),
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT | libc::__WNOTHREAD,
+        )
+    };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: zero-initialised above and possibly filled in by waitid.
+    let pid = unsafe { info.assume_init().si_pid() };
+    assert_eq!(rc, -1, "a child is left: pid {pid}");
+    assert_eq!(err.raw_os_error(), Some(libc::ECHILD), "{err}");
 }
 
 #[test]
@@ -230,37 +242,94 @@ fn affinity_and_nice() {
     assert_eq!(out.stdout.trim(), "7");
     let err = spawn_err(&{
         let mut s = Spec::new(&["/bin/true"]);
-        s.cpus = Some(vec![5000]);
+        s.cpus = Some(vec![1024]);
         s
     });
     assert!(
-        matches!(err, SpawnError::CpuOutOfRange { cpu: 5000, .. }),
+        matches!(err, SpawnError::CpuOutOfRange { cpu: 1024, .. }),
         "{err:?}"
     );
 }
 
 #[test]
 fn child_setup_failure_is_reported() {
-    // Lowering the nice value needs CAP_SYS_NICE; as root it succeeds, so
-    // only check the failure path when we are not privileged.
-    if rustix::process::geteuid().is_root() {
-        return;
-    }
+    // A mask naming only a CPU this machine does not have (1023 fits the
+    // set, so the parent accepts it): the kernel refuses it with EINVAL,
+    // for root too. The error names the step and the program.
     let err = spawn_err(&{
         let mut s = Spec::new(&["/bin/true"]);
-        s.nice = Some(-20);
+        s.cpus = Some(vec![1023]);
         s
     });
     assert!(
         matches!(
             err,
             SpawnError::ChildSetup {
-                step: "set the nice value",
+                step: "set the CPU affinity",
                 ..
             }
         ),
         "{err:?}"
     );
+    assert_eq!(err.os_error().unwrap().raw_os_error(), Some(libc::EINVAL));
+    assert_eq!(
+        err.to_string(),
+        "failed to set the CPU affinity for /bin/true"
+    );
+}
+
+#[test]
+fn child_fd_limit() {
+    let mut spawner = Spawner::new().unwrap();
+    let null = devnull();
+    spawner.set_child_nofile(100, 200);
+    let out = run_with(
+        &mut spawner,
+        &Spec::new(&["/bin/cat", "/proc/self/limits"]),
+        null.as_fd(),
+        &[],
+    );
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["100", "200"]
+    );
+    // Above fs.nr_open (at most about 2^31) the kernel refuses, root or not.
+    spawner.set_child_nofile(1 << 40, 1 << 40);
+    let err = spawner
+        .spawn(&Spec::new(&["/bin/true"]).command([null.as_fd(), null.as_fd(), null.as_fd()], &[]))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SpawnError::ChildSetup {
+                step: "set the fd limit",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.os_error().unwrap().raw_os_error(), Some(libc::EPERM));
+}
+
+#[test]
+fn setup_failure_leaves_no_zombie_and_spawner_is_reusable() {
+    let mut spawner = Spawner::new().unwrap();
+    let null = devnull();
+    let mut bad = Spec::new(&["/bin/true"]);
+    bad.cpus = Some(vec![1023]);
+    for _ in 0..3 {
+        let err = spawner
+            .spawn(&bad.command([null.as_fd(), null.as_fd(), null.as_fd()], &[]))
+            .unwrap_err();
+        assert!(matches!(err, SpawnError::ChildSetup { .. }), "{err:?}");
+    }
+    let out = run_with(&mut spawner, &Spec::sh("exit 3"), null.as_fd(), &[]);
+    assert_eq!(out.exit, Exit::Code(3));
 }
 
 fn ls_fds(stdin: BorrowedFd<'_>, fds: &[BorrowedFd<'_>]) -> BTreeMap<i32, String> {
@@ -323,9 +392,10 @@ fn fd_plan_with_sources_colliding_with_targets() {
 
 #[test]
 fn fd_plan_permutation_of_many_fds() {
-    // Open 12 files, pass them reversed: raw numbers that fall inside the
-    // target range 0..15 are sources and targets at once (3 -> 14 and
-    // 14 -> 3 when the numbers start at 3).
+    // Twelve files, wherever they landed, spread over as many targets as it
+    // takes for every one of their fd numbers to be a target too (at least
+    // 13, as the files sit on 12 distinct fds above 2): every source must be
+    // moved aside before the installs, and some go to several targets.
     let dir = std::env::temp_dir().join(format!("ned-spawn-perm-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let files: Vec<File> = (0..12)
@@ -335,20 +405,27 @@ fn fd_plan_permutation_of_many_fds() {
             File::open(p).unwrap()
         })
         .collect();
-    let names: Vec<String> = files.iter().map(|f| target_of(f.as_fd())).collect();
-    let caps: Vec<BorrowedFd<'_>> = files.iter().rev().map(|f| f.as_fd()).collect();
-    let collisions = caps
-        .iter()
-        .enumerate()
-        .filter(|(i, fd)| (fd.as_raw_fd() as usize) < 15 && fd.as_raw_fd() as usize != i + 3)
-        .count();
+    let highest = files.iter().map(|f| f.as_raw_fd()).max().unwrap();
+    // Targets 3..=highest+1, so every source number is below the last one.
+    let caps: Vec<BorrowedFd<'_>> = (0..highest - 1)
+        .map(|i| files[(i as usize * 7 + 5) % files.len()].as_fd())
+        .collect();
+    assert!(
+        caps.iter().all(|fd| fd.as_raw_fd() < 3 + caps.len() as i32),
+        "every source must collide with a target"
+    );
+    let expected: Vec<String> = caps.iter().map(|fd| target_of(*fd)).collect();
     let null = devnull();
     let fds = ls_fds(null.as_fd(), &caps);
     std::fs::remove_dir_all(&dir).unwrap();
-    for (i, name) in names.iter().rev().enumerate() {
-        assert_eq!(&fds[&(i as i32 + 3)], name, "cap {i}");
+    for (i, name) in expected.iter().enumerate() {
+        let target = i as i32 + 3;
+        assert_eq!(fds.get(&target), Some(name), "target fd {target}");
     }
-    eprintln!("{collisions} of 12 sources collided with targets");
+    // Nothing but the plan and ls's own directory fd.
+    let last = 2 + caps.len() as i32;
+    let extra: Vec<_> = fds.keys().filter(|&&fd| fd > last).collect();
+    assert!(extra.len() <= 1, "stray fds: {extra:?} in {fds:?}");
 }
 
 #[test]

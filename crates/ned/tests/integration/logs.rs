@@ -1,8 +1,16 @@
 //! The log multiplexer (spec §14): `tag | line` with padded tags, no colour
 //! when not a terminal or with NO_COLOR, whole lines only, the last partial
-//! line flushed, bytes that are not UTF-8 passed through.
+//! line flushed, bytes that are not UTF-8 passed through. And a slow or
+//! stalled console (issue 7 item 4): ned's loop never blocks on its own
+//! output, tasks wait on their own pipes and lose nothing, what ned itself
+//! cannot emit is counted and reported.
 
-use crate::util::{Sandbox, path_str, run};
+use std::io::Read;
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::util::{HANG_GUARD, Sandbox, finish, path_str, pid_alive, run, wait_for};
 
 #[test]
 fn tag_bar_line_with_padding() {
@@ -104,24 +112,359 @@ fn last_partial_line_is_flushed_and_binary_passes_through() {
     );
 }
 
+/// A ned whose output the test reads late or never. If the test fails
+/// first, ned and the tasks whose pids the script marked are killed, so a
+/// frozen ned leaves nothing behind.
+struct Unread<'a> {
+    child: Option<Child>,
+    sb: &'a Sandbox,
+    pid_marks: &'static [&'static str],
+}
+
+impl<'a> Unread<'a> {
+    /// `ned args` with stdout (and stderr) pipes nobody reads yet.
+    fn spawn(sb: &'a Sandbox, args: &[&str], pid_marks: &'static [&'static str]) -> Self {
+        let child = sb
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ned");
+        Unread {
+            child: Some(child),
+            sb,
+            pid_marks,
+        }
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("ned still held")
+    }
+
+    fn sigterm(&mut self) {
+        let pid = self.child().id().to_string();
+        let st = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill failed");
+    }
+
+    /// ned's exit status, if it exits within `guard`.
+    fn wait(&mut self, guard: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < guard {
+            if let Some(s) = self.child().try_wait().expect("wait ned") {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Hands ned over to a caller that collects it (util::finish).
+    fn take(mut self) -> Child {
+        self.child.take().expect("ned still held")
+    }
+}
+
+impl Drop for Unread<'_> {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        for name in self.pid_marks {
+            if let Some(pid) = mark(self.sb, name) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", pid.trim()])
+                    .status();
+            }
+        }
+    }
+}
+
+/// Lua: `mark(name, value)` writes `value` to the file `name` in ned's
+/// working directory (the sandbox root), for the test to see at once.
+const MARK: &str = "local function mark(name, v)\n\
+                      local f = assert(io.open(name, 'w')) f:write(tostring(v)) f:close()\n\
+                    end\n";
+
+fn mark(sb: &Sandbox, name: &str) -> Option<String> {
+    std::fs::read_to_string(sb.root.join(name)).ok()
+}
+
+/// Reads `from` to its end, `chunk` bytes at a time with `pause` between
+/// reads, into a buffer the test can watch.
+fn reader(
+    mut from: impl Read + Send + 'static,
+    chunk: usize,
+    pause: Duration,
+) -> (Arc<Mutex<Vec<u8>>>, std::thread::JoinHandle<()>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&got);
+    let t = std::thread::spawn(move || {
+        let mut buf = vec![0; chunk];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => sink.lock().unwrap().extend_from_slice(&buf[..n]),
+            }
+            std::thread::sleep(pause);
+        }
+    });
+    (got, t)
+}
+
+fn text(b: &Mutex<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&b.lock().unwrap()).into_owned()
+}
+
+/// The grace period tasks get at shutdown (lua_l4::GRACE) plus the time
+/// ned gives its console at exit (ned_core::console::EXIT_FLUSH).
+const GRACE_AND_FLUSH: Duration = Duration::from_secs(3 + 1);
+
+/// A terminal that stopped reading (stdout and stderr one pipe nobody
+/// reads) while a task writes forever: ned still reaps, runs handlers
+/// (which also write to the stalled stderr), and SIGTERM ends it in time.
+#[test]
+fn a_console_that_never_reads_cannot_freeze_ned() {
+    let sb = Sandbox::new();
+    let s = sb.file(
+        "stall.lua",
+        format!(
+            "{MARK}local L4 = require('L4')\n\
+             local ld = L4.default_loader\n\
+             local chatty = ld:startv({{ log = {{ 'chatty' }} }}, '/usr/bin/yes', 'chatty')\n\
+             mark('chatty.pid', chatty:pid())\n\
+             chatty:exit_handler(function(c) mark('chatty.exit', tostring(c) .. ' ' .. tostring(chatty:signal())) end)\n\
+             local quick = ld:startv({{ log = {{ 'quick' }} }}, '/bin/sh', '-c', 'sleep 0.3; echo bye')\n\
+             quick:exit_handler(function(c)\n\
+               mark('quick.exit', c)\n\
+               print('quick exited', c)\n\
+               error('a diagnostic for the stalled stderr')\n\
+             end)\n"
+        ),
+    );
+    let (console_rd, console_wr) = std::io::pipe().expect("pipe");
+    let mut cmd = sb.command(&[path_str(&s)]);
+    cmd.stdout(console_wr.try_clone().expect("dup pipe"))
+        .stderr(console_wr);
+    let child = cmd.spawn().expect("spawn ned");
+    drop(cmd);
+    let mut ned = Unread {
+        child: Some(child),
+        sb: &sb,
+        pid_marks: &["chatty.pid"],
+    };
+    assert!(
+        wait_for(Duration::from_secs(20), || mark(&sb, "quick.exit")
+            .is_some()),
+        "with its console full, ned stopped handling exits"
+    );
+    assert_eq!(mark(&sb, "quick.exit").as_deref(), Some("0"));
+    let chatty: i64 = mark(&sb, "chatty.pid")
+        .and_then(|p| p.parse().ok())
+        .expect("chatty's pid");
+    assert!(pid_alive(chatty), "chatty waits on its full pipe, alive");
+    let sent = Instant::now();
+    ned.sigterm();
+    let status = ned.wait(GRACE_AND_FLUSH + Duration::from_secs(6));
+    let took = sent.elapsed();
+    let status = status.expect("ned ignored SIGTERM while its console was stalled");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(
+        took < GRACE_AND_FLUSH + Duration::from_secs(4),
+        "ned took {took:?} to exit"
+    );
+    assert_eq!(mark(&sb, "chatty.exit").as_deref(), Some("nil 15"));
+    assert!(
+        wait_for(Duration::from_secs(10), || !pid_alive(chatty)),
+        "chatty outlived ned"
+    );
+    drop(console_rd);
+}
+
+/// A console that reads 1 KiB every 2 ms and a task writing 100,000
+/// numbered lines: the task waits on its pipe instead of ned dropping
+/// anything, so every line arrives exactly once, whole and in order.
+#[test]
+fn a_slow_console_gets_every_line_once_in_order() {
+    let sb = Sandbox::new();
+    let s = sb.file(
+        "slow.lua",
+        "local L4 = require('L4')\n\
+         local t = L4.default_loader:start({ log = { 'n' } }, 'rom/probe --stdout-lines 100000')\n\
+         t:exit_handler(function(c) print('n exited', c) end)\n",
+    );
+    let mut ned = Unread::spawn(&sb, &[path_str(&s)], &[]);
+    let (out, out_t) = reader(
+        ned.child().stdout.take().expect("stdout"),
+        1024,
+        Duration::from_millis(2),
+    );
+    let (err, err_t) = reader(
+        ned.child().stderr.take().expect("stderr"),
+        4096,
+        Duration::ZERO,
+    );
+    // Serving: ned stays until told, so its exit bound plays no part.
+    assert!(
+        wait_for(HANG_GUARD, || text(&out).contains("n exited\t0\n")),
+        "the task never finished: {} bytes arrived",
+        out.lock().unwrap().len()
+    );
+    ned.sigterm();
+    let status = ned
+        .wait(HANG_GUARD)
+        .expect("ned did not exit after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    out_t.join().unwrap();
+    err_t.join().unwrap();
+    let (out, err) = (text(&out), text(&err));
+    assert!(
+        !out.contains("dropped") && !err.contains("dropped"),
+        "{err}"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    let logged: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("n | "))
+        .collect();
+    assert_eq!(
+        logged.len(),
+        100_001,
+        "the probe's report and 100,000 lines"
+    );
+    assert!(logged[0].starts_with('{'), "{}", logged[0]);
+    for (i, l) in logged[1..].iter().enumerate() {
+        assert_eq!(*l, format!("line {}", i + 1), "line lost, repeated or cut");
+    }
+    assert_eq!(lines.last(), Some(&"n exited\t0"), "the handler ran last");
+}
+
+/// A console that stalls while the script prints more than ned can hold,
+/// then drains: the kept lines arrive in order, then the report of the
+/// dropped ones with their exact count.
+#[test]
+fn a_stalled_then_draining_console_reports_what_was_dropped() {
+    let sb = Sandbox::new();
+    let total = 20_000;
+    let s = sb.file(
+        "drops.lua",
+        format!(
+            "{MARK}for i = 1, {total} do print(('p'):rep(100), i) end\n\
+             mark('printed', 1)\n"
+        ),
+    );
+    let mut ned = Unread::spawn(&sb, &[path_str(&s)], &[]);
+    assert!(
+        wait_for(Duration::from_secs(30), || mark(&sb, "printed").is_some()),
+        "print blocked on the stalled console"
+    );
+    let (out, out_t) = reader(
+        ned.child().stdout.take().expect("stdout"),
+        64 * 1024,
+        Duration::ZERO,
+    );
+    let (err, err_t) = reader(
+        ned.child().stderr.take().expect("stderr"),
+        4096,
+        Duration::ZERO,
+    );
+    assert!(
+        wait_for(Duration::from_secs(30), || text(&out)
+            .contains("console too slow\n")),
+        "no drop report once the console drained"
+    );
+    ned.sigterm();
+    let status = ned
+        .wait(HANG_GUARD)
+        .expect("ned did not exit after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    out_t.join().unwrap();
+    err_t.join().unwrap();
+    let out = text(&out);
+    let lines: Vec<&str> = out.lines().collect();
+    let kept = lines.len() - 1;
+    let p = "p".repeat(100);
+    for (i, l) in lines[..kept].iter().enumerate() {
+        assert_eq!(
+            *l,
+            format!("{p}\t{}", i + 1),
+            "kept lines: a prefix, in order"
+        );
+    }
+    assert!(kept > 0 && kept < total, "kept {kept} of {total}");
+    assert_eq!(
+        lines[kept],
+        format!("ned: {} lines dropped: console too slow", total - kept)
+    );
+    let err = text(&err);
+    assert!(!err.contains("dropped at exit"), "{err}");
+}
+
+/// One task writes a million lines into a console that does not read yet:
+/// that task waits on its pipe, while 20 small tasks log, end and have
+/// their handlers run. Once the console reads, nothing is missing and the
+/// small tasks came first.
 #[test]
 fn a_task_writing_megabytes_does_not_block_others() {
     let sb = Sandbox::new();
-    let out = sb.wait_and_exit(
-        "local L4 = require('L4')\n\
-         local ld = L4.default_loader\n\
-         local big = ld:start({ log = { 'big' } }, 'rom/probe --stdout-lines 1000000')\n\
-         big:exit_handler(function(c) print('big exited', c) end)\n\
-         for i = 1, 20 do\n\
-           local t = ld:startv({ log = { 'small' .. i } }, '/bin/echo', 'small ' .. i)\n\
-           t:exit_handler(function(c) print('small exited', i, c) end)\n\
-         end\n",
+    let s = sb.file(
+        "big.lua",
+        format!(
+            "{MARK}local L4 = require('L4')\n\
+             local ld = L4.default_loader\n\
+             local big = ld:start({{ log = {{ 'big' }} }}, 'rom/probe --stdout-lines 1000000')\n\
+             mark('big.pid', big:pid())\n\
+             big:exit_handler(function(c) mark('big.exit', c) print('big exited', c) end)\n\
+             for i = 1, 20 do\n\
+               local t = ld:startv({{ log = {{ 'small' .. i }} }}, '/bin/echo', 'small ' .. i)\n\
+               t:exit_handler(function(c) mark('small' .. i .. '.exit', c) print('small exited', i, c) end)\n\
+             end\n"
+        ),
     );
-    out.ok().no_lua_error().stdout_has("big exited\t0");
-    assert_eq!(out.log("big").len(), 1_000_001);
+    let ned = Unread::spawn(&sb, &["--wait-and-exit", path_str(&s)], &["big.pid"]);
+    let smalls_done = || (1..=20).all(|i| mark(&sb, &format!("small{i}.exit")).is_some());
+    assert!(
+        wait_for(Duration::from_secs(30), smalls_done),
+        "the small tasks' exits waited for the big one"
+    );
+    assert_eq!(
+        mark(&sb, "big.exit"),
+        None,
+        "the big task ended with nobody reading: lines were dropped"
+    );
+    let out = finish(ned.take(), HANG_GUARD);
+    out.ok().no_lua_error();
+    assert!(!out.stderr.contains("dropped"), "{out}");
+    let big = out.log("big");
+    assert_eq!(big.len(), 1_000_001);
+    for (i, l) in big[1..].iter().enumerate() {
+        assert_eq!(*l, format!("line {}", i + 1));
+    }
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let at = |line: &str| {
+        lines
+            .iter()
+            .position(|l| *l == line)
+            .unwrap_or_else(|| panic!("stdout lacks {line:?}"))
+    };
+    // Tags are padded to the longest, `small20`.
+    let big_end = at("big     | line 1000000");
+    assert!(
+        at("big exited\t0") > big_end,
+        "the handler after the last line"
+    );
     for i in 1..=20 {
         assert_eq!(out.log(&format!("small{i}")), [format!("small {i}")]);
-        out.stdout_has(&format!("small exited\t{i}\t0"));
+        let handled = at(&format!("small exited\t{i}\t0"));
+        assert!(
+            handled < big_end,
+            "small {i}'s handler waited for the big task"
+        );
     }
 }
 

@@ -70,6 +70,13 @@ fn task_table() {
     );
 }
 
+/// `L4.socket`: good calls, and a table of malformed ones that each name
+/// the bad field and leave no fd behind.
+#[test]
+fn sockets_and_their_bad_input() {
+    conformance("sockets");
+}
+
 /// Malformed start tables; the task started before them still exits
 /// through its handler.
 #[test]
@@ -92,6 +99,7 @@ fn every_script_is_run() {
         "tasks",
         "bad_start",
         "lunatik_caps",
+        "sockets",
         // Runtime scripts that lunatik_caps.lua loads.
         "runtimes",
     ];

@@ -7,10 +7,11 @@
 //! One module per area of spec/issue: cli (§2), lua_scripts (§3-§7, the
 //! §12 task table, the table-driven bad-input test and malformed start
 //! tables, all asserted in Lua), start (§9, §10), sockets (channels and a
-//! real socket-activation consumer), tasks (§12 from outside), exits (exit
-//! options and signals), teardown (held tasks at close, os.exit, stray
-//! signals, shutdown refusal, wedges), logs (§14), rom (names kept inside
-//! directory caps, script headers), examples.
+//! real socket-activation consumer), sockets_inet (TCP, UDP and Unix socket
+//! caps served by Python, inherited by an inner ned), tasks (§12 from
+//! outside), exits (exit options and signals), teardown (held tasks at
+//! close, os.exit, stray signals, shutdown refusal, wedges), logs (§14),
+//! rom (names kept inside directory caps, script headers), examples.
 
 mod util;
 
@@ -22,6 +23,7 @@ mod lua_scripts;
 mod nested;
 mod rom;
 mod sockets;
+mod sockets_inet;
 mod start;
 mod tasks;
 mod teardown;

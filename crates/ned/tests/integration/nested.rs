@@ -36,24 +36,57 @@ print("inner exited " .. tostring(t:wait()))
         .stdout_has("inner exited 0");
 }
 
-/// `LISTEN_*` meant for another process, or malformed, is ignored.
+/// `LISTEN_*` is checked before anything is adopted: variables meant for
+/// another process, a malformed or implausible count, empty names, and fds
+/// that are not open. ned is started through `sh`, which opens the file as
+/// fd 3, closes fd 4, sets `LISTEN_PID` to its own pid (kept by `exec`)
+/// unless the case gives another, and execs ned; the script reports which
+/// names it was given.
 #[test]
-fn foreign_or_malformed_listen_variables_are_ignored() {
+fn listen_variables_are_checked_before_adoption() {
     let sb = Sandbox::new();
     let script = sb.file(
         "env.lua",
-        "local L4 = require('L4')\nassert(L4.Env.x == nil and L4.Env.fd3 == nil)\nprint('clean env')\n",
+        "local L4 = require('L4')\n\
+         print(('x=%s y=%s fd3=%s'):format(L4.Env.x ~= nil, L4.Env.y ~= nil, L4.Env.fd3 ~= nil))\n",
     );
-    for (fds, pid, names) in [
-        ("1", "1", "x"),
-        ("garbage", "", ""),
-        ("99999999", "1", ":::"),
-    ] {
-        let mut cmd = sb.command(&["--exit", path_str(&script)]);
-        cmd.env("LISTEN_FDS", fds)
+    let granted = sb.file("granted", "");
+    let shell = r#"exec 3<"$1" 4<&-
+if [ "$LISTEN_PID" = self ]; then LISTEN_PID=$$; fi
+export LISTEN_PID
+exec "$0" --exit "$2""#;
+    // (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES, what the script must see)
+    let cases = [
+        // The control: the right pid adopts fd 3 under its name.
+        ("self", "1", "x", "x=true y=false fd3=false"),
+        // Meant for another process: nothing, although fd 3 is open.
+        ("1", "1", "x", "x=false y=false fd3=false"),
+        ("", "1", "x", "x=false y=false fd3=false"),
+        // The right pid, but a count that is not a number, or above the
+        // MAX_FDS limit: nothing.
+        ("self", "garbage", "x", "x=false y=false fd3=false"),
+        ("self", "-1", "x", "x=false y=false fd3=false"),
+        ("self", "99999999", "x", "x=false y=false fd3=false"),
+        // Empty names fall back to fd<N>.
+        ("self", "1", ":::", "x=false y=false fd3=true"),
+        ("self", "1", "", "x=false y=false fd3=true"),
+        // Two announced, fd 4 not open: only fd 3 is adopted.
+        ("self", "2", "x:y", "x=true y=false fd3=false"),
+    ];
+    for (pid, fds, names, seen) in cases {
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.args(["-c", shell, path_str(&ned_bin())])
+            .args([path_str(&granted), path_str(&script)])
+            .current_dir(&sb.root)
+            .env_clear()
+            .env("NO_COLOR", "1")
             .env("LISTEN_PID", pid)
-            .env("LISTEN_FDNAMES", names);
+            .env("LISTEN_FDS", fds)
+            .env("LISTEN_FDNAMES", names)
+            .stdin(std::process::Stdio::null());
         let out = crate::util::run(&mut cmd);
-        out.ok().no_lua_error().stdout_has("clean env");
+        let case = format!("LISTEN_PID={pid} LISTEN_FDS={fds} LISTEN_FDNAMES={names}");
+        out.ok().no_lua_error();
+        assert_eq!(out.stdout.trim(), seen, "{case}:\n{out}");
     }
 }

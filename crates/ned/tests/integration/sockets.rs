@@ -8,7 +8,7 @@
 use crate::util::Sandbox;
 
 /// An interpreter path that works with an empty environment (no PATH).
-fn python() -> String {
+pub(crate) fn python() -> String {
     for p in ["/usr/bin/python3", "/usr/local/bin/python3"] {
         if std::path::Path::new(p).exists() {
             return p.to_owned();
@@ -21,7 +21,7 @@ fn python() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-const PRELUDE: &str = r#"
+pub(crate) const PRELUDE: &str = r#"
 import os, socket, sys
 def listen_fd(name):
     assert os.environ["LISTEN_PID"] == str(os.getpid()), "LISTEN_PID is not mine"

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::exits::{assert_tasks_gone, pids, serve_and_signal};
-use crate::util::{Sandbox, path_str, pid_alive, run, wait_for};
+use crate::util::{KillOnDrop, Sandbox, path_str, pid_alive, run, wait_for};
 
 /// What the finalizer that tried to start a task while the state closed
 /// got: refused, so no process.
@@ -151,13 +151,18 @@ fn stray_signals_do_not_end_ned() {
         "local t = require('L4').default_loader:start({ log = { 't' } }, '/bin/sleep 100')\n\
          print('pid', 't', t:pid())\n",
     );
-    let mut child = sb
-        .command(&[path_str(&s)])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn ned");
-    let pid = child.id().to_string();
+    let mut child = KillOnDrop(Some(
+        sb.command(&[path_str(&s)])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn ned"),
+    ));
+    let pid = child
+        .0
+        .as_ref()
+        .map(|c| c.id().to_string())
+        .unwrap_or_default();
     // Let ned block its signals and start the task.
     std::thread::sleep(Duration::from_millis(300));
     for sig in [
@@ -173,14 +178,18 @@ fn stray_signals_do_not_end_ned() {
     }
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        child.try_wait().expect("try_wait").is_none(),
+        child
+            .0
+            .as_mut()
+            .map(|c| c.try_wait().expect("try_wait").is_none())
+            == Some(true),
         "a stray signal ended ned"
     );
     std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("kill");
-    let out = crate::util::finish(child, Duration::from_secs(30));
+    let out = crate::util::finish(child.take(), Duration::from_secs(30));
     out.ok();
     out.stderr_has("ignoring SIGUSR1")
         .stderr_has("ignoring SIGRTMIN");

@@ -236,6 +236,26 @@ impl Boundary for str {
     }
 }
 
+/// Kills a spawned ned when dropped, so a test that fails before it
+/// collects ned leaves no process behind.
+pub struct KillOnDrop(pub Option<Child>);
+
+impl KillOnDrop {
+    /// The child, for collecting it; the guard then does nothing.
+    pub fn take(&mut self) -> Child {
+        self.0.take().expect("child already taken")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Spawns `cmd` with piped output and waits with the hang guard.
 pub fn run(cmd: &mut Command) -> Out {
     let child = cmd
