@@ -193,7 +193,10 @@ pub fn dir_lookup(lua: &Lua, vals: MultiValue) -> Res<Value> {
     let args = Args::new("query", vals, 1);
     let dir = cap_arg(&args, 0)?;
     let name = args.string(1)?;
-    match dir.query_file(&name).map_err(|e| Fail::Msg(chain(&e)))? {
+    match dir
+        .query_file(&name)
+        .map_err(|e| Fail::Msg(format!("query: {}", chain(&e))))?
+    {
         Some(cap) => Ok(push(lua, cap)?),
         None => Ok(Value::Nil),
     }

@@ -10,6 +10,7 @@ mod cap;
 mod fail;
 mod info;
 mod loader;
+mod rom;
 mod socket;
 mod task;
 
@@ -245,29 +246,7 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
             Ok(l4)
         })?,
     )?;
-    // `require("rom/x")` loads `<rom>/x.lua`.
-    let searchers: Table = package.get("searchers")?;
-    let rom = lock(&host.host).rom.clone();
-    let searcher = lua.create_function(move |lua, name: String| {
-        let Some(rest) = name.strip_prefix("rom/") else {
-            return Ok(MultiValue::new());
-        };
-        let path = rom.join(format!("{rest}.lua"));
-        if rest.split('/').any(|c| c == ".." || c.is_empty()) {
-            return lua.pack_multi(format!("\n\tno rom module '{name}'"));
-        }
-        match std::fs::read(&path) {
-            Ok(src) => {
-                let f = lua
-                    .load(src)
-                    .set_name(format!("@{}", path.display()))
-                    .into_function()?;
-                lua.pack_multi((f, path.display().to_string()))
-            }
-            Err(_) => lua.pack_multi(format!("\n\tno file '{}'", path.display())),
-        }
-    })?;
-    searchers.raw_insert(2, searcher)?;
+    rom::install(lua, lock(&host.host).rom.clone())?;
     install_exit(lua, &host)?;
     interrupt_on_signals(lua, host.shutdown.clone())?;
     Ok(host)

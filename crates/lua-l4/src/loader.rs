@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 use ned_core::cap::Object;
 use ned_core::supervisor::{LogTarget, StartSpec};
 use ned_core::{Cap, Kind, Rights};
+use rustix::fs::{FileType, OFlags};
 
 use crate::HostCell;
 use crate::cap::{cap_of, log_spec, push};
@@ -328,7 +329,10 @@ fn table_namespace(
     Ok(Cap::new(ns, Rights::READ))
 }
 
-/// Resolves the program in the task's own caps (spec §9).
+/// Resolves the program in the task's own caps (spec §9). A name inside a
+/// directory cap is looked up beneath it (no `..`, no symlink out) and the
+/// path just checked is what gets executed; docs/linux-mapping.md says what
+/// can still change between the check and `execve`.
 fn resolve_program(prog: &str, caps: &[(String, Cap)]) -> Res<PathBuf> {
     let fail = |why: &str| Fail::Msg(format!("could not create process: {prog}: {why}"));
     if prog.starts_with('/') {
@@ -342,6 +346,7 @@ fn resolve_program(prog: &str, caps: &[(String, Cap)]) -> Res<PathBuf> {
         return Err(fail("no such capability in the task's caps"));
     };
     let mut cap = cap.clone();
+    let mut name = first;
     let mut rest = rest;
     // Walk namespaces held in ned.
     while let (Object::Namespace(map), Some(r)) = (&*cap.object, rest) {
@@ -355,22 +360,29 @@ fn resolve_program(prog: &str, caps: &[(String, Cap)]) -> Res<PathBuf> {
             .get(head)
             .cloned();
         cap = next.ok_or_else(|| fail("not found"))?;
+        name = head;
         rest = tail;
     }
-    let base = cap
-        .host_path()
-        .ok_or_else(|| fail("capability is not a file or directory"))?;
     match (cap.kind(), rest) {
-        (Kind::File, None) => Ok(base.to_path_buf()),
+        (Kind::File, None) => cap
+            .host_path()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| fail("capability is not a file or directory")),
         (Kind::Directory, Some(r)) => {
-            let r = Path::new(r);
-            if r.components().any(|c| !matches!(c, Component::Normal(_))) {
-                return Err(fail("path leaves the capability"));
+            let what = format!("{name} directory");
+            let dir = cap
+                .beneath(&what)
+                .ok_or_else(|| fail("capability is not a directory"))?;
+            let fd = dir.open(r, OFlags::PATH).map_err(|e| fail(&chain(&e)))?;
+            let stat = rustix::fs::fstat(&fd).map_err(|e| fail(&e.to_string()))?;
+            if FileType::from_raw_mode(stat.st_mode).is_dir() {
+                return Err(fail("is a directory"));
             }
-            Ok(base.join(r))
+            Ok(dir.path().join(r))
         }
         (Kind::Directory, None) => Err(fail("is a directory")),
-        _ => Err(fail("not found")),
+        (Kind::File, Some(_)) => Err(fail("not found")),
+        _ => Err(fail("capability is not a file or directory")),
     }
 }
 

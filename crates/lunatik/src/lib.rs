@@ -19,8 +19,8 @@ pub mod object;
 pub mod rcu;
 pub mod stats;
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub use error::{Raise, message};
 pub use lua::args::{Args, NotInteger, integer_of, type_name};
@@ -60,6 +60,31 @@ pub struct Config {
     pub instruction_budget: u64,
     /// The host's interrupt check, if any (see [`Interrupt`]).
     pub interrupt: Option<Interrupt>,
+    /// The Lua root, opened once for every runtime made from this config.
+    pub root_dir: RootDir,
+}
+
+/// The opened Lua root, kept so creating a runtime costs one `openat2` and
+/// not an extra open and close of the root (leave it at its default). The
+/// root is opened when the first runtime is made and kept: a directory
+/// later moved to its path is not seen.
+#[derive(Clone, Debug, Default)]
+pub struct RootDir(Arc<Mutex<Option<Arc<ned_path::Dir>>>>);
+
+impl RootDir {
+    /// The root opened from `path`, from the cache when it holds that path
+    /// (a config cloned with another `lua_root` replaces it).
+    pub(crate) fn get(&self, path: &Path) -> Result<Arc<ned_path::Dir>, ned_path::BeneathError> {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(dir) = &*slot
+            && dir.beneath().path() == path
+        {
+            return Ok(dir.clone());
+        }
+        let dir = Arc::new(ned_path::Dir::open(path, "Lua root")?);
+        *slot = Some(dir.clone());
+        Ok(dir)
+    }
 }
 
 impl Config {
@@ -79,6 +104,7 @@ impl Default for Config {
             memory_limit: None,
             instruction_budget: DEFAULT_INSTRUCTION_BUDGET,
             interrupt: None,
+            root_dir: RootDir::default(),
         }
     }
 }
@@ -88,4 +114,35 @@ impl Default for Config {
 /// built until required).
 pub fn register(lua: &mlua::Lua, config: Config) -> mlua::Result<()> {
     lua::install(lua, Arc::new(config), true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_is_opened_once_and_per_path() {
+        let c1 = Config::new("/");
+        let d1 = c1.root_dir.get(&c1.lua_root).expect("open /");
+        assert!(Arc::ptr_eq(
+            &d1,
+            &c1.root_dir.get(&c1.lua_root).expect("again")
+        ));
+        // A clone shares the cache, but another root is not served from it.
+        let c2 = Config {
+            lua_root: PathBuf::from("/proc"),
+            ..c1.clone()
+        };
+        let d2 = c2.root_dir.get(&c2.lua_root).expect("open /proc");
+        assert_eq!(d2.beneath().path(), Path::new("/proc"));
+        assert!(!Arc::ptr_eq(&d1, &d2));
+        let err = Config::new("/nonexistent/root")
+            .root_dir
+            .get(Path::new("/nonexistent/root"))
+            .expect_err("no such root");
+        assert_eq!(
+            err.to_string(),
+            "failed to open the Lua root /nonexistent/root"
+        );
+    }
 }

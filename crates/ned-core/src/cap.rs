@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use ned_path::{Beneath, BeneathError};
 use rustix::fs::{Mode, OFlags};
 use rustix::net::{AddressFamily, Shutdown, SocketAddrUnix, SocketFlags, SocketType};
 
@@ -55,6 +56,9 @@ pub enum CapError {
     Inspect(#[source] std::io::Error),
     #[error("inherited fd is {0}, which ned has no capability type for")]
     NotAdoptable(&'static str),
+    /// A name looked up in a directory cap (see [`Cap::query_file`]).
+    #[error(transparent)]
+    Lookup(#[from] BeneathError),
 }
 
 /// The dynamic type of an object, as scripts see it in `tostring` and `L4.cast`.
@@ -370,34 +374,39 @@ impl Cap {
         Arc::ptr_eq(&self.object, &other.object)
     }
 
-    /// The file a cap names relative to a directory cap (`rom:query("x")`).
+    /// The directory a cap names, to look names up in without leaving it;
+    /// `what` is what the directory is to the user ("rom directory").
+    pub fn beneath<'a>(&'a self, what: &'a str) -> Option<Beneath<'a>> {
+        match &*self.object {
+            Object::Directory { fd, path } => Some(Beneath::new(fd.as_fd(), path, what)),
+            _ => None,
+        }
+    }
+
+    /// The file or directory `name` inside a directory cap
+    /// (`rom:query("x")`), read-only; `None` when there is no such name (or
+    /// the cap is no directory). A name that leaves the directory, through
+    /// `..` or a symlink, is an error naming both.
     pub fn query_file(&self, name: &str) -> Result<Option<Cap>, CapError> {
-        let Object::Directory { path, .. } = &*self.object else {
+        let Some(dir) = self.beneath("directory") else {
             return Ok(None);
         };
-        if name.is_empty() || name.contains('\0') || name.split('/').any(|c| c == "..") {
-            return Ok(None);
-        }
-        let full = path.join(name.trim_start_matches('/'));
-        match rustix::fs::open(&full, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
-            Ok(fd) => {
-                let stat = rustix::fs::fstat(&fd).map_err(|e| CapError::Open {
-                    path: full.clone(),
-                    source: e.into(),
-                })?;
-                let object = if rustix::fs::FileType::from_raw_mode(stat.st_mode).is_dir() {
-                    Object::Directory { fd, path: full }
-                } else {
-                    Object::File { fd, path: full }
-                };
-                Ok(Some(Cap::new(object, Rights::READ)))
-            }
-            Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => Ok(None),
-            Err(e) => Err(CapError::Open {
-                path: full,
-                source: e.into(),
-            }),
-        }
+        let fd = match dir.open(name, OFlags::PATH) {
+            Ok(fd) => fd,
+            Err(BeneathError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let full = dir.path().join(name);
+        let stat = rustix::fs::fstat(&fd).map_err(|e| CapError::Open {
+            path: full.clone(),
+            source: e.into(),
+        })?;
+        let object = if rustix::fs::FileType::from_raw_mode(stat.st_mode).is_dir() {
+            Object::Directory { fd, path: full }
+        } else {
+            Object::File { fd, path: full }
+        };
+        Ok(Some(Cap::new(object, Rights::READ)))
     }
 
     /// The host path a program cap is executed from.
@@ -422,14 +431,23 @@ impl Cap {
                 }
                 Ok(Granted::Own(sock))
             }
-            Object::Directory { path, .. } => {
+            Object::Directory { fd, path } => {
                 // Directories are handed out readable so `openat` and
                 // `getdents` work; write protection of the files inside needs
-                // the sandbox (see docs/linux-mapping.md).
-                Ok(Granted::Own(reopen(
-                    path,
-                    OFlags::RDONLY | OFlags::DIRECTORY,
-                )?))
+                // the sandbox (see docs/linux-mapping.md). Reopened through
+                // ned's own descriptor (`.` of it), not the path: the task
+                // gets the very directory the cap was made from.
+                rustix::fs::openat(
+                    fd,
+                    ".",
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map(Granted::Own)
+                .map_err(|e| CapError::Open {
+                    path: path.clone(),
+                    source: e.into(),
+                })
             }
             Object::File { path, .. } => {
                 let flags = if self.rights.has(Rights::W) {

@@ -74,17 +74,24 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     let mut inherited = adopt(inherited);
     // An inherited `rom` directory is this ned's rom, unless --rom says
     // otherwise; either way L4.Env.rom is built from the path.
-    let inherited_rom: Option<PathBuf> = inherited
+    let inherited_rom: Option<Cap> = inherited
         .iter()
         .position(|(n, c)| n == "rom" && c.kind() == ned_core::Kind::Directory)
-        .map(|i| inherited.remove(i))
-        .and_then(|(_, c)| c.host_path().map(Path::to_path_buf));
-    // A ned started by ned may name its script in its rom: `rom/boot.lua`.
-    if let (Some(script), Some(rom)) = (&opts.script, &inherited_rom)
+        .map(|i| inherited.remove(i).1);
+    let inherited_rom_path = inherited_rom
+        .as_ref()
+        .and_then(|c| c.host_path().map(Path::to_path_buf));
+    // A ned started by ned may name its script in its rom: `rom/boot.lua`,
+    // looked up beneath that directory.
+    let mut in_rom = None;
+    if let (Some(script), Some(rom), Some(rom_path)) =
+        (&opts.script, &inherited_rom, &inherited_rom_path)
         && !script.exists()
         && let Ok(rest) = script.strip_prefix("rom")
+        && let Some(name) = rest.to_str()
     {
-        opts.script = Some(rom.join(rest));
+        in_rom = Some((rom, name.to_owned()));
+        opts.script = Some(rom_path.join(rest));
     }
     let script_dir = opts
         .script
@@ -95,7 +102,7 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     let rom = opts
         .rom
         .clone()
-        .or(inherited_rom)
+        .or_else(|| inherited_rom_path.clone())
         .unwrap_or_else(|| script_dir.clone());
     let lua_root = opts.lua_root.clone().unwrap_or_else(|| script_dir.clone());
 
@@ -135,7 +142,14 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     if let Some(script) = &opts.script
         && shutdown.requested().is_none()
     {
-        ok &= run_script(&lua, script, &opts.args);
+        let src = match &in_rom {
+            Some((rom, name)) => rom
+                .beneath("rom directory")
+                .ok_or_else(|| format!("'{name}': the inherited rom is no directory"))
+                .and_then(|dir| dir.read_script(name).map_err(|e| e.to_string())),
+            None => ned_path::script::read(script).map_err(|e| e.to_string()),
+        };
+        ok &= run_script(&lua, script, src, &opts.args);
     }
     lua_l4::run(&lua, &host, opts.mode);
     lua_l4::teardown(lua, host);
@@ -209,20 +223,21 @@ fn setup_globals(
     Ok(())
 }
 
-/// Loads and runs the boot script; prints `lua error: ...` on failure.
-fn run_script(lua: &Lua, script: &std::path::Path, args: &[std::ffi::OsString]) -> bool {
-    let mut src = match std::fs::read(script) {
+/// Runs the boot script read from `script` (its header already stripped);
+/// prints `lua error: ...` on failure.
+fn run_script(
+    lua: &Lua,
+    script: &Path,
+    src: Result<Vec<u8>, String>,
+    args: &[std::ffi::OsString],
+) -> bool {
+    let src = match src {
         Ok(s) => s,
         Err(e) => {
             ned_core::diag!("lua error: cannot open {}: {e}", script.display());
             return false;
         }
     };
-    if src.first() == Some(&b'#') {
-        // Blank the first line but keep its newline, so line numbers hold.
-        let end = src.iter().position(|&b| b == b'\n').unwrap_or(src.len());
-        src.drain(..end);
-    }
     let chunk = lua.load(src).set_name(format!("@{}", script.display()));
     let mut vals = Vec::with_capacity(args.len());
     for a in args {

@@ -10,12 +10,12 @@
 //! cannot overflow.
 
 use std::cell::RefCell;
-use std::path::{Component, Path};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use mlua::{HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Value, VmState};
+use ned_path::BeneathError;
 
 use super::class::{Handle, LuaClass, Method, from_shared, push_object, to_shared};
 use super::{Args, function, none, ret, sleepable};
@@ -33,17 +33,25 @@ const HOOK_STEP: u32 = 1000;
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    /// The script name is empty, absolute, climbs out of the root or holds NUL.
+    /// The script name is empty, too long or holds NUL.
     #[error("invalid script name '{0}' (must be a path relative to the Lua root)")]
     BadName(String),
-    /// The script file could not be read.
+    /// The script name leaves the Lua root: absolute, `..` above it, or a
+    /// symlink pointing out.
+    #[error("invalid script name '{name}'")]
+    Escapes {
+        name: String,
+        #[source]
+        source: ned_path::BeneathError,
+    },
+    /// The script file could not be found or read.
     #[error("cannot open {path}")]
     Open {
         /// `<root>/<name>.lua`
         path: String,
         /// why
         #[source]
-        source: std::io::Error,
+        source: ned_path::BeneathError,
     },
     /// Building the Lua state failed.
     #[error("failed to create runtime state")]
@@ -198,20 +206,25 @@ impl Object for Runtime {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Checks `name` and returns `<root>/<name>.lua`.
-fn script_path(config: &Config, name: &str) -> Result<std::path::PathBuf, RuntimeError> {
-    let bad = || RuntimeError::BadName(name.chars().take(200).collect());
+/// The source of `<root>/<name>.lua`, looked up beneath the root (see
+/// ned-path) and with its header stripped as `lua5.4` does.
+fn read_script(config: &Config, name: &str) -> Result<Vec<u8>, RuntimeError> {
     if name.is_empty() || name.len() > 4096 || name.contains('\0') {
-        return Err(bad());
+        return Err(RuntimeError::BadName(name.chars().take(200).collect()));
     }
-    let p = Path::new(name);
-    if !p
-        .components()
-        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        return Err(bad());
-    }
-    Ok(config.lua_root.join(format!("{name}.lua")))
+    let file = format!("{name}.lua");
+    let open = |source| RuntimeError::Open {
+        path: config.lua_root.join(&file).display().to_string(),
+        source,
+    };
+    let root = config.root_dir.get(&config.lua_root).map_err(open)?;
+    root.beneath().read_script(&file).map_err(|e| match e {
+        BeneathError::Escapes { .. } => RuntimeError::Escapes {
+            name: name.to_owned(),
+            source: e,
+        },
+        e => open(e),
+    })
 }
 
 /// `os.exit` in a runtime would end ned's whole process on the spot and
@@ -330,11 +343,7 @@ impl Runtime {
         sleep: bool,
         limits: Limits,
     ) -> Result<Arc<Runtime>, RuntimeError> {
-        let path = script_path(config, name)?;
-        let src = std::fs::read(&path).map_err(|source| RuntimeError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let src = read_script(config, name)?;
         let _chain = Chain::enter(0)?;
         let libs = if sleep {
             StdLib::ALL_SAFE
@@ -401,11 +410,6 @@ impl Runtime {
             Ok(Some(budget))
         };
         let budget = setup().map_err(RuntimeError::State)?;
-        // Keep line numbers but skip a `#!` line, as luaL_loadfile does.
-        let src = match src.strip_prefix(b"#") {
-            Some(rest) => [b"--".as_slice(), rest].concat(),
-            None => src,
-        };
         let lua_err = |e: mlua::Error| RuntimeError::Lua(message(&e));
         let chunk = lua
             .load(src)

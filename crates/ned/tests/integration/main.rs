@@ -11,7 +11,7 @@
 //! caps served by Python, inherited by an inner ned), tasks (§12 from
 //! outside), exits (exit options and signals), teardown (held tasks at
 //! close, os.exit, stray signals, shutdown refusal, wedges), logs (§14),
-//! examples.
+//! rom (names kept inside directory caps, script headers), examples.
 
 mod util;
 
@@ -21,6 +21,7 @@ mod exits;
 mod logs;
 mod lua_scripts;
 mod nested;
+mod rom;
 mod sockets;
 mod sockets_inet;
 mod start;

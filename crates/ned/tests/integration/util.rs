@@ -1,5 +1,5 @@
 //! Test harness: a temporary directory per test with a `rom/` holding the
-//! programs (at least `rom/probe`, a link to `ned-probe`) and the scripts,
+//! programs (at least `rom/probe`, a hard link to `ned-probe`) and the scripts,
 //! and a runner for the real `ned` binary with a hang guard.
 //!
 //! Scripts are written into `rom/`, so the default `rom` cap (the script's
@@ -48,13 +48,18 @@ pub struct Sandbox {
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 impl Sandbox {
-    /// `root/rom/probe` → ned-probe.
+    /// `root/rom/probe` is ned-probe.
     pub fn new() -> Sandbox {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let root = std::env::temp_dir().join(format!("ned-it-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("rom")).expect("create sandbox");
-        std::os::unix::fs::symlink(probe_bin(), root.join("rom/probe")).expect("link probe");
+        // A hard link (a copy across file systems), not a symlink: ned
+        // refuses absolute symlinks in its rom (they may point anywhere).
+        let probe = root.join("rom/probe");
+        if std::fs::hard_link(probe_bin(), &probe).is_err() {
+            std::fs::copy(probe_bin(), &probe).expect("copy probe");
+        }
         Sandbox { root }
     }
 
