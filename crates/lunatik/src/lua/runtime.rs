@@ -334,6 +334,115 @@ coroutine.wrap = function(f)
 end
 "#;
 
+/// Sets a fresh runtime state up: lunatik's modules, the module path, the
+/// `os.exit` refusal, the memory limit, and the hooks — the host's
+/// interrupt, and for a non-sleepable runtime its instruction budget, which
+/// is returned.
+fn configure(
+    lua: &Lua,
+    config: &Arc<Config>,
+    sleep: bool,
+    limits: Limits,
+) -> mlua::Result<Option<Arc<Budget>>> {
+    super::install(lua, config.clone(), sleep)?;
+    let package: mlua::Table = lua.globals().get("package")?;
+    let root = config.lua_root.display();
+    package.set("path", format!("{root}/?.lua;{root}/?/init.lua"))?;
+    package.set("cpath", "")?;
+    refuse_exit(lua)?;
+    if let Some(m) = limits.memory.or(config.memory_limit) {
+        lua.set_memory_limit(m)?;
+    }
+    let interrupt = config.interrupt.clone();
+    if sleep {
+        // No budget here, so the pcall guard is only needed once the host
+        // interrupts: `interrupted` installs it then, which keeps it off
+        // the cost of creating every runtime.
+        if let Some(i) = interrupt {
+            lua.set_global_hook(
+                HookTriggers::new().every_nth_instruction(INTERRUPT_STEP),
+                move |lua, _| interrupted(lua, &i),
+            )?;
+        }
+        return Ok(None);
+    }
+    install_guard(lua)?;
+    let budget = Arc::new(Budget {
+        limit: limits.budget.unwrap_or(config.instruction_budget),
+        used: AtomicU64::new(0),
+        over: AtomicU64::new(0),
+    });
+    install_budget_hook(lua, budget.clone(), interrupt)?;
+    Ok(Some(budget))
+}
+
+/// The hook of a non-sleepable runtime: counts instructions against the
+/// budget (yielding out of the body, or raising where it cannot yield,
+/// once it is spent) and asks the host's interrupt every
+/// [`INTERRUPT_STEP`] instructions.
+fn install_budget_hook(
+    lua: &Lua,
+    b: Arc<Budget>,
+    interrupt: Option<crate::Interrupt>,
+) -> mlua::Result<()> {
+    lua.set_global_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_STEP),
+        move |lua, _| {
+            let used =
+                b.used.fetch_add(u64::from(HOOK_STEP), Ordering::Relaxed) + u64::from(HOOK_STEP);
+            if let Some(i) = &interrupt
+                && used % u64::from(INTERRUPT_STEP) < u64::from(HOOK_STEP)
+            {
+                interrupted(lua, i)?;
+            }
+            if used <= b.limit {
+                return Ok(VmState::Continue);
+            }
+            // First try to yield out of every pcall; where a yield is
+            // impossible (not yieldable here), raise instead.
+            if b.over.fetch_add(1, Ordering::Relaxed) < 2 {
+                Ok(VmState::Yield)
+            } else {
+                mark_dying(lua, b.error().to_string())
+            }
+        },
+    )
+}
+
+/// Runs a runtime's script to completion and returns its first result.
+/// Under a budget the script runs as a coroutine, so that the budget can
+/// yield out of it.
+fn run_script(
+    lua: &Lua,
+    name: &str,
+    src: Vec<u8>,
+    budget: Option<&Budget>,
+) -> Result<Option<Value>, RuntimeError> {
+    let lua_err = |e: mlua::Error| RuntimeError::Lua(message(&e));
+    let chunk = lua
+        .load(src)
+        .set_name(format!("@{name}.lua"))
+        .into_function()
+        .map_err(lua_err)?;
+    let Some(b) = budget else {
+        // Without a budget nothing yields out of the script: a plain call
+        // saves creating a thread.
+        return Ok(chunk.call::<MultiValue>(()).map_err(lua_err)?.pop_front());
+    };
+    let main = lua.create_thread(chunk).map_err(lua_err)?;
+    let out = main.resume::<MultiValue>(());
+    if b.exceeded() {
+        return Err(b.error());
+    }
+    let first = out.map_err(lua_err)?.pop_front();
+    if main.is_resumable() {
+        return Err(RuntimeError::Lua(format!(
+            "{name}.lua: attempt to yield from outside a coroutine"
+        )));
+    }
+    Ok(first)
+}
+
 impl Runtime {
     /// Creates a runtime: a fresh state running `<root>/<name>.lua` to
     /// completion on this thread; its first return value becomes the body.
@@ -352,90 +461,8 @@ impl Runtime {
         };
         let lua = Lua::new_with(libs, LuaOptions::default()).map_err(RuntimeError::State)?;
         let live = Live::new(Kind::State);
-        let setup = || -> mlua::Result<Option<Arc<Budget>>> {
-            super::install(&lua, config.clone(), sleep)?;
-            let package: mlua::Table = lua.globals().get("package")?;
-            let root = config.lua_root.display();
-            package.set("path", format!("{root}/?.lua;{root}/?/init.lua"))?;
-            package.set("cpath", "")?;
-            refuse_exit(&lua)?;
-            if let Some(m) = limits.memory.or(config.memory_limit) {
-                lua.set_memory_limit(m)?;
-            }
-            let interrupt = config.interrupt.clone();
-            if sleep && interrupt.is_none() {
-                return Ok(None);
-            }
-            if sleep {
-                // No budget here, so the pcall guard is only needed once the
-                // host interrupts: `interrupted` installs it then, which
-                // keeps it off the cost of creating every runtime.
-                if let Some(i) = interrupt {
-                    lua.set_global_hook(
-                        HookTriggers::new().every_nth_instruction(INTERRUPT_STEP),
-                        move |lua, _| interrupted(lua, &i),
-                    )?;
-                }
-                return Ok(None);
-            }
-            install_guard(&lua)?;
-            let budget = Arc::new(Budget {
-                limit: limits.budget.unwrap_or(config.instruction_budget),
-                used: AtomicU64::new(0),
-                over: AtomicU64::new(0),
-            });
-            let b = budget.clone();
-            lua.set_global_hook(
-                HookTriggers::new().every_nth_instruction(HOOK_STEP),
-                move |lua, _| {
-                    let used = b.used.fetch_add(u64::from(HOOK_STEP), Ordering::Relaxed)
-                        + u64::from(HOOK_STEP);
-                    if let Some(i) = &interrupt
-                        && used % u64::from(INTERRUPT_STEP) < u64::from(HOOK_STEP)
-                    {
-                        interrupted(lua, i)?;
-                    }
-                    if used <= b.limit {
-                        return Ok(VmState::Continue);
-                    }
-                    // First try to yield out of every pcall; where a yield
-                    // is impossible (not yieldable here), raise instead.
-                    if b.over.fetch_add(1, Ordering::Relaxed) < 2 {
-                        Ok(VmState::Yield)
-                    } else {
-                        mark_dying(lua, b.error().to_string())
-                    }
-                },
-            )?;
-            Ok(Some(budget))
-        };
-        let budget = setup().map_err(RuntimeError::State)?;
-        let lua_err = |e: mlua::Error| RuntimeError::Lua(message(&e));
-        let chunk = lua
-            .load(src)
-            .set_name(format!("@{name}.lua"))
-            .into_function()
-            .map_err(lua_err)?;
-        let first = match &budget {
-            // Without a budget nothing yields out of the script: a plain
-            // call saves creating a thread.
-            None => chunk.call::<MultiValue>(()).map_err(lua_err)?.pop_front(),
-            // Run as a coroutine so the instruction budget can yield out of it.
-            Some(b) => {
-                let main = lua.create_thread(chunk).map_err(lua_err)?;
-                let out = main.resume::<MultiValue>(());
-                if b.exceeded() {
-                    return Err(b.error());
-                }
-                let first = out.map_err(lua_err)?.pop_front();
-                if main.is_resumable() {
-                    return Err(RuntimeError::Lua(format!(
-                        "{name}.lua: attempt to yield from outside a coroutine"
-                    )));
-                }
-                first
-            }
-        };
+        let budget = configure(&lua, config, sleep, limits).map_err(RuntimeError::State)?;
+        let first = run_script(&lua, name, src, budget.as_deref())?;
         let body = match first {
             Some(Value::Function(f)) => Some(
                 lua.create_thread(f)
