@@ -7,6 +7,7 @@
 //! object protocol, the remote prompt and the Lunatik runtimes.
 
 pub mod cap;
+pub mod channel;
 pub mod log;
 pub mod reactor;
 pub mod rights;

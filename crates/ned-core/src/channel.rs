@@ -1,0 +1,255 @@
+//! Channels: a listening Unix SOCK_SEQPACKET socket that only ned can
+//! connect clients to (spec §5).
+//!
+//! An abstract address would be reachable by every process of every uid
+//! (abstract names have no permission check and are listed in
+//! `/proc/net/unix`), so a channel has no name anyone could find. Its
+//! listener is bound to `s` in a fresh 0700 directory; ned opens that
+//! socket file with `O_PATH` and removes the file and the directory. The
+//! socket then has no name left in any file system, and ned connects each
+//! client through `/proc/self/fd/<the O_PATH fd>`, a path that names ned's
+//! own descriptor and so means nothing in any other process. Where `/proc`
+//! is missing, the socket file stays in its 0700 directory (ned's own,
+//! removed with the channel) and clients connect by that path.
+//!
+//! What a process of ned's own uid can still do (open `/proc/<ned>/fd/N`,
+//! or ptrace ned) is in docs/linux-mapping.md; the sandbox closes it.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+
+/// Errors of creating or connecting to a channel; each names what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("failed to create the private directory of a channel in {dir}")]
+    Dir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to create channel socket")]
+    Create(#[source] std::io::Error),
+    #[error("failed to connect to channel")]
+    Connect(#[source] std::io::Error),
+    #[error("the channel's server has not accepted its earlier clients and its backlog is full")]
+    BacklogFull,
+    #[error(
+        "this channel was inherited as a server end without an address: ned can hand it to a \
+         server, not connect clients to it"
+    )]
+    NoClients,
+}
+
+/// Backlog of a channel's listener (the kernel caps it at
+/// `net.core.somaxconn`): clients started before their server wait there.
+const BACKLOG: i32 = 4096;
+
+/// How ned reaches a listener to connect a client.
+#[derive(Debug)]
+enum Door {
+    /// The socket file, opened `O_PATH` after its name was removed.
+    Node(OwnedFd),
+    /// A path or abstract address; `dir` is ned's own directory holding the
+    /// socket file (no `/proc`), removed with the channel.
+    Addr {
+        addr: SocketAddrUnix,
+        dir: Option<PathBuf>,
+    },
+}
+
+/// A channel's listening socket and ned's way to connect to it.
+#[derive(Debug)]
+pub struct Channel {
+    listener: OwnedFd,
+    /// `None` for an inherited listener whose address is gone.
+    door: Option<Door>,
+}
+
+impl Channel {
+    /// A new channel that nobody but ned can connect to.
+    ///
+    /// Clients connect before the server accepts: the kernel keeps their
+    /// connections (and first messages) in the backlog, so a client may be
+    /// started before its server, as upstream configs do.
+    pub fn new() -> Result<Channel, ChannelError> {
+        let create = |e: Errno| ChannelError::Create(e.into());
+        let dir = private_dir()?;
+        let path = dir.join("s");
+        let made = (|| {
+            let sock = seqpacket()?;
+            let addr = SocketAddrUnix::new(path.as_path())?;
+            rustix::net::bind(&sock, &addr)?;
+            rustix::net::listen(&sock, BACKLOG)?;
+            let node = rustix::fs::open(
+                path.as_path(),
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            Ok((sock, addr, node))
+        })();
+        let (listener, addr, node) = match made {
+            Ok(m) => m,
+            Err(e) => {
+                remove(&path, &dir);
+                return Err(create(e));
+            }
+        };
+        if rustix::fs::stat(proc_path(&node).as_str()).is_ok() {
+            remove(&path, &dir);
+            return Ok(Channel {
+                listener,
+                door: Some(Door::Node(node)),
+            });
+        }
+        // No /proc: the path stays, in a directory only ned's uid can enter.
+        Ok(Channel {
+            listener,
+            door: Some(Door::Addr {
+                addr,
+                dir: Some(dir),
+            }),
+        })
+    }
+
+    /// The channel behind a listening SEQPACKET socket ned was started with
+    /// (what a parent ned passes for `svr()`). A parent ned's channel has
+    /// no name left, so it can only be handed on to a server; a listener
+    /// whose path or abstract name still answers also takes clients.
+    pub fn adopt(listener: OwnedFd) -> Channel {
+        let door = rustix::net::getsockname(&listener)
+            .ok()
+            .and_then(|a| SocketAddrUnix::try_from(a).ok())
+            .filter(|a| match a.path() {
+                Some(path) => rustix::fs::stat(path.as_ref())
+                    .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_socket()),
+                None => a.abstract_name().is_some_and(|n| !n.is_empty()),
+            })
+            .map(|addr| Door::Addr { addr, dir: None });
+        Channel { listener, door }
+    }
+
+    /// The listening socket (what a holder of `c` receives).
+    pub fn listener(&self) -> BorrowedFd<'_> {
+        self.listener.as_fd()
+    }
+
+    /// A client connection. The connect is non-blocking: a listener whose
+    /// backlog is full (a server that never accepts) fails at once instead
+    /// of blocking ned; the socket is made blocking again before it is
+    /// returned.
+    pub fn connect(&self) -> Result<OwnedFd, ChannelError> {
+        let err = |e: Errno| ChannelError::Connect(e.into());
+        let proc;
+        let addr = match &self.door {
+            Some(Door::Node(node)) => {
+                proc = SocketAddrUnix::new(proc_path(node).as_str()).map_err(err)?;
+                &proc
+            }
+            Some(Door::Addr { addr, .. }) => addr,
+            None => return Err(ChannelError::NoClients),
+        };
+        let sock = seqpacket().map_err(err)?;
+        rustix::fs::fcntl_setfl(&sock, OFlags::NONBLOCK).map_err(err)?;
+        match rustix::net::connect(&sock, addr) {
+            Ok(()) => {}
+            Err(Errno::AGAIN) => return Err(ChannelError::BacklogFull),
+            Err(e) => return Err(err(e)),
+        }
+        rustix::fs::fcntl_setfl(&sock, OFlags::empty()).map_err(err)?;
+        Ok(sock)
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        if let Some(Door::Addr { dir: Some(dir), .. }) = &self.door {
+            remove(&dir.join("s"), dir);
+        }
+    }
+}
+
+/// A new close-on-exec Unix SOCK_SEQPACKET socket, the carrier of channels.
+fn seqpacket() -> rustix::io::Result<OwnedFd> {
+    rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+}
+
+fn proc_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+fn remove(path: &Path, dir: &Path) {
+    let _ = rustix::fs::unlink(path);
+    let _ = rustix::fs::rmdir(dir);
+}
+
+/// Longest socket path (`sun_path` holds 108 bytes with the final NUL).
+const SUN_PATH_MAX: usize = 107;
+
+/// A fresh directory of mode 0700 for one channel's socket file, in the
+/// temporary directory (`/tmp` when `$TMPDIR` is too long for a socket
+/// path). `mkdir` fails on any name that exists, symlinks included, so a
+/// name someone else took is skipped, never used.
+fn private_dir() -> Result<PathBuf, ChannelError> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut base = std::env::temp_dir();
+    // "/ned-<pid>-<n>-<nanos>/s" takes at most 54 bytes.
+    if base.as_os_str().len() + 54 > SUN_PATH_MAX {
+        base = PathBuf::from("/tmp");
+    }
+    let pid = rustix::process::getpid().as_raw_nonzero();
+    let mut last = Errno::EXIST;
+    for _ in 0..64 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = base.join(format!("ned-{pid}-{n}-{nanos}"));
+        match rustix::fs::mkdir(&dir, Mode::RWXU) {
+            Ok(()) => return Ok(dir),
+            Err(Errno::EXIST) => last = Errno::EXIST,
+            Err(e) => {
+                last = e;
+                break;
+            }
+        }
+    }
+    Err(ChannelError::Dir {
+        dir: base,
+        source: last.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_leaves_no_name_behind() {
+        let ch = Channel::new().unwrap();
+        let name = rustix::net::getsockname(ch.listener()).unwrap();
+        let name = SocketAddrUnix::try_from(name).unwrap();
+        let path = name.path().expect("bound to a path");
+        let path = Path::new(
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path.to_bytes()),
+        );
+        assert!(!path.exists(), "{} still exists", path.display());
+        assert!(!path.parent().unwrap().exists());
+        // ned itself still connects, before any accept.
+        let client = ch.connect().unwrap();
+        rustix::net::send(&client, b"x", rustix::net::SendFlags::empty()).unwrap();
+        // Adopted, it has no address left to connect by.
+        let dup = rustix::io::fcntl_dupfd_cloexec(ch.listener(), 0).unwrap();
+        let adopted = Channel::adopt(dup);
+        assert!(matches!(adopted.connect(), Err(ChannelError::NoClients)));
+    }
+}
