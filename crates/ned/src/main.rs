@@ -115,8 +115,12 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
         if shutdown.requested().is_some() {
             break;
         }
-        if let Err(e) = lua.load(stmt.as_str()).set_name("=(command line)").exec() {
-            report(&e);
+        let stmt = lua.load(stmt.as_str()).set_name("=(command line)");
+        if let Err(e) = stmt
+            .into_function()
+            .and_then(|f| lua_l4::call(&lua, &f, ()))
+        {
+            lua_l4::report(&e);
             ok = false;
         }
     }
@@ -147,15 +151,6 @@ fn adopt(fds: Vec<(String, OwnedFd)>) -> Vec<(String, Cap)> {
             }
         })
         .collect()
-}
-
-/// Prints a script error; the unwinding of `os.exit` is none.
-fn report(e: &mlua::Error) {
-    if lua_l4::is_exit(e) {
-        return;
-    }
-    let _ = std::io::stdout().flush();
-    ned_core::diag!("lua error: {}", lua_l4::lua_message(e));
 }
 
 /// `arg`, `package.path` with the script's directory, and a `print` that
@@ -215,15 +210,18 @@ fn run_script(lua: &Lua, script: &std::path::Path, args: &[std::ffi::OsString]) 
         match lua.create_string(a.as_encoded_bytes()) {
             Ok(s) => vals.push(Value::String(s)),
             Err(e) => {
-                report(&e);
+                lua_l4::report(&e);
                 return false;
             }
         }
     }
-    match chunk.call::<()>(MultiValue::from_vec(vals)) {
+    match chunk
+        .into_function()
+        .and_then(|f| lua_l4::call(lua, &f, MultiValue::from_vec(vals)))
+    {
         Ok(()) => true,
         Err(e) => {
-            report(&e);
+            lua_l4::report(&e);
             false
         }
     }
