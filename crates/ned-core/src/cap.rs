@@ -43,6 +43,8 @@ pub enum CapError {
     Reopen(#[source] std::io::Error),
     #[error("failed to create namespace socket")]
     Namespace(#[source] std::io::Error),
+    #[error("'{0}' is neither a directory, a regular file nor a Unix socket")]
+    PathKind(PathBuf),
     #[error("{0} is not supported on Linux")]
     Unsupported(&'static str),
     #[error("'{0}' cannot be passed to a task")]
@@ -161,7 +163,7 @@ impl Object {
     /// The descriptor that carries the object inside ned, if there is one.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         match self {
-            Object::Channel(ch) => Some(ch.listener()),
+            Object::Channel(ch) => ch.listener(),
             Object::Directory { fd, .. }
             | Object::File { fd, .. }
             | Object::Dataspace { fd, .. }
@@ -176,6 +178,29 @@ impl Object {
     /// before the server, their connections wait in the backlog.
     pub fn channel() -> Result<Object, CapError> {
         Ok(Object::Channel(Channel::new()?))
+    }
+
+    /// The object a host path names (`ned --cap NAME=PATH`): a directory,
+    /// a regular file, or a Unix socket, which becomes a channel client.
+    pub fn from_path(path: &Path) -> Result<Object, CapError> {
+        let open_err = |e: rustix::io::Errno| CapError::Open {
+            path: path.to_path_buf(),
+            source: e.into(),
+        };
+        let path = std::path::absolute(path).map_err(|e| CapError::Open {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let stat = rustix::fs::stat(&path).map_err(open_err)?;
+        match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
+            rustix::fs::FileType::Directory => Object::directory(&path),
+            rustix::fs::FileType::RegularFile => Ok(Object::File {
+                fd: open_path(&path, OFlags::empty())?,
+                path,
+            }),
+            rustix::fs::FileType::Socket => Ok(Object::Channel(Channel::client_of(&path)?)),
+            _ => Err(CapError::PathKind(path)),
+        }
     }
 
     /// Opens `path` as a directory object.
@@ -263,6 +288,31 @@ fn open_path(path: &Path, extra: OFlags) -> Result<OwnedFd, CapError> {
             source: e.into(),
         }
     })
+}
+
+/// Upstream's limit on capability names.
+pub const MAX_CAP_NAME: usize = 16;
+
+/// Why a capability name cannot name a cap of a task (or of ned).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Upstream's wording.
+    #[error("Capability name '{0}' too long")]
+    TooLong(String),
+    #[error("Capability name '{0}' is invalid")]
+    Invalid(String),
+}
+
+/// Checks a cap name: at most [`MAX_CAP_NAME`] bytes, not empty, none of
+/// `:` (it separates `LISTEN_FDNAMES`), `=`, `/` or NUL.
+pub fn check_name(name: &str) -> Result<(), NameError> {
+    if name.len() > MAX_CAP_NAME {
+        return Err(NameError::TooLong(name.to_owned()));
+    }
+    if name.is_empty() || name.contains([':', '\0', '=', '/']) {
+        return Err(NameError::Invalid(name.to_owned()));
+    }
+    Ok(())
 }
 
 /// A reference to an object with a rights mask.
@@ -356,7 +406,9 @@ impl Cap {
         match &*self.object {
             // A client may call with `r` alone, as an L4 invocation needs
             // no more (spec §5): its connection is never shut for writing.
-            Object::Channel(ch) if self.rights.has(Rights::C) => Ok(Granted::Shared(ch.listener())),
+            Object::Channel(ch) if self.rights.has(Rights::C) => {
+                Ok(Granted::Shared(ch.server_end()?))
+            }
             Object::Channel(ch) => Ok(Granted::Own(ch.connect()?)),
             Object::Directory { path, .. } => {
                 // Directories are handed out readable so `openat` and

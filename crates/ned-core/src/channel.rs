@@ -43,6 +43,8 @@ pub enum ChannelError {
          server, not connect clients to it"
     )]
     NoClients,
+    #[error("this channel is a client of {0}: ned holds no server end to hand out")]
+    NoServer(String),
 }
 
 /// Backlog of a channel's listener (the kernel caps it at
@@ -65,7 +67,8 @@ enum Door {
 /// A channel's listening socket and ned's way to connect to it.
 #[derive(Debug)]
 pub struct Channel {
-    listener: OwnedFd,
+    /// `None` for a client of a socket path (`ned --cap NAME=PATH`).
+    listener: Option<OwnedFd>,
     /// `None` for an inherited listener whose address is gone.
     door: Option<Door>,
 }
@@ -99,6 +102,7 @@ impl Channel {
                 return Err(create(e));
             }
         };
+        let listener = Some(listener);
         if rustix::fs::stat(proc_path(&node).as_str()).is_ok() {
             remove(&path, &dir);
             return Ok(Channel {
@@ -130,12 +134,38 @@ impl Channel {
                 None => a.abstract_name().is_some_and(|n| !n.is_empty()),
             })
             .map(|addr| Door::Addr { addr, dir: None });
-        Channel { listener, door }
+        Channel {
+            listener: Some(listener),
+            door,
+        }
     }
 
-    /// The listening socket (what a holder of `c` receives).
-    pub fn listener(&self) -> BorrowedFd<'_> {
-        self.listener.as_fd()
+    /// A client of whatever listens on the Unix socket `path` (`ned --cap
+    /// NAME=PATH`): each grant connects anew; there is no server end.
+    pub fn client_of(path: &Path) -> Result<Channel, ChannelError> {
+        let addr = SocketAddrUnix::new(path).map_err(|e| ChannelError::Connect(e.into()))?;
+        Ok(Channel {
+            listener: None,
+            door: Some(Door::Addr { addr, dir: None }),
+        })
+    }
+
+    /// The listening socket (what a holder of `c` receives), if ned has it.
+    pub fn listener(&self) -> Option<BorrowedFd<'_>> {
+        self.listener.as_ref().map(AsFd::as_fd)
+    }
+
+    /// The listening socket for a holder of `c`.
+    pub fn server_end(&self) -> Result<BorrowedFd<'_>, ChannelError> {
+        self.listener().ok_or_else(|| {
+            let shown = match &self.door {
+                Some(Door::Addr { addr, .. }) => addr.path().map_or_else(String::new, |p| {
+                    String::from_utf8_lossy(p.to_bytes()).into_owned()
+                }),
+                _ => String::new(),
+            };
+            ChannelError::NoServer(shown)
+        })
     }
 
     /// A client connection. The connect is non-blocking: a listener whose
@@ -153,15 +183,29 @@ impl Channel {
             Some(Door::Addr { addr, .. }) => addr,
             None => return Err(ChannelError::NoClients),
         };
-        let sock = seqpacket().map_err(err)?;
-        rustix::fs::fcntl_setfl(&sock, OFlags::NONBLOCK).map_err(err)?;
-        match rustix::net::connect(&sock, addr) {
-            Ok(()) => {}
-            Err(Errno::AGAIN) => return Err(ChannelError::BacklogFull),
-            Err(e) => return Err(err(e)),
+        // A socket path given on ned's command line may name a stream or
+        // datagram socket: a SEQPACKET connect to it fails with EPROTOTYPE,
+        // and the next type is tried.
+        let mut last = Errno::PROTOTYPE;
+        for ty in [SocketType::SEQPACKET, SocketType::STREAM, SocketType::DGRAM] {
+            let sock = rustix::net::socket_with(
+                AddressFamily::UNIX,
+                ty,
+                SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+                None,
+            )
+            .map_err(err)?;
+            match rustix::net::connect(&sock, addr) {
+                Ok(()) => {
+                    rustix::fs::fcntl_setfl(&sock, OFlags::empty()).map_err(err)?;
+                    return Ok(sock);
+                }
+                Err(Errno::AGAIN) => return Err(ChannelError::BacklogFull),
+                Err(Errno::PROTOTYPE) => last = Errno::PROTOTYPE,
+                Err(e) => return Err(err(e)),
+            }
         }
-        rustix::fs::fcntl_setfl(&sock, OFlags::empty()).map_err(err)?;
-        Ok(sock)
+        Err(err(last))
     }
 }
 
@@ -236,7 +280,7 @@ mod tests {
     #[test]
     fn a_channel_leaves_no_name_behind() {
         let ch = Channel::new().unwrap();
-        let name = rustix::net::getsockname(ch.listener()).unwrap();
+        let name = rustix::net::getsockname(ch.listener().unwrap()).unwrap();
         let name = SocketAddrUnix::try_from(name).unwrap();
         let path = name.path().expect("bound to a path");
         let path = Path::new(
@@ -248,7 +292,7 @@ mod tests {
         let client = ch.connect().unwrap();
         rustix::net::send(&client, b"x", rustix::net::SendFlags::empty()).unwrap();
         // Adopted, it has no address left to connect by.
-        let dup = rustix::io::fcntl_dupfd_cloexec(ch.listener(), 0).unwrap();
+        let dup = rustix::io::fcntl_dupfd_cloexec(ch.listener().unwrap(), 0).unwrap();
         let adopted = Channel::adopt(dup);
         assert!(matches!(adopted.connect(), Err(ChannelError::NoClients)));
     }

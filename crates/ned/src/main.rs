@@ -60,6 +60,8 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     let shutdown = sup.shutdown().clone();
 
     let mut inherited = adopt(inherited);
+    // `--cap` caps join them, as a parent would have given them.
+    inherited.append(&mut opts.caps);
     // An inherited `rom` directory is this ned's rom, unless --rom says
     // otherwise; either way L4.Env.rom is built from the path.
     let inherited_rom: Option<PathBuf> = inherited
