@@ -164,3 +164,62 @@ fn only_granted_clients_reach_a_channel() {
     }
     out.stdout_has("server exited\t0");
 }
+
+const KEPT_SERVER: &str = r#"
+srv = socket.socket(fileno=listen_fd("svc"))
+path = srv.getsockname()
+mode = os.stat(os.path.dirname(path)).st_mode & 0o777
+say("server dir mode", oct(mode), "socket file kept", os.path.exists(path))
+c, _ = srv.accept()
+m = c.recv(100)
+c.send(b"answer to " + m)
+say("server got", m.decode())
+"#;
+
+/// Where `/proc` is missing (here: a tmpfs over it in a private mount
+/// namespace), the socket file stays in its 0700 directory, clients still
+/// connect, and the directory is gone when ned exits.
+#[test]
+fn without_proc_the_socket_stays_in_a_0700_directory() {
+    let unshare = std::path::Path::new("/usr/bin/unshare");
+    if !rustix::process::geteuid().is_root() || !unshare.exists() {
+        eprintln!("needs root and unshare(1) to hide /proc; not run here");
+        return;
+    }
+    let sb = Sandbox::new();
+    let py = python();
+    sb.exe("server.py", &format!("#!{py}\n{PRELUDE}{KEPT_SERVER}"));
+    sb.exe("client.py", &format!("#!{py}\n{PRELUDE}{CLIENT}"));
+    let script = sb.file(
+        "kept.lua",
+        "local L4 = require('L4')\n\
+         local ld = L4.default_loader\n\
+         local chan = ld:new_channel()\n\
+         ld:start({ caps = { svc = chan }, log = { 'client', 'g' } }, 'rom/client.py first')\n\
+         ld:start({ caps = { svc = chan:svr() }, log = { 'server', 'b' } }, 'rom/server.py')\n",
+    );
+    let tmp = sb.root.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("mkdir tmp");
+    let mut cmd = std::process::Command::new(unshare);
+    cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t tmpfs none /proc && exec \"$0\" \"$@\"")
+        .arg(crate::util::ned_bin())
+        .args(["--wait-and-exit", crate::util::path_str(&script)])
+        .current_dir(&sb.root)
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", &tmp)
+        .stdin(std::process::Stdio::null());
+    let out = crate::util::run(&mut cmd);
+    out.ok().no_lua_error();
+    assert_eq!(
+        out.log("server"),
+        [
+            "server dir mode 0o700 socket file kept True",
+            "server got first"
+        ],
+        "{out}"
+    );
+    assert_eq!(out.log("client"), ["client first reply answer to first"]);
+    let left: Vec<_> = std::fs::read_dir(&tmp).expect("tmp").collect();
+    assert!(left.is_empty(), "ned left {left:?} in its TMPDIR");
+}
