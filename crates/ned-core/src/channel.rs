@@ -240,36 +240,45 @@ fn remove(path: &Path, dir: &Path) {
 const SUN_PATH_MAX: usize = 107;
 
 /// A fresh directory of mode 0700 for one channel's socket file, in the
-/// temporary directory (`/tmp` when `$TMPDIR` is too long for a socket
-/// path). `mkdir` fails on any name that exists, symlinks included, so a
-/// name someone else took is skipped, never used.
+/// first of `$TMPDIR`, `/tmp`, `/dev/shm`, `/run` where one can be made (a
+/// `$TMPDIR` too long for a socket path is skipped): ned may be PID 1 of a
+/// root file system without `/tmp`. `mkdir` fails on any name that exists,
+/// symlinks included, so a name someone else took is skipped, never used.
 fn private_dir() -> Result<PathBuf, ChannelError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let mut base = std::env::temp_dir();
-    // "/ned-<pid>-<n>-<nanos>/s" takes at most 54 bytes.
-    if base.as_os_str().len() + 54 > SUN_PATH_MAX {
-        base = PathBuf::from("/tmp");
-    }
     let pid = rustix::process::getpid().as_raw_nonzero();
-    let mut last = Errno::EXIST;
-    for _ in 0..64 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = base.join(format!("ned-{pid}-{n}-{nanos}"));
-        match rustix::fs::mkdir(&dir, Mode::RWXU) {
-            Ok(()) => return Ok(dir),
-            Err(Errno::EXIST) => last = Errno::EXIST,
-            Err(e) => {
-                last = e;
-                break;
+    let mut failed = None;
+    let bases = [
+        std::env::temp_dir(),
+        "/tmp".into(),
+        "/dev/shm".into(),
+        "/run".into(),
+    ];
+    // "/ned-<pid>-<n>-<nanos>/s" takes at most 54 bytes.
+    for base in bases
+        .into_iter()
+        .filter(|b| b.as_os_str().len() + 54 <= SUN_PATH_MAX)
+    {
+        for _ in 0..64 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir = base.join(format!("ned-{pid}-{n}-{nanos}"));
+            match rustix::fs::mkdir(&dir, Mode::RWXU) {
+                Ok(()) => return Ok(dir),
+                Err(Errno::EXIST) => failed = Some((base.clone(), Errno::EXIST)),
+                Err(e) => {
+                    failed = Some((base.clone(), e));
+                    break;
+                }
             }
         }
     }
+    let (dir, e) = failed.unwrap_or((PathBuf::from("/tmp"), Errno::NAMETOOLONG));
     Err(ChannelError::Dir {
-        dir: base,
-        source: last.into(),
+        dir,
+        source: e.into(),
     })
 }
 
