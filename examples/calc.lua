@@ -14,11 +14,10 @@ local L4 = require("L4")
 local ld = L4.default_loader
 
 local chan = ld:new_channel()
--- Clients need `w` to send requests: without it ned shuts their connection
--- for writing (least privilege: a cap starts with `r` only).
-local client_cap = chan:m("rw")
-ld:start({ caps = { calc_server = client_cap }, log = { "client1", "green" } }, "rom/calc/client 2_+_3")
-ld:start({ caps = { calc_server = client_cap }, log = { "client2", "green" } }, "rom/calc/client 6_*_7")
+-- Clients hold the plain channel cap, as upstream writes it: `r` is enough
+-- to send requests and read replies.
+ld:start({ caps = { calc_server = chan }, log = { "client1", "green" } }, "rom/calc/client 2_+_3")
+ld:start({ caps = { calc_server = chan }, log = { "client2", "green" } }, "rom/calc/client 6_*_7")
 local server = ld:start({ caps = { calc_server = chan:svr() }, log = { "server", "blue" } },
   "rom/calc/server")
 server:exit_handler(function(code) print("server exited with " .. tostring(code)) end)

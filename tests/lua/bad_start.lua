@@ -41,7 +41,6 @@ local cases = {
   { "log must be", function() return ld:start({ log = 5 }, "rom/probe") end },
   { "log must be a log capability", function() return ld:start({ log = ch }, "rom/probe") end },
   { "log tag must be a string", function() return ld:start({ log = { {} } }, "rom/probe") end },
-  { "unknown log color", function() return ld:start({ log = { "t", "zzz" } }, "rom/probe") end },
   { "l4re_dbg must be a number", function() return ld:start({ l4re_dbg = "x" }, "rom/probe") end },
   { "scheduler must be a scheduler", function() return ld:start({ scheduler = ch }, "rom/probe") end },
   { "table expected", function() return ld:start(nil, "rom/probe") end },

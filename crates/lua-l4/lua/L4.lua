@@ -49,6 +49,19 @@ L4.cast = lift(core.cast)
 L4.shutting_down = lift(core.shutting_down)
 L4.socket = lift(core.socket)
 
+-- L4.sleep(s) and L4.msleep(ms), as upstream (spec §15): nothing at all
+-- for a missing, nil, non-number or non-positive argument (NaN included);
+-- else the message on ned's console, then ned's loop turns for that long
+-- (logs flow, exits are recorded, no handler runs; a signal ends it).
+local function sleeper(unit, per_second)
+  return function(t)
+    if type(t) ~= "number" or not (t > 0) then return end
+    pass(core.sleep(t / per_second, "Ned: Sleeping " .. t .. unit))
+  end
+end
+L4.sleep = sleeper("s", 1)
+L4.msleep = sleeper("ms", 1000)
+
 -- Capability methods, by type. `*` holds the methods every cap has.
 local mode = lift(core.mode)
 local methods = core.methods
@@ -225,7 +238,7 @@ function Task:kill(sig)
   handlers[self.id] = nil
   if h then
     local ok, err = pcall(h, nil)
-    if not ok then io.stderr:write("lua error: ", tostring(err), "\n") end
+    if not ok then io.stderr:write("lua error: ", tostring(core.render_error(err)), "\n") end
   end
   return "killed"
 end

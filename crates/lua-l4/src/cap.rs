@@ -267,8 +267,11 @@ const MAX_LOG_TAG: usize = 64;
 
 /// The tag and colour of a log sink, checked alike for a start table's
 /// `log = {tag, color}` and for `create(L4.Proto.Log, tag, color)`: a tag of
-/// one line (default `default_tag`), a colour name or letter or 0-15
-/// (default white). The error is the bare message; callers frame it.
+/// one line (default `default_tag`), a colour name or letter or 0-15. An
+/// empty, unknown or out-of-range colour is the default colour (white), as
+/// upstream's log server takes it; only a colour of another type than
+/// string or number is an error. The error is the bare message; callers
+/// frame it.
 pub fn log_spec(tag: &Value, color: &Value, default_tag: &str) -> Result<(String, Color), String> {
     let tag = match tag {
         Value::Nil => default_tag.to_owned(),
@@ -286,16 +289,10 @@ pub fn log_spec(tag: &Value, color: &Value, default_tag: &str) -> Result<(String
         ));
     }
     let color = match color {
-        Value::Nil => Color::WHITE,
-        Value::String(s) => {
-            let c = s.to_string_lossy();
-            Color::parse(&c).ok_or_else(|| format!("unknown log color '{c}'"))?
-        }
-        Value::Integer(i) => u8::try_from(*i)
-            .ok()
-            .filter(|c| *c < 16)
-            .map(Color)
-            .ok_or_else(|| format!("unknown log color {i}"))?,
+        Value::Nil => None,
+        Value::String(s) => Color::parse(&s.to_string_lossy()),
+        Value::Integer(i) => u8::try_from(*i).ok().filter(|c| *c < 16).map(Color),
+        Value::Number(_) => None,
         other => {
             return Err(format!(
                 "log color must be a string or number, got {}",
@@ -303,12 +300,14 @@ pub fn log_spec(tag: &Value, color: &Value, default_tag: &str) -> Result<(String
             ));
         }
     };
-    Ok((tag, color))
+    Ok((tag, color.unwrap_or(Color::WHITE)))
 }
 
 /// `factory:create(proto, ...)` on ned's own factories (spec §7).
 pub fn create(lua: &Lua, vals: MultiValue) -> Res<Value> {
-    let args = Args::new("create", vals, 1);
+    // Upstream reads arguments up to the first nil: `create(P.Scheduler,
+    // 10, 0, nil)` is `create(P.Scheduler, 10, 0)`.
+    let args = Args::new("create", vals, 1).until_nil();
     let fab = cap_arg(&args, 0)?;
     let Object::Factory = &*fab.object else {
         return Err(Fail::Code(

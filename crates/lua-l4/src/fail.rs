@@ -122,6 +122,15 @@ impl<'a> Args<'a> {
         self.vals.get(n + self.skip - 1).unwrap_or(&Value::Nil)
     }
 
+    /// The arguments before the first script-visible `nil`, as upstream
+    /// reads a variable argument list; `self` is kept whatever it is.
+    pub fn until_nil(mut self) -> Args<'a> {
+        if let Some(i) = self.vals.iter().skip(self.skip).position(Value::is_nil) {
+            self.vals.truncate(self.skip + i);
+        }
+        self
+    }
+
     /// Number of script-visible arguments.
     pub fn len(&self) -> usize {
         self.vals.len().saturating_sub(self.skip)

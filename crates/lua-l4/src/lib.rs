@@ -29,8 +29,16 @@ pub use fail::lua_message;
 /// The Lua half of the package.
 const L4_LUA: &str = include_str!("../lua/L4.lua");
 
+/// How scripts and handlers are called (lua/protect.lua).
+const PROTECT_LUA: &str = include_str!("../lua/protect.lua");
+
 /// Registry key of the exit-handler dispatcher defined by L4.lua.
 const DISPATCH_KEY: &str = "ned.L4.dispatch";
+
+/// Registry keys of the protected call and the error renderer of
+/// lua/protect.lua.
+const CALL_KEY: &str = "ned.L4.call";
+const RENDER_KEY: &str = "ned.L4.render_error";
 
 /// The error `os.exit` raises to unwind the script; never printed.
 const EXIT_MARKER: &str = "os.exit: ned is shutting down";
@@ -172,12 +180,17 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("task_release", hosted(lua, host, task::release)?)?;
     t.set("task_signal", hosted(lua, host, task::signal)?)?;
     t.set("task_pid", hosted(lua, host, task::pid)?)?;
+    t.set("sleep", hosted(lua, host, task::sleep)?)?;
     t.set("shutting_down", hosted(lua, host, shutting_down)?)?;
     t.set("arch", native(lua, host, info::arch)?)?;
     t.set("platform", native(lua, host, info::platform)?)?;
     t.set("mword_bits", native(lua, host, info::mword_bits)?)?;
     t.set("kip_str", native(lua, host, info::kip_str)?)?;
     t.set("env", hosted(lua, host, env_caps)?)?;
+    t.set(
+        "render_error",
+        lua.named_registry_value::<Function>(RENDER_KEY)?,
+    )?;
     socket::add(lua, host, &t)?;
     Ok(t)
 }
@@ -228,6 +241,10 @@ fn shutting_down(host: &HostCell, _: &Lua, _: MultiValue) -> fail::Res<bool> {
 pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
     let host = HostCell::new(host);
     lunatik::register_foreign::<cap::LuaCap>();
+    let (call, render): (Function, Function) =
+        lua.load(PROTECT_LUA).set_name("=protect.lua").call(())?;
+    lua.set_named_registry_value(CALL_KEY, call)?;
+    lua.set_named_registry_value(RENDER_KEY, render)?;
     let package: Table = lua.globals().get("package")?;
     let preload: Table = package.get("preload")?;
     let h = host.clone();
@@ -282,6 +299,26 @@ fn install_exit(lua: &Lua, host: &HostRef) -> mlua::Result<()> {
 /// Whether `e` is the unwinding of `os.exit`, which is not an error to show.
 pub fn is_exit(e: &mlua::Error) -> bool {
     lua_message(e).contains(EXIT_MARKER)
+}
+
+/// Calls `f` as ned calls the boot script, a `-e` statement and an exit
+/// handler: an uncaught error table with a `msg` field becomes the error
+/// `<msg> (code <code>)` (lua/protect.lua); results are dropped.
+pub fn call(lua: &Lua, f: &Function, args: impl mlua::IntoLuaMulti) -> mlua::Result<()> {
+    let protect: Function = lua.named_registry_value(CALL_KEY)?;
+    let mut args = args.into_lua_multi(lua)?;
+    args.push_front(Value::Function(f.clone()));
+    protect.call(args)
+}
+
+/// Prints an uncaught error as `lua error: <msg>` on ned's stderr, after
+/// what the script printed so far; the unwinding of `os.exit` is none.
+pub fn report(e: &mlua::Error) {
+    if is_exit(e) {
+        return;
+    }
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    ned_core::diag!("lua error: {}", lua_message(e));
 }
 
 /// How many VM instructions run between two looks at the shutdown flag.
@@ -378,9 +415,7 @@ fn dispatch(lua: &Lua, e: Event) {
         return;
     };
     let (code, sig) = task::code_and_signal(ended);
-    if let Err(err) = f.call::<()>((id.0 as i64, code, sig))
-        && !is_exit(&err)
-    {
-        ned_core::diag!("lua error: {}", lua_message(&err));
+    if let Err(err) = call(lua, &f, (id.0 as i64, code, sig)) {
+        report(&err);
     }
 }

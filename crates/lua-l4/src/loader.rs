@@ -18,8 +18,6 @@ use crate::HostCell;
 use crate::cap::{cap_of, log_spec, push};
 use crate::fail::{Args, Fail, Res, bad_arg, chain, field_err, type_err};
 
-/// Upstream's limit on capability names.
-const MAX_CAP_NAME: usize = 16;
 /// Deepest nesting of caps tables (and of functions returning functions).
 const MAX_DEPTH: usize = 32;
 
@@ -177,13 +175,7 @@ fn posix_env(f: &str, t: &Table, n: usize) -> Res<Vec<CString>> {
 }
 
 fn check_name(name: &str) -> Res<()> {
-    if name.len() > MAX_CAP_NAME {
-        return Err(Fail::Msg(format!("Capability name '{name}' too long")));
-    }
-    if name.is_empty() || name.contains([':', '\0', '=', '/']) {
-        return Err(Fail::Msg(format!("Capability name '{name}' is invalid")));
-    }
-    Ok(())
+    ned_core::cap::check_name(name).map_err(|e| Fail::Msg(e.to_string()))
 }
 
 /// The caps of the start table, plus the loader's defaults where missing.

@@ -6,7 +6,9 @@ use ned_core::supervisor::{Reason, TaskId, Until};
 use ned_core::task::{Ended, State};
 
 use crate::HostCell;
-use crate::fail::{Args, Fail, Res, bad_arg};
+use std::io::Write;
+
+use crate::fail::{Args, Fail, Res, bad_arg, type_err};
 
 fn id_arg(args: &Args<'_>) -> Res<TaskId> {
     let id = args.integer(1)?;
@@ -52,15 +54,7 @@ pub fn wait(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<(Option<i64>, Opt
         !matches!(s.state(id), Some(State::Running { .. }))
     };
     host.with(|h| {
-        match h.sup.run_until(None, true, running) {
-            Until::Shutdown(Reason::Signal(sig)) => {
-                return Err(Fail::Msg(format!("wait: interrupted by signal {sig}")));
-            }
-            Until::Shutdown(Reason::Exit(_)) => {
-                return Err(Fail::Msg(crate::EXIT_MARKER.to_owned()));
-            }
-            Until::Shutdown(Reason::Done) | Until::Done | Until::Deadline => {}
-        }
+        interrupted("wait", h.sup.run_until(None, true, running))?;
         Ok(match h.sup.state(id) {
             Some(State::Zombie(e)) => {
                 h.sup.release(id);
@@ -69,6 +63,40 @@ pub fn wait(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<(Option<i64>, Opt
             _ => (None, None),
         })
     })?
+}
+
+/// The error that ends a blocking mode `func` when a signal or `os.exit`
+/// stopped it.
+fn interrupted(func: &str, until: Until) -> Res<()> {
+    match until {
+        Until::Shutdown(Reason::Signal(sig)) => {
+            Err(Fail::Msg(format!("{func}: interrupted by signal {sig}")))
+        }
+        Until::Shutdown(Reason::Exit(_)) => Err(Fail::Msg(crate::EXIT_MARKER.to_owned())),
+        Until::Shutdown(Reason::Done) | Until::Done | Until::Deadline => Ok(()),
+    }
+}
+
+/// `core.sleep(seconds, text)` behind `L4.sleep`/`L4.msleep` (spec §15;
+/// lua/L4.lua already returned for nil, non-numbers and `<= 0`): prints
+/// `text` on ned's console, then turns the loop until `seconds` passed, so
+/// logs keep flowing and exits are recorded, but no handler runs — as in
+/// `wait()`. A signal or `os.exit` ends the sleep at once; a sleep too long
+/// for the clock lasts until then.
+pub fn sleep(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<()> {
+    let args = Args::new("sleep", vals, 0);
+    let Value::Number(secs) = args.get(1).clone() else {
+        return Err(type_err(1, "sleep", "number", args.get(1)));
+    };
+    let text = args.string(2)?;
+    let deadline = std::time::Duration::try_from_secs_f64(secs)
+        .ok()
+        .and_then(|d| std::time::Instant::now().checked_add(d));
+    let mut out = std::io::stdout().lock();
+    // A closed stdout must not stop the sleep.
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+    drop(out);
+    host.with(|h| interrupted("sleep", h.sup.run_until(deadline, true, |_| false)))?
 }
 
 /// Forgets a task for the script (after `kill()`, or from the task object's

@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ned_path::{Beneath, BeneathError};
 use rustix::fs::{Mode, OFlags};
-use rustix::net::{AddressFamily, Shutdown, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
+use crate::channel::{Channel, ChannelError};
 use crate::log::Color;
 use crate::rights::Rights;
 use crate::socket::{Protocol, Socket, UnixType};
@@ -24,12 +24,8 @@ use crate::socket::{Protocol, Socket, UnixType};
 /// Errors of capability operations; each names what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CapError {
-    #[error("failed to create channel socket")]
-    Channel(#[source] std::io::Error),
-    #[error("failed to connect to channel")]
-    Connect(#[source] std::io::Error),
-    #[error("the channel's server has not accepted its earlier clients and its backlog is full")]
-    BacklogFull,
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
     #[error("failed to open '{path}'")]
     Open {
         path: PathBuf,
@@ -48,6 +44,8 @@ pub enum CapError {
     Reopen(#[source] std::io::Error),
     #[error("failed to create namespace socket")]
     Namespace(#[source] std::io::Error),
+    #[error("'{0}' is neither a directory, a regular file nor a Unix socket")]
+    PathKind(PathBuf),
     #[error("{0} is not supported on Linux")]
     Unsupported(&'static str),
     #[error("'{0}' cannot be passed to a task")]
@@ -109,11 +107,8 @@ impl fmt::Display for Kind {
 /// A kernel object and the Linux resource behind it.
 #[derive(Debug)]
 pub enum Object {
-    /// A SOCK_SEQPACKET listener bound to an abstract address.
-    Channel {
-        listener: OwnedFd,
-        addr: SocketAddrUnix,
-    },
+    /// A SOCK_SEQPACKET listener that only ned can connect clients to.
+    Channel(Channel),
     /// A directory opened O_PATH, with the host path programs are executed from.
     Directory {
         fd: OwnedFd,
@@ -153,7 +148,7 @@ pub enum Object {
 impl Object {
     pub fn kind(&self) -> Kind {
         match self {
-            Object::Channel { .. } => Kind::Channel,
+            Object::Channel(_) => Kind::Channel,
             Object::Directory { .. } => Kind::Directory,
             Object::File { .. } => Kind::File,
             Object::Dataspace { .. } => Kind::Dataspace,
@@ -172,8 +167,8 @@ impl Object {
     /// The descriptor that carries the object inside ned, if there is one.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         match self {
-            Object::Channel { listener: fd, .. }
-            | Object::Directory { fd, .. }
+            Object::Channel(ch) => ch.listener(),
+            Object::Directory { fd, .. }
             | Object::File { fd, .. }
             | Object::Dataspace { fd, .. }
             | Object::Semaphore(fd)
@@ -183,27 +178,33 @@ impl Object {
         }
     }
 
-    /// A new channel: a listening SEQPACKET socket on a fresh abstract address.
-    ///
-    /// Clients connect before the server accepts: the kernel keeps their
-    /// connections (and first messages) in the backlog, so a client may be
-    /// started before its server, as upstream configs do.
+    /// A new channel (see [`crate::channel`]): clients may be started
+    /// before the server, their connections wait in the backlog.
     pub fn channel() -> Result<Object, CapError> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let sock = seqpacket().map_err(|e| CapError::Channel(e.into()))?;
-        let name = format!(
-            "ned/{}/{}",
-            rustix::process::getpid().as_raw_nonzero(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let addr = SocketAddrUnix::new_abstract_name(name.as_bytes())
-            .map_err(|e| CapError::Channel(e.into()))?;
-        rustix::net::bind(&sock, &addr).map_err(|e| CapError::Channel(e.into()))?;
-        rustix::net::listen(&sock, 4096).map_err(|e| CapError::Channel(e.into()))?;
-        Ok(Object::Channel {
-            listener: sock,
-            addr,
-        })
+        Ok(Object::Channel(Channel::new()?))
+    }
+
+    /// The object a host path names (`ned --cap NAME=PATH`): a directory,
+    /// a regular file, or a Unix socket, which becomes a channel client.
+    pub fn from_path(path: &Path) -> Result<Object, CapError> {
+        let open_err = |e: rustix::io::Errno| CapError::Open {
+            path: path.to_path_buf(),
+            source: e.into(),
+        };
+        let path = std::path::absolute(path).map_err(|e| CapError::Open {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let stat = rustix::fs::stat(&path).map_err(open_err)?;
+        match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
+            rustix::fs::FileType::Directory => Object::directory(&path),
+            rustix::fs::FileType::RegularFile => Ok(Object::File {
+                fd: open_path(&path, OFlags::empty())?,
+                path,
+            }),
+            rustix::fs::FileType::Socket => Ok(Object::Channel(Channel::client_of(&path)?)),
+            _ => Err(CapError::PathKind(path)),
+        }
     }
 
     /// Opens `path` as a directory object.
@@ -264,14 +265,7 @@ impl Object {
                 if !(sock.protocol() == Protocol::Unix(UnixType::Seqpacket) && sock.listening()) {
                     return Ok(Object::Socket(sock));
                 }
-                // Linux refuses listen() on an unbound Unix socket, so a
-                // listening one always has an address.
-                let addr = rustix::net::getsockname(sock.fd()).map_err(inspect)?;
-                let addr = SocketAddrUnix::try_from(addr).map_err(inspect)?;
-                Ok(Object::Channel {
-                    listener: sock.into_fd(),
-                    addr,
-                })
+                Ok(Object::Channel(Channel::adopt(sock.into_fd())))
             }
             rustix::fs::FileType::Directory => Ok(Object::Directory { fd, path: link }),
             rustix::fs::FileType::RegularFile if link_text.starts_with("/memfd:") => {
@@ -291,32 +285,6 @@ impl Object {
     }
 }
 
-/// A new close-on-exec Unix SOCK_SEQPACKET socket, the carrier of channels.
-fn seqpacket() -> rustix::io::Result<OwnedFd> {
-    rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-}
-
-/// A client connection to a channel's listener. The connect is
-/// non-blocking: a listener whose backlog is full (a server that never
-/// accepts) fails the grant at once instead of blocking ned; the socket is
-/// made blocking again before the task gets it.
-fn connect_client(addr: &rustix::net::SocketAddrUnix) -> Result<OwnedFd, CapError> {
-    let sock = seqpacket().map_err(|e| CapError::Connect(e.into()))?;
-    rustix::fs::fcntl_setfl(&sock, OFlags::NONBLOCK).map_err(|e| CapError::Connect(e.into()))?;
-    match rustix::net::connect(&sock, addr) {
-        Ok(()) => {}
-        Err(rustix::io::Errno::AGAIN) => return Err(CapError::BacklogFull),
-        Err(e) => return Err(CapError::Connect(e.into())),
-    }
-    rustix::fs::fcntl_setfl(&sock, OFlags::empty()).map_err(|e| CapError::Connect(e.into()))?;
-    Ok(sock)
-}
-
 fn open_path(path: &Path, extra: OFlags) -> Result<OwnedFd, CapError> {
     rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC | extra, Mode::empty()).map_err(|e| {
         CapError::Open {
@@ -324,6 +292,31 @@ fn open_path(path: &Path, extra: OFlags) -> Result<OwnedFd, CapError> {
             source: e.into(),
         }
     })
+}
+
+/// Upstream's limit on capability names.
+pub const MAX_CAP_NAME: usize = 16;
+
+/// Why a capability name cannot name a cap of a task (or of ned).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Upstream's wording.
+    #[error("Capability name '{0}' too long")]
+    TooLong(String),
+    #[error("Capability name '{0}' is invalid")]
+    Invalid(String),
+}
+
+/// Checks a cap name: at most [`MAX_CAP_NAME`] bytes, not empty, none of
+/// `:` (it separates `LISTEN_FDNAMES`), `=`, `/` or NUL.
+pub fn check_name(name: &str) -> Result<(), NameError> {
+    if name.len() > MAX_CAP_NAME {
+        return Err(NameError::TooLong(name.to_owned()));
+    }
+    if name.is_empty() || name.contains([':', '\0', '=', '/']) {
+        return Err(NameError::Invalid(name.to_owned()));
+    }
+    Ok(())
 }
 
 /// A reference to an object with a rights mask.
@@ -420,17 +413,12 @@ impl Cap {
     /// Makes the descriptor a task receives for this cap, enforcing the rights.
     pub fn grant(&self) -> Result<Granted<'_>, CapError> {
         match &*self.object {
-            Object::Channel { listener, addr } => {
-                if self.rights.has(Rights::C) {
-                    return Ok(Granted::Shared(listener.as_fd()));
-                }
-                let sock = connect_client(addr)?;
-                if !self.rights.has(Rights::W) {
-                    rustix::net::shutdown(&sock, Shutdown::Write)
-                        .map_err(|e| CapError::Connect(e.into()))?;
-                }
-                Ok(Granted::Own(sock))
+            // A client may call with `r` alone, as an L4 invocation needs
+            // no more (spec §5): its connection is never shut for writing.
+            Object::Channel(ch) if self.rights.has(Rights::C) => {
+                Ok(Granted::Shared(ch.server_end()?))
             }
+            Object::Channel(ch) => Ok(Granted::Own(ch.connect()?)),
             Object::Directory { fd, path } => {
                 // Directories are handed out readable so `openat` and
                 // `getdents` work; write protection of the files inside needs

@@ -4,10 +4,12 @@
 //! to the script — even words that look like options.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use lua_l4::Mode;
+use ned_core::cap::Object;
+use ned_core::{Cap, Rights};
 
 /// Run a Lua boot script that starts tasks with exactly the capabilities it grants.
 #[derive(Parser, Debug)]
@@ -25,6 +27,10 @@ struct Flags {
     /// Directory the `rom` capability names (default: the script's directory).
     #[arg(long, value_name = "DIR")]
     rom: Option<PathBuf>,
+    /// Give ned a named cap in L4.Env: a directory, a file or a Unix socket
+    /// (repeatable; RIGHTS letters of rwsdnc, default rws).
+    #[arg(long = "cap", value_name = "NAME=PATH[:RIGHTS]")]
+    cap: Vec<String>,
     /// Root of Lunatik runtime scripts (default: the script's directory).
     #[arg(long = "lua-root", value_name = "DIR")]
     lua_root: Option<PathBuf>,
@@ -43,6 +49,8 @@ pub struct Options {
     pub execute: Vec<String>,
     pub rom: Option<PathBuf>,
     pub lua_root: Option<PathBuf>,
+    /// `--cap` caps, opened, in command-line order.
+    pub caps: Vec<(String, Cap)>,
     pub script: Option<PathBuf>,
     pub args: Vec<OsString>,
 }
@@ -55,7 +63,7 @@ pub fn usage() -> String {
 }
 
 /// Options that take a value as the next argument.
-const VALUE_OPTIONS: [&str; 4] = ["-e", "--execute", "--rom", "--lua-root"];
+const VALUE_OPTIONS: [&str; 5] = ["-e", "--execute", "--rom", "--lua-root", "--cap"];
 
 pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
     let mode = match argv.first().and_then(|a| a.to_str()) {
@@ -104,14 +112,61 @@ pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
         )
         .with_cmd(&<Flags as clap::CommandFactory>::command()));
     }
+    let caps = named_caps(&flags.cap).map_err(|msg| {
+        clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{msg}\n"))
+            .with_cmd(&<Flags as clap::CommandFactory>::command())
+    })?;
     Ok(Options {
         mode,
         execute: flags.execute,
         rom: flags.rom,
         lua_root: flags.lua_root,
+        caps,
         script,
         args: rest,
     })
+}
+
+/// The caps of every `--cap NAME=PATH[:RIGHTS]` (spec §6), opened: a
+/// directory becomes a directory cap, a regular file a file cap, a Unix
+/// socket a channel client. RIGHTS are letters of `rwsdnc` (either case;
+/// `r` is always in), default `rws` as for ned's other caps; a path that
+/// contains `:` needs an explicit `:RIGHTS`. Every malformed value is a
+/// usage error naming it.
+fn named_caps(values: &[String]) -> Result<Vec<(String, Cap)>, String> {
+    let mut caps: Vec<(String, Cap)> = Vec::new();
+    for value in values {
+        let bad =
+            |why: String| format!("invalid value '{value}' for '--cap NAME=PATH[:RIGHTS]': {why}");
+        let Some((name, rest)) = value.split_once('=') else {
+            return Err(bad("no '=' between the name and the path".into()));
+        };
+        ned_core::cap::check_name(name).map_err(|e| bad(e.to_string()))?;
+        if caps.iter().any(|(n, _)| n == name) {
+            return Err(bad(format!("the name '{name}' is given twice")));
+        }
+        let (path, rights) = match rest.rsplit_once(':') {
+            Some((path, letters)) => {
+                if let Some(c) = letters.chars().find(|c| !"rwsdncRWSDNC".contains(*c)) {
+                    return Err(bad(format!(
+                        "unknown rights letter '{c}' (RIGHTS are letters of rwsdnc)"
+                    )));
+                }
+                if letters.is_empty() {
+                    return Err(bad("no rights after ':'".into()));
+                }
+                (path, Rights::parse(letters.as_bytes()))
+            }
+            None => (rest, Rights::RWS),
+        };
+        if path.is_empty() {
+            return Err(bad("the path is missing".into()));
+        }
+        let object = Object::from_path(Path::new(path))
+            .map_err(|e| bad(format!("{:#}", anyhow::Error::new(e))))?;
+        caps.push((name.to_owned(), Cap::new(object, rights)));
+    }
+    Ok(caps)
 }
 
 #[cfg(test)]
@@ -143,6 +198,57 @@ mod tests {
         assert_eq!(o.rom, Some(PathBuf::from("/r")));
         assert_eq!(o.script, Some(PathBuf::from("s.lua")));
         assert_eq!(o.args, vec!["x"]);
+    }
+
+    #[test]
+    fn named_caps_of_every_kind() {
+        let dir = std::env::temp_dir().join(format!("ned-cli-caps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("f");
+        std::fs::write(&file, "x").unwrap();
+        let sock = dir.join("s");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let arg =
+            |name: &str, p: &Path, rights: &str| format!("--cap={name}={}{rights}", p.display());
+        let o = p(&[
+            &arg("rwfs", &dir, ""),
+            &arg("data", &file, ":r"),
+            &arg("svc", &sock, ":W"),
+            "s.lua",
+        ])
+        .unwrap();
+        let seen: Vec<(&str, &str, u32)> = o
+            .caps
+            .iter()
+            .map(|(n, c)| (n.as_str(), c.kind().name(), c.rights.0))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("rwfs", "Directory", Rights::RWS.0),
+                ("data", "File", Rights::R),
+                ("svc", "Ipc_gate", Rights::R | Rights::W)
+            ]
+        );
+        let bad = [
+            "x".to_owned(),
+            "x=".to_owned(),
+            format!("x={}:", dir.display()),
+            format!("x={}:rwq", dir.display()),
+            format!("{}={}", "n".repeat(17), dir.display()),
+            format!("={}", dir.display()),
+            format!("x={}/missing", dir.display()),
+            "x=/dev/null".to_owned(),
+        ];
+        for v in &bad {
+            let e = p(&["--cap", v, "s.lua"])
+                .err()
+                .unwrap_or_else(|| panic!("{v} accepted"));
+            assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue, "{v}: {e}");
+        }
+        let twice = arg("x", &dir, "");
+        assert!(p(&[&twice, &twice, "s.lua"]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -72,6 +72,8 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     let shutdown = sup.shutdown().clone();
 
     let mut inherited = adopt(inherited);
+    // `--cap` caps join them, as a parent would have given them.
+    inherited.append(&mut opts.caps);
     // An inherited `rom` directory is this ned's rom, unless --rom says
     // otherwise; either way L4.Env.rom is built from the path.
     let inherited_rom: Option<Cap> = inherited
@@ -134,8 +136,12 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
         if shutdown.requested().is_some() {
             break;
         }
-        if let Err(e) = lua.load(stmt.as_str()).set_name("=(command line)").exec() {
-            report(&e);
+        let stmt = lua.load(stmt.as_str()).set_name("=(command line)");
+        if let Err(e) = stmt
+            .into_function()
+            .and_then(|f| lua_l4::call(&lua, &f, ()))
+        {
+            lua_l4::report(&e);
             ok = false;
         }
     }
@@ -171,14 +177,6 @@ fn adopt(fds: Vec<(String, OwnedFd)>) -> Vec<(String, Cap)> {
             }
         })
         .collect()
-}
-
-/// Prints a script error; the unwinding of `os.exit` is none.
-fn report(e: &mlua::Error) {
-    if lua_l4::is_exit(e) {
-        return;
-    }
-    ned_core::diag!("lua error: {}", lua_l4::lua_message(e));
 }
 
 /// `arg`, `package.path` with the script's directory, and a `print` that
@@ -244,15 +242,18 @@ fn run_script(
         match lua.create_string(a.as_encoded_bytes()) {
             Ok(s) => vals.push(Value::String(s)),
             Err(e) => {
-                report(&e);
+                lua_l4::report(&e);
                 return false;
             }
         }
     }
-    match chunk.call::<()>(MultiValue::from_vec(vals)) {
+    match chunk
+        .into_function()
+        .and_then(|f| lua_l4::call(lua, &f, MultiValue::from_vec(vals)))
+    {
         Ok(()) => true,
         Err(e) => {
-            report(&e);
+            lua_l4::report(&e);
             false
         }
     }

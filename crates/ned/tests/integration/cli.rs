@@ -178,3 +178,94 @@ fn l4_is_not_a_global() {
         .ok()
         .no_lua_error();
 }
+
+/// `ned --cap NAME=PATH[:RIGHTS]` (spec §6): a directory, a file and a
+/// Unix socket path become `L4.Env.rwfs`, `.data` and `.svc`; the script,
+/// shaped like upstream's rw_module config, hands them to tasks, which get
+/// a directory fd, a writable file and a connection to whatever listens on
+/// the socket path (here a stream socket of this test).
+#[test]
+fn named_caps_from_the_command_line() {
+    use std::io::{Read, Write};
+    let sb = Sandbox::new();
+    let outside = sb.root.join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    let data = outside.join("data");
+    std::fs::write(&data, "x").expect("write");
+    let sock = outside.join("svc.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+    let server = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 64];
+        let n = c.read(&mut buf).expect("read");
+        c.write_all(b"served ")
+            .and_then(|()| c.write_all(&buf[..n]))
+    });
+    let py = crate::sockets::python();
+    sb.exe(
+        "client.py",
+        &format!(
+            "#!{py}\n{}s = socket.socket(fileno=listen_fd('svc'))\ns.send(b'hi')\n\
+             print('client got', s.recv(64).decode(), flush=True)\n",
+            crate::sockets::PRELUDE
+        ),
+    );
+    let script = sb.file(
+        "rw.lua",
+        "local L4 = require('L4')\n\
+         local E = L4.Env\n\
+         assert(L4.cast('Directory', E.rwfs) and E.rwfs:m() == L4.Rights.rws, tostring(E.rwfs))\n\
+         assert(L4.cast('File', E.data) and E.data:m() == L4.Rights.rw, tostring(E.data))\n\
+         assert(L4.cast(L4.Proto.Ipc_gate, E.svc), tostring(E.svc))\n\
+         assert(E.rwfs:query('data')(), 'rwfs is the directory')\n\
+         local ld = L4.default_loader\n\
+         ld:start({ caps = { rwfs = E.rwfs, data = E.data }, log = { 'p' } }, 'rom/probe')\n\
+         ld:start({ caps = { svc = E.svc }, log = { 'client' } }, 'rom/client.py')\n",
+    );
+    let out = sb.ned(&[
+        "--wait-and-exit",
+        &format!("--cap=rwfs={}", path_str(&outside)),
+        "--cap",
+        &format!("data={}:w", path_str(&data)),
+        "--cap",
+        &format!("svc={}", path_str(&sock)),
+        path_str(&script),
+    ]);
+    out.ok().no_lua_error();
+    let served = server.join().expect("server thread");
+    assert!(served.is_ok(), "{served:?}\n{out}");
+    assert_eq!(out.log("client"), ["client got served hi"], "{out}");
+    let report = out.probe("p");
+    let fds = &report["fds"];
+    assert_eq!(fds[3]["kind"], "file", "{report}");
+    assert_eq!(fds[3]["access"], "rw", "data:w is writable: {report}");
+    // fds in name order: data, rom (the default), rwfs.
+    assert_eq!(fds[5]["kind"], "dir", "{report}");
+    assert_eq!(fds[5]["target"], path_str(&outside), "{report}");
+}
+
+/// Malformed `--cap` values are usage errors: status 2, the reason and
+/// the usage line on stderr, no script run.
+#[test]
+fn malformed_named_caps_are_usage_errors() {
+    let sb = Sandbox::new();
+    let s = sb.file("s.lua", "print('script ran')\n");
+    let dir = path_str(&sb.root).to_owned();
+    for (value, why) in [
+        ("rwfs".to_owned(), "no '='"),
+        ("rwfs=".to_owned(), "the path is missing"),
+        ("rwfs=:rw".to_owned(), "the path is missing"),
+        (format!("rwfs={dir}:rwx"), "unknown rights letter 'x'"),
+        (format!("{}={dir}", "n".repeat(17)), "too long"),
+        (format!("rwfs={dir}/missing"), "No such file"),
+    ] {
+        let out = sb.ned(&["--exit", "--cap", &value, path_str(&s)]);
+        out.status(2).stderr_has(why).stderr_has("Usage: ned");
+        assert!(!out.stdout.contains("script ran"), "{out}");
+    }
+    let twice = format!("x={dir}");
+    let out = sb.ned(&["--exit", "--cap", &twice, "--cap", &twice, path_str(&s)]);
+    out.status(2)
+        .stderr_has("given twice")
+        .stderr_has("Usage: ned");
+}

@@ -245,3 +245,29 @@ fn sigterm_interrupts_a_runaway_runtime() {
     assert!(out.contains("handler task\tnil"), "{out}\n{err}");
     assert_tasks_gone(&out);
 }
+
+/// `L4.sleep` with a huge value is bounded by SIGTERM (spec §15, issue 8):
+/// logs flow while asleep (the task's `ready` arrives), the signal ends the
+/// sleep at once, and ned shuts its tasks down as usual.
+#[test]
+fn sigterm_ends_a_huge_sleep_at_once() {
+    let sb = Sandbox::new();
+    let (out, err, code, took) = serve_and_signal(
+        &sb,
+        "local L4 = require('L4')\n\
+         local t = L4.default_loader:startv({ log = { 'task' } }, '/bin/sh', '-c', 'echo ready; exec /bin/sleep 100')\n\
+         t:exit_handler(function(c) print('handler task', c) end)\n\
+         print('pid', 'task', t:pid())\n\
+         L4.sleep(1e9)\n\
+         print('not reached')\n",
+        1,
+        "-TERM",
+    );
+    assert_eq!(code, Some(1), "the script failed: {out}\n{err}");
+    assert!(out.contains("Ned: Sleeping 1000000000.0s"), "{out}");
+    assert!(err.contains("sleep: interrupted by signal 15"), "{err}");
+    assert!(!out.contains("not reached"), "{out}");
+    assert!(out.contains("handler task\tnil"), "{out}\n{err}");
+    assert!(took < 2.5, "ned took {took} s to end a sleep after SIGTERM");
+    assert_tasks_gone(&out);
+}

@@ -100,6 +100,8 @@ fn every_script_is_run() {
         "bad_start",
         "lunatik_caps",
         "sockets",
+        "upstream_corners",
+        "error_table",
         // Runtime scripts that lunatik_caps.lua loads.
         "runtimes",
     ];
@@ -116,4 +118,45 @@ fn every_script_is_run() {
 #[test]
 fn caps_cross_into_lunatik_runtimes() {
     conformance("lunatik_caps");
+}
+
+/// Upstream configs' corners (issue 8): default log colours, a trailing
+/// nil ending create's arguments, and sleeping (spec §15): exactly the two
+/// unit messages, nothing for the silent calls, the task's line printed
+/// while the script slept and its handler only after the script.
+#[test]
+fn upstream_corners() {
+    let out = run_lua("upstream_corners");
+    out.ok().no_lua_error().stdout_has("all checks passed");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let sleeping: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("Ned: Sleeping"))
+        .collect();
+    assert_eq!(sleeping.first(), Some(&"Ned: Sleeping 0.05s"), "{out}");
+    assert!(
+        sleeping[1..].iter().all(|l| *l == "Ned: Sleeping 100ms"),
+        "{out}"
+    );
+    let at = |s: &str| {
+        lines
+            .iter()
+            .position(|l| l.ends_with(s))
+            .unwrap_or_else(|| panic!("no line {s:?}:\n{out}"))
+    };
+    assert!(at("sleeper | awake while ned sleeps") < at("script done sleeping"));
+    assert!(at("all checks passed") < at("handler ran after the script"));
+}
+
+/// An uncaught error table prints `lua error: <msg> (code <code>)`, from
+/// the script and from an exit handler alike.
+#[test]
+fn uncaught_error_tables_print_their_message() {
+    let out = run_lua("error_table");
+    out.status(1)
+        .stderr_has("lua error: create: protocol -16 is not supported on Linux (code -38)\n")
+        .stderr_has("lua error: handler gave up (code -5)\n");
+    assert!(!out.stderr.contains("table: 0x"), "{out}");
+    assert!(!out.stdout.contains("not reached"), "{out}");
 }

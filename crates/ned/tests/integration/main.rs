@@ -6,8 +6,9 @@
 //!
 //! One module per area of spec/issue: cli (§2), lua_scripts (§3-§7, the
 //! §12 task table, the table-driven bad-input test and malformed start
-//! tables, all asserted in Lua), start (§9, §10), sockets (channels and a
-//! real socket-activation consumer), sockets_inet (TCP, UDP and Unix socket
+//! tables, all asserted in Lua), start (§9, §10), channels (reachable only
+//! through their caps), sockets (channels and a real socket-activation
+//! consumer), sockets_inet (TCP, UDP and Unix socket
 //! caps served by Python, inherited by an inner ned), tasks (§12 from
 //! outside), exits (exit options and signals), teardown (held tasks at
 //! close, os.exit, stray signals, shutdown refusal, wedges), logs (§14),
@@ -15,6 +16,7 @@
 
 mod util;
 
+mod channels;
 mod cli;
 mod examples;
 mod exits;
