@@ -324,33 +324,8 @@ pub fn create(lua: &Lua, vals: MultiValue) -> Res<Value> {
             -1,
         ));
     }
-    let proto = args.integer(1)?;
-    let os = |e: ned_core::cap::CapError| {
-        let code = std::error::Error::source(&e)
-            .and_then(|s| s.downcast_ref::<std::io::Error>())
-            .and_then(std::io::Error::raw_os_error)
-            .unwrap_or(libc::EIO);
-        Fail::Code(chain(&e), -(code as i64))
-    };
-    let object = match proto {
-        0x4000 => {
-            let size = args.integer(2)?;
-            if !(0..=MAX_DATASPACE).contains(&size) {
-                return Err(Fail::Code(
-                    format!("create: invalid dataspace size {size}"),
-                    -22,
-                ));
-            }
-            let flags = args.opt_integer(3)?.unwrap_or(0);
-            if !(0..=7).contains(&flags) {
-                return Err(Fail::Code(
-                    format!("create: invalid dataspace flags {flags}"),
-                    -22,
-                ));
-            }
-            args.opt_integer(4)?;
-            Object::dataspace(size as u64).map_err(os)?
-        }
+    let object = match args.integer(1)? {
+        0x4000 => create_dataspace(&args)?,
         0x4001 => Object::namespace(),
         -15 => {
             if let Some(q) = args.opt_integer(2)?
@@ -365,40 +340,10 @@ pub fn create(lua: &Lua, vals: MultiValue) -> Res<Value> {
                 .map_err(|m| Fail::Code(format!("create: {m}"), -22))?;
             Object::Log(Some((tag, color)))
         }
-        -14 => {
-            // Upstream priorities are 0..=255; anything else is a script bug.
-            let prio = |n: usize| -> Res<i64> {
-                let p = args.opt_integer(n)?.unwrap_or(0);
-                if !(0..=255).contains(&p) {
-                    return Err(Fail::Code(
-                        format!("create: scheduler priority {p} out of range 0..255"),
-                        -22,
-                    ));
-                }
-                Ok(p)
-            };
-            let prio_limit = prio(2)?;
-            let prio_base = prio(3)?;
-            let mut cpus = Vec::new();
-            for (word_idx, v) in args.rest(4).iter().enumerate() {
-                let Value::Integer(word) = v else {
-                    return Err(type_err(4 + word_idx, "create", "number", v));
-                };
-                for bit in 0..64 {
-                    if word >> bit & 1 == 1 {
-                        cpus.push(word_idx * 64 + bit);
-                    }
-                }
-            }
-            Object::Scheduler {
-                prio_limit,
-                prio_base,
-                cpus: (!args.rest(4).is_empty()).then_some(cpus),
-            }
-        }
-        -20 => Object::event(false).map_err(os)?,
-        -18 => Object::event(true).map_err(os)?,
-        0 => Object::channel().map_err(os)?,
+        -14 => create_scheduler(&args)?,
+        -20 => Object::event(false).map_err(os_fail)?,
+        -18 => Object::event(true).map_err(os_fail)?,
+        0 => Object::channel().map_err(os_fail)?,
         other => {
             return Err(Fail::Code(
                 format!("create: protocol {other} is not supported on Linux"),
@@ -407,6 +352,68 @@ pub fn create(lua: &Lua, vals: MultiValue) -> Res<Value> {
         }
     };
     Ok(push(lua, Cap::new(object, Rights::READ))?)
+}
+
+/// A cap error as upstream's `{msg, code = -errno}` table.
+fn os_fail(e: ned_core::cap::CapError) -> Fail {
+    let code = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::raw_os_error)
+        .unwrap_or(libc::EIO);
+    Fail::Code(chain(&e), -(code as i64))
+}
+
+/// `create(L4.Proto.Dataspace, size[, flags[, align]])`.
+fn create_dataspace(args: &Args<'_>) -> Res<Object> {
+    let size = args.integer(2)?;
+    if !(0..=MAX_DATASPACE).contains(&size) {
+        return Err(Fail::Code(
+            format!("create: invalid dataspace size {size}"),
+            -22,
+        ));
+    }
+    let flags = args.opt_integer(3)?.unwrap_or(0);
+    if !(0..=7).contains(&flags) {
+        return Err(Fail::Code(
+            format!("create: invalid dataspace flags {flags}"),
+            -22,
+        ));
+    }
+    args.opt_integer(4)?;
+    Object::dataspace(size as u64).map_err(os_fail)
+}
+
+/// `create(L4.Proto.Scheduler, prio_limit, prio_base, cpu_words...)`.
+fn create_scheduler(args: &Args<'_>) -> Res<Object> {
+    // Upstream priorities are 0..=255; anything else is a script bug.
+    let prio = |n: usize| -> Res<i64> {
+        let p = args.opt_integer(n)?.unwrap_or(0);
+        if !(0..=255).contains(&p) {
+            return Err(Fail::Code(
+                format!("create: scheduler priority {p} out of range 0..255"),
+                -22,
+            ));
+        }
+        Ok(p)
+    };
+    let prio_limit = prio(2)?;
+    let prio_base = prio(3)?;
+    let mut cpus = Vec::new();
+    for (word_idx, v) in args.rest(4).iter().enumerate() {
+        let Value::Integer(word) = v else {
+            return Err(type_err(4 + word_idx, "create", "number", v));
+        };
+        for bit in 0..64 {
+            if word >> bit & 1 == 1 {
+                cpus.push(word_idx * 64 + bit);
+            }
+        }
+    }
+    Ok(Object::Scheduler {
+        prio_limit,
+        prio_base,
+        cpus: (!args.rest(4).is_empty()).then_some(cpus),
+    })
 }
 
 /// `rm` and `parent` have no Linux object: every method says so.
