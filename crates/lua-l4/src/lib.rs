@@ -82,6 +82,7 @@ fn natives(lua: &Lua) -> mlua::Result<Table> {
     t.set("mword_bits", native(lua, info::mword_bits)?)?;
     t.set("kip_str", native(lua, info::kip_str)?)?;
     t.set("env", native(lua, env_caps)?)?;
+    t.set("script_level", native(lua, fail::script_level)?)?;
     Ok(t)
 }
 
@@ -129,7 +130,7 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<()> {
     preload.set(
         "L4",
         lua.create_function(|lua, ()| {
-            let chunk = lua.load(L4_LUA).set_name("=L4.lua");
+            let chunk = lua.load(L4_LUA).set_name(fail::L4_CHUNK);
             // L4.lua fills the method tables in; caps index them from the
             // registry, so they must be there before the chunk runs.
             let methods = lua.create_table()?;
