@@ -4,6 +4,13 @@
 //! This binary is glue: it parses the command line with upstream's rules,
 //! builds the Lua state, registers the `L4` and Lunatik packages and hands
 //! control to the loop in `lua-l4`.
+//!
+//! The main Lua state has a memory limit ([`lua_memory_limit`]). Without
+//! one, a script that grows a table forever makes an allocation fail, and
+//! Rust's allocator aborts ned, leaving its tasks behind; with it, the script
+//! gets Lua's `not enough memory` error, and ned then shuts its tasks down
+//! and exits 1 whatever the mode: the state's heap was full and the script
+//! did not finish.
 
 mod cli;
 
@@ -90,6 +97,9 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     let lua_root = opts.lua_root.clone().unwrap_or_else(|| script_dir.clone());
 
     let lua = Lua::new();
+    let memory = lua_memory_limit(opts.lua_memory);
+    lua.set_memory_limit(memory)
+        .context("failed to limit the Lua state's memory")?;
     setup_globals(&lua, &opts, &script_dir).context("failed to set up Lua")?;
     lua_l4::register(
         &lua,
@@ -108,18 +118,47 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     lunatik::register(&lua, config).context("failed to register lunatik")?;
 
     let mut ok = true;
+    let mut out_of_memory = false;
     for stmt in &opts.execute {
         if let Err(e) = lua.load(stmt.as_str()).set_name("=(command line)").exec() {
-            report(&e);
+            out_of_memory = report(&e, "(command line)", memory);
             ok = false;
+            if out_of_memory {
+                break;
+            }
         }
     }
-    if let Some(script) = &opts.script {
-        ok &= run_script(&lua, script, &opts.args);
+    if let Some(script) = opts.script.as_ref().filter(|_| !out_of_memory)
+        && let Err(e) = run_script(&lua, script, &opts.args)
+    {
+        out_of_memory = report(&e, &script.display().to_string(), memory);
+        ok = false;
     }
     let _ = std::io::stdout().flush();
-    lua_l4::run(&lua, opts.mode).context("ned's loop failed")?;
+    let mode = if out_of_memory {
+        lua_l4::Mode::Exit
+    } else {
+        opts.mode
+    };
+    lua_l4::run(&lua, mode).context("ned's loop failed")?;
     Ok(ok)
+}
+
+/// The main state's limit when --lua-memory does not set one.
+const DEFAULT_LUA_MEMORY: usize = 1 << 30;
+
+/// `--lua-memory`, else 1 GiB, or half the address-space limit (RLIMIT_AS)
+/// when that is lower: the other half is headroom for what Lua does not
+/// count — ned's own allocations, the Lunatik runtimes, thread stacks and
+/// the mappings of the binary — so that Lua's limit is reached before a
+/// real allocation fails.
+fn lua_memory_limit(option: Option<usize>) -> usize {
+    option.unwrap_or_else(|| {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::As).current;
+        limit.map_or(DEFAULT_LUA_MEMORY, |l| {
+            usize::try_from(l / 2).map_or(DEFAULT_LUA_MEMORY, |half| half.min(DEFAULT_LUA_MEMORY))
+        })
+    })
 }
 
 /// The objects behind the fds ned was started with; those of no cap type
@@ -136,9 +175,30 @@ fn adopt(fds: Vec<(String, OwnedFd)>) -> Vec<(String, Cap)> {
         .collect()
 }
 
-fn report(e: &mlua::Error) {
+/// Prints a failed chunk's `lua error: ...`; true when the main state ran
+/// out of memory (Lua's message has no position, so `chunk` names it).
+fn report(e: &mlua::Error, chunk: &str, limit: usize) -> bool {
     let _ = std::io::stdout().flush();
+    if is_out_of_memory(e) {
+        ned_core::diag!(
+            "lua error: {chunk}: not enough memory (the main Lua state may use {:.1} MiB, \
+             see --lua-memory); stopping the tasks",
+            limit as f64 / f64::from(1 << 20)
+        );
+        return true;
+    }
     ned_core::diag!("lua error: {}", lua_l4::lua_message(e));
+    false
+}
+
+fn is_out_of_memory(e: &mlua::Error) -> bool {
+    match e {
+        mlua::Error::MemoryError(_) => true,
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
+            is_out_of_memory(cause)
+        }
+        _ => false,
+    }
 }
 
 /// `arg`, `package.path` with the script's directory, and a `print` that
@@ -178,36 +238,23 @@ fn setup_globals(lua: &Lua, opts: &cli::Options, script_dir: &std::path::Path) -
     Ok(())
 }
 
-/// Loads and runs the boot script; prints `lua error: ...` on failure.
-fn run_script(lua: &Lua, script: &std::path::Path, args: &[std::ffi::OsString]) -> bool {
-    let mut src = match std::fs::read(script) {
-        Ok(s) => s,
-        Err(e) => {
-            ned_core::diag!("lua error: cannot open {}: {e}", script.display());
-            return false;
-        }
-    };
+/// Loads and runs the boot script.
+fn run_script(
+    lua: &Lua,
+    script: &std::path::Path,
+    args: &[std::ffi::OsString],
+) -> mlua::Result<()> {
+    let mut src = std::fs::read(script)
+        .map_err(|e| mlua::Error::runtime(format!("cannot open {}: {e}", script.display())))?;
     if src.first() == Some(&b'#') {
         // Blank the first line but keep its newline, so line numbers hold.
         let end = src.iter().position(|&b| b == b'\n').unwrap_or(src.len());
         src.drain(..end);
     }
     let chunk = lua.load(src).set_name(format!("@{}", script.display()));
-    let mut vals = Vec::with_capacity(args.len());
-    for a in args {
-        match lua.create_string(a.as_encoded_bytes()) {
-            Ok(s) => vals.push(Value::String(s)),
-            Err(e) => {
-                report(&e);
-                return false;
-            }
-        }
-    }
-    match chunk.call::<()>(MultiValue::from_vec(vals)) {
-        Ok(()) => true,
-        Err(e) => {
-            report(&e);
-            false
-        }
-    }
+    let vals = args
+        .iter()
+        .map(|a| lua.create_string(a.as_encoded_bytes()).map(Value::String))
+        .collect::<mlua::Result<Vec<_>>>()?;
+    chunk.call::<()>(MultiValue::from_vec(vals))
 }

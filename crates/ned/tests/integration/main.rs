@@ -8,11 +8,13 @@
 //! §12 task table, the table-driven bad-input test and malformed start
 //! tables, all asserted in Lua), start (§9, §10), sockets (channels and a
 //! real socket-activation consumer), tasks (§12 from outside), exits (exit
-//! options and signals), logs (§14), examples.
+//! options and signals), logs (§14), examples, diagnostics (messages,
+//! warnings and the Lua memory limit).
 
 mod util;
 
 mod cli;
+mod diagnostics;
 mod examples;
 mod exits;
 mod logs;
