@@ -566,3 +566,18 @@ fn log_target(args: &Args<'_>, env: &Table, prog: &str) -> Res<LogTarget> {
     let (tag, color) = log_spec(&tag, &color, &default_tag).map_err(|m| bad_arg(1, f, m))?;
     Ok(LogTarget::Tagged(tag, color))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("logs", "log"), 1);
+        assert_eq!(edit_distance("cap", "caps"), 1);
+        assert_eq!(edit_distance("lgo", "log"), 2);
+        assert_eq!(edit_distance("", "mem"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("caps", "caps"), 0);
+    }
+}
