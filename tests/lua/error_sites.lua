@@ -1,6 +1,7 @@
 -- Issue 7 point 8: an error raised by an L4 function names the script's own
--- file and line, never a line of ned's L4.lua, and numbers the arguments as
--- the script wrote them. Each row calls `here()` and makes the bad call on
+-- file and line, never a line of ned's L4.lua (not even a VM error such as
+-- "attempt to index a number value" from misuse), and numbers the arguments
+-- as the script wrote them. Each row calls `here()` and makes the bad call on
 -- the same line, so the two positions must be the same; rows that go
 -- through `pcall(method, ...)` directly (a C frame in between) too. The
 -- calls are in parentheses: a tail call (`return f()`) drops the caller's
@@ -45,6 +46,19 @@ local rows = {
   { here(), "bad argument", function() return (L4.cast(nil, E.log)) end },
   { here(), "bad argument", function() return (E.log:mode({})) end },
   { here(), "bad argument", function() return (E.rom:query("probe", {})) end },
+  -- Misuse that used to fail inside L4.lua with a VM error.
+  { here(), "bad argument #2 to 'create_namespace' (factory expected", function() return (ld:create_namespace({}, {})) end },
+  { here(), "calling 'create_namespace' on bad self", function() return (ld.create_namespace(5, {})) end },
+  { here(), "bad field 'ns_fab' of the loader", function() return (L4.Loader.new({ ns_fab = 5 }):create_namespace({})) end },
+  { here(), "bad field 'sched_fab' of the loader", function() return (L4.Loader.new({ sched_fab = {} }):create_sched_proxy({})) end },
+  { here(), "calling 'create_sched_proxy' on bad self", function() return (ld.create_sched_proxy(5, {})) end },
+  { here(), "prio_limit and prio_offset must be numbers", function() return (ld:create_sched_proxy({ prio_limit = "x" })) end },
+  { here(), "bad argument #3 to 'register' (factory expected", function() return (ns:register("a", { b = {} }, 5)) end },
+  { here(), "calling 'query' on bad self", function() return (E.rom.query(5, "x")) end },
+  { here(), "default_caps must be a table", function() return (L4.Loader.new({ default_caps = 5 }):start({}, "rom/probe")) end },
+  { here(), "attempt to perform '|' on a number value", function() return (L4.Cpu_set.new(1) | 5) end },
+  { here(), "attempt to perform '&' on a table value", function() return (L4.Cpu_set.new(1) & {}) end },
+  { here(), "attempt to perform 'words'", function() return (L4.Cpu_set.words(5)) end },
 }
 
 local failures = {}

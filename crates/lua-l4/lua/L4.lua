@@ -68,7 +68,6 @@ methods["*"] = {
 
 local ns_get, ns_set = lift(core.ns_get), lift(core.ns_set)
 local dir_lookup = lift(core.dir_lookup)
-local kind_of = lift(core.kind)
 
 -- `query` returns a function that yields the cap (or nil) when called.
 local function query(self, name, rights)
@@ -78,7 +77,9 @@ local function query(self, name, rights)
   if rights ~= nil and type(rights) ~= "string" and type(rights) ~= "number" then
     raise("bad argument #2 to 'query' (string or number expected, got " .. type(rights) .. ")")
   end
-  local is_dir = kind_of(self) == "Directory"
+  local ok, kind = core.kind(self)
+  if not ok then raise("calling 'query' on bad self (capability expected)") end
+  local is_dir = kind == "Directory"
   return function()
     local cap
     if is_dir then
@@ -105,10 +106,22 @@ local function resolve_path(path)
   return cap
 end
 
+-- A factory: a cap whose type has `create`; `what` says where it came from
+-- ("bad argument #2 to 'f'").
+local function check_factory(fab, what)
+  local ok, kind = core.kind(fab)
+  local m = ok and methods[kind]
+  if not (m and m.create) then
+    raise(what .. " (factory expected, got " .. (ok and kind or type(fab)) .. ")")
+  end
+  return fab
+end
+
 local function register(self, name, value, factory)
   if type(name) ~= "string" then
     raise("bad argument #1 to 'register' (string expected, got " .. type(name) .. ")")
   end
+  if factory ~= nil then check_factory(factory, "bad argument #3 to 'register'") end
   local tv = type(value)
   if tv == "string" then
     local cap = resolve_path(value)
@@ -122,7 +135,7 @@ local function register(self, name, value, factory)
   elseif tv == "function" then
     return value(self, name)
   end
-  pass(core.ns_set(self, name, value))
+  ns_set(self, name, value)
 end
 
 methods.Namespace = {
@@ -314,7 +327,15 @@ function Cpu_set.new(spec)
   return s
 end
 
+-- Operands of `|` and `&` (and `self` of the methods) must be sets.
+local function check_set(v, op)
+  if getmetatable(v) ~= Cpu_set or type(v.cpus) ~= "table" then
+    raise("attempt to perform '" .. op .. "' on a " .. type(v) .. " value (Cpu_set expected)")
+  end
+end
+
 function Cpu_set.__bor(a, b)
+  check_set(a, "|"); check_set(b, "|")
   local s = Cpu_set.new()
   for c in pairs(a.cpus) do s.cpus[c] = true end
   for c in pairs(b.cpus) do s.cpus[c] = true end
@@ -322,12 +343,14 @@ function Cpu_set.__bor(a, b)
 end
 
 function Cpu_set.__band(a, b)
+  check_set(a, "&"); check_set(b, "&")
   local s = Cpu_set.new()
   for c in pairs(a.cpus) do if b.cpus[c] then s.cpus[c] = true end end
   return s
 end
 
 function Cpu_set.__tostring(s)
+  check_set(s, "tostring")
   local l = cpu_list(s)
   local parts, i = {}, 1
   while i <= #l do
@@ -341,6 +364,7 @@ end
 
 -- The scheduler words of a set: 64 CPUs per word.
 function Cpu_set:words()
+  check_set(self, "words")
   local words = {}
   for c in pairs(self.cpus) do
     local w = c // 64 + 1
@@ -384,24 +408,36 @@ function Loader.new(opts)
   return l
 end
 
-function Loader:new_channel()
+local function check_loader(self, fname)
   if getmetatable(self) ~= Loader then
-    raise("calling 'new_channel' on bad self (loader expected)")
+    raise("calling '" .. fname .. "' on bad self (loader expected)")
   end
+end
+
+function Loader:new_channel()
+  check_loader(self, "new_channel")
   return pass(core.new_channel())
 end
 
 function Loader:create_namespace(tbl, fab)
+  check_loader(self, "create_namespace")
   if type(tbl) ~= "table" then
     raise("bad argument #1 to 'create_namespace' (table expected, got " .. type(tbl) .. ")")
   end
-  fab = fab or self.ns_fab or L4.Env.factory
+  if fab ~= nil then
+    check_factory(fab, "bad argument #2 to 'create_namespace'")
+  elseif self.ns_fab ~= nil then
+    fab = check_factory(self.ns_fab, "bad field 'ns_fab' of the loader in 'create_namespace'")
+  else
+    fab = L4.Env.factory
+  end
   local ns = fab:create(L4.Proto.Namespace)
   for k, v in pairs(tbl) do ns:register(k, v, fab) end
   return ns
 end
 
 function Loader:create_sched_proxy(opts)
+  check_loader(self, "create_sched_proxy")
   if type(opts) ~= "table" then
     raise("bad argument #1 to 'create_sched_proxy' (table expected, got " .. type(opts) .. ")")
   end
@@ -409,7 +445,13 @@ function Loader:create_sched_proxy(opts)
   if cpus ~= nil and getmetatable(cpus) ~= Cpu_set then cpus = Cpu_set.new(cpus) end
   local limit = opts.prio_limit or 255
   local base = opts.prio_offset or 0
-  local fab = self.sched_fab or L4.Env.factory
+  if type(limit) ~= "number" or type(base) ~= "number" then
+    raise("bad argument #1 to 'create_sched_proxy' (prio_limit and prio_offset must be numbers)")
+  end
+  local fab = L4.Env.factory
+  if self.sched_fab ~= nil then
+    fab = check_factory(self.sched_fab, "bad field 'sched_fab' of the loader in 'create_sched_proxy'")
+  end
   if cpus then
     return fab:create(L4.Proto.Scheduler, limit, base, table.unpack(cpus:words()))
   end
@@ -417,9 +459,7 @@ function Loader:create_sched_proxy(opts)
 end
 
 local function start_task(fname, self, ...)
-  if getmetatable(self) ~= Loader then
-    raise("calling '" .. fname .. "' on bad self (loader expected)")
-  end
+  check_loader(self, fname)
   return new_task(pass(core.start(fname, self, ...)))
 end
 

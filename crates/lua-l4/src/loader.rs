@@ -383,7 +383,17 @@ fn collect_caps(
             t.set(name, push(lua, cap)?)?;
         }
     }
-    if let Some(defaults) = loader.get::<Option<Table>>("default_caps")? {
+    let defaults = match loader.get::<Value>("default_caps")? {
+        Value::Nil => None,
+        Value::Table(t) => Some(t),
+        other => {
+            return Err(Fail::Msg(format!(
+                "calling '{f}' on bad self (default_caps must be a table, got {})",
+                crate::fail::type_name(&other)
+            )));
+        }
+    };
+    if let Some(defaults) = defaults {
         let empty = lua.create_table()?;
         let holder = caps_tbl.as_ref().unwrap_or(&empty);
         for pair in defaults.pairs::<String, Value>() {

@@ -88,7 +88,7 @@ fn errors_name_the_scripts_line() {
     let out = run_lua("error_sites");
     out.ok()
         .no_lua_error()
-        .stdout_has("error sites: 24")
+        .stdout_has("error sites: 36")
         .stdout_has("all checks passed");
 }
 
