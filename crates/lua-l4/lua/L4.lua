@@ -5,16 +5,28 @@
 -- Task objects, Cpu_set and App_env. Natives answer `true, ...` or
 -- `false, err`; `lift` turns the latter into a Lua error raised at the
 -- script's own line.
+--
+-- Every error this file raises goes through `raise`, which places it at the
+-- first caller outside this file (core.script_level): a fixed `error(msg, 2)`
+-- would name a line of L4.lua whenever one function here calls another.
 
 local core = ...
 
 local error, setmetatable, getmetatable, type, tostring = error, setmetatable, getmetatable, type, tostring
 local pairs, ipairs, pcall, tonumber = pairs, ipairs, pcall, tonumber
 local concat, sort = table.concat, table.sort
+local tointeger = math.tointeger
+
+local script_level = core.script_level
+
+local function raise(err)
+  local _, level = script_level()
+  error(err, level)
+end
 
 local function pass(ok, ...)
   if ok then return ... end
-  error((...), 2)
+  raise((...))
 end
 
 local function lift(f)
@@ -73,17 +85,18 @@ methods["*"] = {
 
 local ns_get, ns_set = lift(core.ns_get), lift(core.ns_set)
 local dir_lookup = lift(core.dir_lookup)
-local kind_of = lift(core.kind)
 
 -- `query` returns a function that yields the cap (or nil) when called.
 local function query(self, name, rights)
   if type(name) ~= "string" then
-    error("bad argument #1 to 'query' (string expected, got " .. type(name) .. ")", 2)
+    raise("bad argument #1 to 'query' (string expected, got " .. type(name) .. ")")
   end
   if rights ~= nil and type(rights) ~= "string" and type(rights) ~= "number" then
-    error("bad argument #2 to 'query' (string or number expected, got " .. type(rights) .. ")", 2)
+    raise("bad argument #2 to 'query' (string or number expected, got " .. type(rights) .. ")")
   end
-  local is_dir = kind_of(self) == "Directory"
+  local ok, kind = core.kind(self)
+  if not ok then raise("calling 'query' on bad self (capability expected)") end
+  local is_dir = kind == "Directory"
   return function()
     local cap
     if is_dir then
@@ -110,14 +123,26 @@ local function resolve_path(path)
   return cap
 end
 
+-- A factory: a cap whose type has `create`; `what` says where it came from
+-- ("bad argument #2 to 'f'").
+local function check_factory(fab, what)
+  local ok, kind = core.kind(fab)
+  local m = ok and methods[kind]
+  if not (m and m.create) then
+    raise(what .. " (factory expected, got " .. (ok and kind or type(fab)) .. ")")
+  end
+  return fab
+end
+
 local function register(self, name, value, factory)
   if type(name) ~= "string" then
-    error("bad argument #1 to 'register' (string expected, got " .. type(name) .. ")", 2)
+    raise("bad argument #1 to 'register' (string expected, got " .. type(name) .. ")")
   end
+  if factory ~= nil then check_factory(factory, "bad argument #3 to 'register'") end
   local tv = type(value)
   if tv == "string" then
     local cap = resolve_path(value)
-    if cap == nil then error("Could not resolve: '" .. value .. "'", 2) end
+    if cap == nil then raise("Could not resolve: '" .. value .. "'") end
     value = cap
   elseif tv == "table" then
     local fab = factory or L4.Env.factory
@@ -127,8 +152,7 @@ local function register(self, name, value, factory)
   elseif tv == "function" then
     return value(self, name)
   end
-  local ok, err = core.ns_set(self, name, value)
-  if not ok then error(err, 2) end
+  ns_set(self, name, value)
 end
 
 methods.Namespace = {
@@ -149,7 +173,7 @@ methods.Socket = {
 local function unsupported(kind)
   return setmetatable({}, {
     __index = function(_, k)
-      return function() error("L4.Env." .. kind .. ":" .. tostring(k) .. "() is not supported on Linux", 2) end
+      return function() raise("L4.Env." .. kind .. ":" .. tostring(k) .. "() is not supported on Linux") end
     end,
   })
 end
@@ -219,9 +243,13 @@ end
 function Task:kill(sig)
   if sig ~= nil then
     if type(sig) ~= "number" then
-      error("bad argument #1 to 'kill' (number expected, got " .. type(sig) .. ")", 2)
+      raise("bad argument #1 to 'kill' (number expected, got " .. type(sig) .. ")")
     end
-    pass(core.task_signal(self.id, sig))
+    local n = tointeger(sig)
+    if n == nil then
+      raise("bad argument #1 to 'kill' (number has no integer representation)")
+    end
+    pass(core.task_signal(self.id, n))
     return true
   end
   local st, code, sig = task_state(self.id)
@@ -245,10 +273,10 @@ end
 
 function Task:exit_handler(fn)
   if type(fn) ~= "function" then
-    error("bad argument #1 to 'exit_handler' (function expected, got " .. type(fn) .. ")", 2)
+    raise("bad argument #1 to 'exit_handler' (function expected, got " .. type(fn) .. ")")
   end
   if handlers[self.id] then
-    error("exit_handler callback already registered", 2)
+    raise("exit_handler callback already registered")
   end
   local st, code = task_state(self.id)
   if st == "running" then
@@ -294,7 +322,7 @@ function Cpu_set.new(spec)
     return s
   elseif ts == "number" then
     if spec < 0 or spec >= 4096 or spec % 1 ~= 0 then
-      error("bad argument #1 to 'Cpu_set.new' (cpu number out of range)", 2)
+      raise("bad argument #1 to 'Cpu_set.new' (cpu number out of range)")
     end
     s.cpus[spec] = true
   elseif ts == "string" then
@@ -306,24 +334,32 @@ function Cpu_set.new(spec)
         b = a
       end
       if not a or b < a or b >= 4096 then
-        error("bad argument #1 to 'Cpu_set.new' (bad cpu range '" .. part .. "')", 2)
+        raise("bad argument #1 to 'Cpu_set.new' (bad cpu range '" .. part .. "')")
       end
       for c = a, b do s.cpus[c] = true end
     end
   elseif ts == "table" then
     for _, c in ipairs(spec) do
       if type(c) ~= "number" or c < 0 or c >= 4096 or c % 1 ~= 0 then
-        error("bad argument #1 to 'Cpu_set.new' (cpu numbers expected)", 2)
+        raise("bad argument #1 to 'Cpu_set.new' (cpu numbers expected)")
       end
       s.cpus[c] = true
     end
   else
-    error("bad argument #1 to 'Cpu_set.new' (nil, number, string or table expected, got " .. ts .. ")", 2)
+    raise("bad argument #1 to 'Cpu_set.new' (nil, number, string or table expected, got " .. ts .. ")")
   end
   return s
 end
 
+-- Operands of `|` and `&` (and `self` of the methods) must be sets.
+local function check_set(v, op)
+  if getmetatable(v) ~= Cpu_set or type(v.cpus) ~= "table" then
+    raise("attempt to perform '" .. op .. "' on a " .. type(v) .. " value (Cpu_set expected)")
+  end
+end
+
 function Cpu_set.__bor(a, b)
+  check_set(a, "|"); check_set(b, "|")
   local s = Cpu_set.new()
   for c in pairs(a.cpus) do s.cpus[c] = true end
   for c in pairs(b.cpus) do s.cpus[c] = true end
@@ -331,12 +367,14 @@ function Cpu_set.__bor(a, b)
 end
 
 function Cpu_set.__band(a, b)
+  check_set(a, "&"); check_set(b, "&")
   local s = Cpu_set.new()
   for c in pairs(a.cpus) do if b.cpus[c] then s.cpus[c] = true end end
   return s
 end
 
 function Cpu_set.__tostring(s)
+  check_set(s, "tostring")
   local l = cpu_list(s)
   local parts, i = {}, 1
   while i <= #l do
@@ -350,6 +388,7 @@ end
 
 -- The scheduler words of a set: 64 CPUs per word.
 function Cpu_set:words()
+  check_set(self, "words")
   local words = {}
   for c in pairs(self.cpus) do
     local w = c // 64 + 1
@@ -366,7 +405,7 @@ local App_env = {}
 App_env.__index = App_env
 function App_env.new(tbl)
   if tbl ~= nil and type(tbl) ~= "table" then
-    error("bad argument #1 to 'App_env.new' (table expected, got " .. type(tbl) .. ")", 2)
+    raise("bad argument #1 to 'App_env.new' (table expected, got " .. type(tbl) .. ")")
   end
   return setmetatable(tbl or {}, App_env)
 end
@@ -379,7 +418,7 @@ Loader.__index = Loader
 
 function Loader.new(opts)
   if opts ~= nil and type(opts) ~= "table" then
-    error("bad argument #1 to 'Loader.new' (table expected, got " .. type(opts) .. ")", 2)
+    raise("bad argument #1 to 'Loader.new' (table expected, got " .. type(opts) .. ")")
   end
   local l = setmetatable({}, Loader)
   for k, v in pairs(opts or {}) do l[k] = v end
@@ -393,32 +432,50 @@ function Loader.new(opts)
   return l
 end
 
-function Loader:new_channel()
+local function check_loader(self, fname)
   if getmetatable(self) ~= Loader then
-    error("calling 'new_channel' on bad self (loader expected)", 2)
+    raise("calling '" .. fname .. "' on bad self (loader expected)")
   end
+end
+
+function Loader:new_channel()
+  check_loader(self, "new_channel")
   return pass(core.new_channel())
 end
 
 function Loader:create_namespace(tbl, fab)
+  check_loader(self, "create_namespace")
   if type(tbl) ~= "table" then
-    error("bad argument #1 to 'create_namespace' (table expected, got " .. type(tbl) .. ")", 2)
+    raise("bad argument #1 to 'create_namespace' (table expected, got " .. type(tbl) .. ")")
   end
-  fab = fab or self.ns_fab or L4.Env.factory
+  if fab ~= nil then
+    check_factory(fab, "bad argument #2 to 'create_namespace'")
+  elseif self.ns_fab ~= nil then
+    fab = check_factory(self.ns_fab, "bad field 'ns_fab' of the loader in 'create_namespace'")
+  else
+    fab = L4.Env.factory
+  end
   local ns = fab:create(L4.Proto.Namespace)
   for k, v in pairs(tbl) do ns:register(k, v, fab) end
   return ns
 end
 
 function Loader:create_sched_proxy(opts)
+  check_loader(self, "create_sched_proxy")
   if type(opts) ~= "table" then
-    error("bad argument #1 to 'create_sched_proxy' (table expected, got " .. type(opts) .. ")", 2)
+    raise("bad argument #1 to 'create_sched_proxy' (table expected, got " .. type(opts) .. ")")
   end
   local cpus = opts.cpus
   if cpus ~= nil and getmetatable(cpus) ~= Cpu_set then cpus = Cpu_set.new(cpus) end
   local limit = opts.prio_limit or 255
   local base = opts.prio_offset or 0
-  local fab = self.sched_fab or L4.Env.factory
+  if type(limit) ~= "number" or type(base) ~= "number" then
+    raise("bad argument #1 to 'create_sched_proxy' (prio_limit and prio_offset must be numbers)")
+  end
+  local fab = L4.Env.factory
+  if self.sched_fab ~= nil then
+    fab = check_factory(self.sched_fab, "bad field 'sched_fab' of the loader in 'create_sched_proxy'")
+  end
   if cpus then
     return fab:create(L4.Proto.Scheduler, limit, base, table.unpack(cpus:words()))
   end
@@ -426,23 +483,15 @@ function Loader:create_sched_proxy(opts)
 end
 
 local function start_task(fname, self, ...)
-  if getmetatable(self) ~= Loader then
-    error("calling '" .. fname .. "' on bad self (loader expected)", 3)
-  end
-  local ok, id, pid = core.start(fname, self, ...)
-  if not ok then error(id, 3) end
-  return new_task(id, pid)
+  check_loader(self, fname)
+  return new_task(pass(core.start(fname, self, ...)))
 end
 
--- Not tail calls: start_task raises at level 3, which must be the
--- script's line that called start/startv.
 function Loader:start(...)
-  local t = start_task("start", self, ...)
-  return t
+  return start_task("start", self, ...)
 end
 function Loader:startv(...)
-  local t = start_task("startv", self, ...)
-  return t
+  return start_task("startv", self, ...)
 end
 
 L4.Loader = Loader

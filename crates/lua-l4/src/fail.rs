@@ -4,8 +4,9 @@
 //! scripts cannot `match` and which could not carry upstream's error tables
 //! (`{msg = ..., code = -errno}`). So every native returns `true, results...`
 //! or `false, error_value`, and the Lua half of `L4` (lua/L4.lua, `lift`) turns
-//! the latter into `error(value, 2)`: a plain string with the caller's file and
-//! line, or the table itself.
+//! the latter into an error raised at the script's own line (`raise`, which
+//! asks [`script_level`] for the first frame outside L4.lua): a plain string
+//! with the script's file and line, or the table itself.
 
 use mlua::{IntoLuaMulti, Lua, MultiValue, Value};
 
@@ -61,6 +62,46 @@ pub fn type_err(n: usize, func: &str, want: &str, got: &Value) -> Fail {
 
 /// The Lua type name of a value: one definition for ned and Lunatik.
 pub use lunatik::type_name;
+
+/// The chunk name of lua/L4.lua; frames of that chunk are ned's, not the
+/// script's.
+pub const L4_CHUNK: &str = "=L4.lua";
+
+/// A frame of the script's own code: its stack level counted from the
+/// running native (level 1 is the native's caller, as `error` counts from
+/// the function that calls it), its printable chunk name and current line.
+pub struct ScriptFrame {
+    pub level: usize,
+    pub src: String,
+    pub line: Option<usize>,
+}
+
+/// The nearest caller of the running native that is neither a C function
+/// (`pcall`, a metamethod trampoline) nor code of L4.lua: the line a message
+/// about the call should name. None when ned itself called in (an exit
+/// handler dispatched by the loop).
+pub fn script_frame(lua: &Lua) -> Option<ScriptFrame> {
+    (1..)
+        .map_while(|level| {
+            lua.inspect_stack(level, |d| {
+                let s = d.source();
+                let ours = s.what == "C" || s.source.as_deref() == Some(L4_CHUNK);
+                (!ours).then(|| ScriptFrame {
+                    level,
+                    src: s.short_src.as_deref().unwrap_or("?").to_owned(),
+                    line: d.current_line(),
+                })
+            })
+        })
+        .flatten()
+        .next()
+}
+
+/// `core.script_level()`: the level for `error(msg, level)` in L4.lua's
+/// `raise` (0, no position, when no script frame is on the stack).
+pub fn script_level(lua: &Lua, _: MultiValue) -> Res<i64> {
+    Ok(script_frame(lua).map_or(0, |f| f.level as i64))
+}
 
 /// Converts a native's result into the `ok, ...` convention described above.
 pub fn finish<R: IntoLuaMulti>(lua: &Lua, r: Res<R>) -> mlua::Result<MultiValue> {

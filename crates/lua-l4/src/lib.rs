@@ -191,6 +191,7 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
         "render_error",
         lua.named_registry_value::<Function>(RENDER_KEY)?,
     )?;
+    t.set("script_level", native(lua, host, fail::script_level)?)?;
     socket::add(lua, host, &t)?;
     Ok(t)
 }

@@ -2,9 +2,12 @@
 //! [`StartSpec`] — caps, program, argv, environment, log — and start it.
 //!
 //! Every malformed part of the table is a Lua error naming the function; no
-//! task is started and nothing is left behind when one is found.
+//! task is started and nothing is left behind when one is found. A key ned
+//! does not know is ignored, as upstream does, but warned about once per call
+//! site: it is most likely a typo (`logs = ...`) that would otherwise change
+//! what the task gets without a word.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
@@ -16,10 +19,34 @@ use rustix::fs::{FileType, OFlags};
 
 use crate::HostCell;
 use crate::cap::{cap_of, log_spec, push};
-use crate::fail::{Args, Fail, Res, bad_arg, chain, field_err, type_err};
+use crate::fail::{Args, Fail, Res, bad_arg, chain, field_err, script_frame, type_err};
 
 /// Deepest nesting of caps tables (and of functions returning functions).
 const MAX_DEPTH: usize = 32;
+
+/// The start-table keys: those ned reads (spec §9) and those upstream's
+/// Loader documents that have no Linux meaning (`ldr_flags`, the
+/// factories), which are accepted and ignored. Most used first: a typo
+/// close to two keys is pointed at the first.
+const START_KEYS: [&str; 11] = [
+    "caps",
+    "log",
+    "scheduler",
+    "l4re_dbg",
+    "log_tag",
+    "log_color",
+    "ldr_flags",
+    "factory",
+    "mem",
+    "log_fab",
+    "rm_fab",
+];
+/// Largest edit distance at which an unknown key is taken for a typo.
+const TYPO_DISTANCE: usize = 2;
+/// Call sites remembered for the once-per-site warning rule; a script that
+/// makes up keys without end stops being warned about rather than making
+/// ned grow.
+const MAX_WARNED: usize = 1024;
 
 const DBG_BOOT: i64 = 0x4;
 const DBG_CMD_LINE: i64 = 0x40;
@@ -42,9 +69,10 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
     };
     let env = args.table(1)?;
     let (prog, argv, posix) = command(&args)?;
+    warn_unknown_keys(lua, &env)?;
 
     let mut caps = collect_caps(lua, &args, &env, &loader)?;
-    let path = resolve_program(&prog, &caps)?;
+    let (path, dir) = resolve_program(&prog, &caps)?;
     let log = log_target(&args, &env, &prog)?;
     let dbg = match env.get::<Value>("l4re_dbg")? {
         Value::Nil => 0,
@@ -81,10 +109,10 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
         .into_iter()
         .map(|a| CString::new(a).map_err(|_| bad_arg(2, fname, "argument contains a NUL byte")))
         .collect::<Res<Vec<_>>>()?;
-    let path = CString::new(path.into_os_string().into_encoded_bytes())
+    let c_path = CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| bad_arg(2, fname, "program path contains a NUL byte"))?;
     let spec = StartSpec {
-        path,
+        path: c_path,
         argv,
         env: posix,
         caps: std::mem::take(&mut caps),
@@ -92,10 +120,142 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
         cpus,
         nice: None,
     };
-    let (id, pid) = host
-        .with(|h| h.sup.start(spec))?
-        .map_err(|e| Fail::Msg(format!("could not create process: {}", chain(&e))))?;
+    let (id, pid) = host.with(|h| h.sup.start(spec))?.map_err(|e| {
+        let why = not_found(&prog, &path, dir.as_deref(), &e)
+            .unwrap_or_else(|| format!("{prog}: {}", chain(&e)));
+        Fail::Msg(format!("could not create process: {why}"))
+    })?;
     Ok((id.0 as i64, pid as i64))
+}
+
+/// Warns on stderr about each key of the start table that ned does not
+/// know, naming the script's line and the nearest known key; a call site
+/// (chunk, line, key) warns once.
+fn warn_unknown_keys(lua: &Lua, env: &Table) -> Res<()> {
+    // Each unknown key: how the warning shows it, and its name if a string.
+    let mut unknown: Vec<(String, Option<String>)> = Vec::new();
+    for pair in env.pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        unknown.push(match &k {
+            Value::String(s) => {
+                let s = s.to_string_lossy();
+                if START_KEYS.contains(&s.as_str()) {
+                    continue;
+                }
+                (format!("'{s}'"), Some(s))
+            }
+            Value::Integer(i) => (format!("[{i}]"), None),
+            other => (format!("of type {}", crate::fail::type_name(other)), None),
+        });
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let (src, line) =
+        script_frame(lua).map_or((String::new(), 0), |f| (f.src, f.line.unwrap_or(0)));
+    if lua.app_data_ref::<Warned>().is_none() {
+        lua.set_app_data(Warned::default());
+    }
+    let Some(mut warned) = lua.app_data_mut::<Warned>() else {
+        return Ok(());
+    };
+    unknown.sort();
+    for (key, name) in unknown {
+        if warned.0.len() >= MAX_WARNED || !warned.0.insert((src.clone(), line, key.clone())) {
+            continue;
+        }
+        let at = if src.is_empty() {
+            String::new()
+        } else {
+            format!("{src}:{line}: ")
+        };
+        let hint = name
+            .and_then(|name| {
+                START_KEYS
+                    .iter()
+                    .map(|known| (edit_distance(&name, known), known))
+                    .filter(|(d, _)| *d <= TYPO_DISTANCE)
+                    .min_by_key(|(d, _)| *d)
+            })
+            .map(|(_, known)| format!(" (did you mean '{known}'?)"))
+            .unwrap_or_default();
+        ned_core::diag!("ned: warning: {at}unknown key {key} in start table{hint}");
+    }
+    Ok(())
+}
+
+/// The (chunk, line, key) sites already warned about by [`warn_unknown_keys`].
+#[derive(Default)]
+struct Warned(HashSet<(String, usize, String)>);
+
+/// Levenshtein distance between two keys (bytes; keys are ASCII words).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let up = row[j + 1];
+            row[j + 1] = (diag + usize::from(ca != cb)).min(up + 1).min(row[j] + 1);
+            diag = up;
+        }
+    }
+    row[b.len()]
+}
+
+/// The story of an exec that failed with ENOENT, which the kernel reports
+/// alike for a missing program, a missing `#!` interpreter and a missing ELF
+/// loader: look at the file to tell which, and name the directory the
+/// program was looked up in. None for other failures.
+fn not_found(
+    prog: &str,
+    path: &Path,
+    dir: Option<&Path>,
+    e: &ned_core::supervisor::SupervisorError,
+) -> Option<String> {
+    let ned_core::supervisor::SupervisorError::Spawn(se) = e else {
+        return None;
+    };
+    if se.os_error()?.raw_os_error() != Some(libc::ENOENT) {
+        return None;
+    }
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let shown = abs.display();
+    if !path.exists() {
+        return Some(match dir {
+            Some(d) => {
+                let rel = path.strip_prefix(d).unwrap_or(path).display();
+                let d = std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf());
+                format!("{prog}: no file '{rel}' in the directory '{}'", d.display())
+            }
+            None => format!("{prog}: '{shown}' does not exist"),
+        });
+    }
+    if let Some(interp) = interpreter(path)
+        && !Path::new(&interp).exists()
+    {
+        return Some(format!(
+            "{prog}: interpreter '{interp}' named on the first line of '{shown}' not found"
+        ));
+    }
+    Some(format!(
+        "{prog}: '{shown}' exists, but the interpreter or program loader it needs was not found"
+    ))
+}
+
+/// The interpreter a `#!` line names, if the file starts with one.
+fn interpreter(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = line.split(|&b| b == b'\n').next()?;
+    let first = String::from_utf8_lossy(line)
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    Some(first)
 }
 
 /// Program, argv (argv[0] as written) and POSIX environment of the call.
@@ -216,7 +376,17 @@ fn collect_caps(
             t.set(name, push(lua, cap)?)?;
         }
     }
-    if let Some(defaults) = loader.get::<Option<Table>>("default_caps")? {
+    let defaults = match loader.get::<Value>("default_caps")? {
+        Value::Nil => None,
+        Value::Table(t) => Some(t),
+        other => {
+            return Err(Fail::Msg(format!(
+                "calling '{f}' on bad self (default_caps must be a table, got {})",
+                crate::fail::type_name(&other)
+            )));
+        }
+    };
+    if let Some(defaults) = defaults {
         let empty = lua.create_table()?;
         let holder = caps_tbl.as_ref().unwrap_or(&empty);
         for pair in defaults.pairs::<String, Value>() {
@@ -321,14 +491,15 @@ fn table_namespace(
     Ok(Cap::new(ns, Rights::READ))
 }
 
-/// Resolves the program in the task's own caps (spec §9). A name inside a
-/// directory cap is looked up beneath it (no `..`, no symlink out) and the
-/// path just checked is what gets executed; docs/linux-mapping.md says what
-/// can still change between the check and `execve`.
-fn resolve_program(prog: &str, caps: &[(String, Cap)]) -> Res<PathBuf> {
+/// Resolves the program in the task's own caps (spec §9): its host path,
+/// and the directory cap's path when it was looked up in one. A name
+/// inside a directory cap is looked up beneath it (no `..`, no symlink out)
+/// and the path just checked is what gets executed; docs/linux-mapping.md
+/// says what can still change between the check and `execve`.
+fn resolve_program(prog: &str, caps: &[(String, Cap)]) -> Res<(PathBuf, Option<PathBuf>)> {
     let fail = |why: &str| Fail::Msg(format!("could not create process: {prog}: {why}"));
     if prog.starts_with('/') {
-        return Ok(PathBuf::from(prog));
+        return Ok((PathBuf::from(prog), None));
     }
     let (first, rest) = match prog.split_once('/') {
         Some((a, b)) => (a, Some(b)),
@@ -358,7 +529,7 @@ fn resolve_program(prog: &str, caps: &[(String, Cap)]) -> Res<PathBuf> {
     match (cap.kind(), rest) {
         (Kind::File, None) => cap
             .host_path()
-            .map(Path::to_path_buf)
+            .map(|p| (p.to_path_buf(), None))
             .ok_or_else(|| fail("capability is not a file or directory")),
         (Kind::Directory, Some(r)) => {
             let what = format!("{name} directory");
@@ -370,7 +541,7 @@ fn resolve_program(prog: &str, caps: &[(String, Cap)]) -> Res<PathBuf> {
             if FileType::from_raw_mode(stat.st_mode).is_dir() {
                 return Err(fail("is a directory"));
             }
-            Ok(dir.path().join(r))
+            Ok((dir.path().join(r), Some(dir.path().to_path_buf())))
         }
         (Kind::Directory, None) => Err(fail("is a directory")),
         (Kind::File, Some(_)) => Err(fail("not found")),
@@ -408,4 +579,19 @@ fn log_target(args: &Args<'_>, env: &Table, prog: &str) -> Res<LogTarget> {
     };
     let (tag, color) = log_spec(&tag, &color, &default_tag).map_err(|m| bad_arg(1, f, m))?;
     Ok(LogTarget::Tagged(tag, color))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("logs", "log"), 1);
+        assert_eq!(edit_distance("cap", "caps"), 1);
+        assert_eq!(edit_distance("lgo", "log"), 2);
+        assert_eq!(edit_distance("", "mem"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("caps", "caps"), 0);
+    }
 }

@@ -2,6 +2,10 @@
 //! `--wait-and-exit` only as the very first argument, options up to the first
 //! non-option argument (the script), and everything after the script belongs
 //! to the script — even words that look like options.
+//!
+//! Option values are checked here, so a bad one is a usage error (exit 2
+//! with the usage line) rather than a failure deep inside the script: `--rom`
+//! and `--lua-root` must name directories, `--lua-memory` a size.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -25,15 +29,19 @@ struct Flags {
     #[arg(short = 'e', long = "execute", value_name = "STATEMENT")]
     execute: Vec<String>,
     /// Directory the `rom` capability names (default: the script's directory).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = directory())]
     rom: Option<PathBuf>,
     /// Give ned a named cap in L4.Env: a directory, a file or a Unix socket
     /// (repeatable; RIGHTS letters of rwsdnc, default rws).
     #[arg(long = "cap", value_name = "NAME=PATH[:RIGHTS]")]
     cap: Vec<String>,
     /// Root of Lunatik runtime scripts (default: the script's directory).
-    #[arg(long = "lua-root", value_name = "DIR")]
+    #[arg(long = "lua-root", value_name = "DIR", value_parser = directory())]
     lua_root: Option<PathBuf>,
+    /// Memory limit of the main Lua state: bytes or with a K, M or G suffix
+    /// (default: 1G, or half the address-space limit when that is lower).
+    #[arg(long = "lua-memory", value_name = "SIZE", value_parser = size)]
+    lua_memory: Option<usize>,
     /// After the script: exit at once, terminating the tasks.
     #[arg(long, hide = true)]
     exit: bool,
@@ -51,6 +59,7 @@ pub struct Options {
     pub lua_root: Option<PathBuf>,
     /// `--cap` caps, opened, in command-line order.
     pub caps: Vec<(String, Cap)>,
+    pub lua_memory: Option<usize>,
     pub script: Option<PathBuf>,
     pub args: Vec<OsString>,
 }
@@ -63,7 +72,41 @@ pub fn usage() -> String {
 }
 
 /// Options that take a value as the next argument.
-const VALUE_OPTIONS: [&str; 5] = ["-e", "--execute", "--rom", "--lua-root", "--cap"];
+const VALUE_OPTIONS: [&str; 6] = [
+    "-e",
+    "--execute",
+    "--rom",
+    "--lua-root",
+    "--lua-memory",
+    "--cap",
+];
+
+/// A path that names a directory (followed through symlinks).
+fn directory() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PathBufValueParser::new().try_map(|p: PathBuf| match std::fs::metadata(&p) {
+        Ok(m) if m.is_dir() => Ok(p),
+        Ok(_) => Err("not a directory".to_owned()),
+        Err(e) => Err(e.to_string()),
+    })
+}
+
+/// `SIZE`: bytes, or a number with a K, M or G suffix (powers of 1024).
+fn size(s: &str) -> Result<usize, String> {
+    let (digits, shift) = match s.as_bytes().last().map(u8::to_ascii_uppercase) {
+        Some(b'K') => (&s[..s.len() - 1], 10),
+        Some(b'M') => (&s[..s.len() - 1], 20),
+        Some(b'G') => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    let bad = || format!("'{s}' is not a size (bytes, or a number with K, M or G: 64M, 1G)");
+    let n: usize = digits.parse().map_err(|_| bad())?;
+    let bytes = n.checked_mul(1 << shift).ok_or_else(bad)?;
+    if bytes == 0 {
+        return Err("the Lua memory limit must be more than 0".into());
+    }
+    Ok(bytes)
+}
 
 pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
     let mode = match argv.first().and_then(|a| a.to_str()) {
@@ -122,6 +165,7 @@ pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
         rom: flags.rom,
         lua_root: flags.lua_root,
         caps,
+        lua_memory: flags.lua_memory,
         script,
         args: rest,
     })
@@ -193,9 +237,9 @@ mod tests {
 
     #[test]
     fn statements_and_options_before_script() {
-        let o = p(&["-e", "a=1", "--execute", "b=2", "--rom", "/r", "s.lua", "x"]).unwrap();
+        let o = p(&["-e", "a=1", "--execute", "b=2", "--rom", "/", "s.lua", "x"]).unwrap();
         assert_eq!(o.execute, vec!["a=1", "b=2"]);
-        assert_eq!(o.rom, Some(PathBuf::from("/r")));
+        assert_eq!(o.rom, Some(PathBuf::from("/")));
         assert_eq!(o.script, Some(PathBuf::from("s.lua")));
         assert_eq!(o.args, vec!["x"]);
     }
@@ -257,5 +301,31 @@ mod tests {
         assert!(p(&["--bogus", "s.lua"]).is_err());
         assert!(p(&["-e"]).is_err());
         assert!(p(&["--rom"]).is_err());
+        assert!(p(&["--rom", "/nonexistent", "s.lua"]).is_err());
+        assert!(p(&["--lua-root", "/etc/passwd", "s.lua"]).is_err());
+        assert!(p(&["--lua-memory", "lots", "s.lua"]).is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size("4096"), Ok(4096));
+        assert_eq!(size("64M"), Ok(64 << 20));
+        assert_eq!(size("1g"), Ok(1 << 30));
+        assert_eq!(size("512K"), Ok(512 << 10));
+        for bad in [
+            "",
+            "M",
+            "0",
+            "-1M",
+            "1.5G",
+            "1T",
+            "1 G",
+            "99999999999999999999G",
+        ] {
+            assert!(size(bad).is_err(), "{bad:?} accepted");
+        }
+        let o = p(&["--lua-memory", "50M", "s.lua"]).unwrap();
+        assert_eq!(o.lua_memory, Some(50 << 20));
+        assert_eq!(o.script, Some(PathBuf::from("s.lua")));
     }
 }

@@ -4,6 +4,13 @@
 //! This binary is glue: it parses the command line with upstream's rules,
 //! builds the Lua state, registers the `L4` and Lunatik packages and hands
 //! control to the loop in `lua-l4`.
+//!
+//! The main Lua state has a memory limit ([`lua_memory_limit`]). Without
+//! one, a script that grows a table forever makes an allocation fail, and
+//! Rust's allocator aborts ned, leaving its tasks behind; with it, the script
+//! gets Lua's `not enough memory` error, and ned then shuts its tasks down
+//! and exits 1 whatever the mode: the state's heap was full and the script
+//! did not finish.
 
 mod cli;
 
@@ -109,6 +116,9 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     let lua_root = opts.lua_root.clone().unwrap_or_else(|| script_dir.clone());
 
     let lua = Lua::new();
+    let memory = lua_memory_limit(opts.lua_memory);
+    lua.set_memory_limit(memory)
+        .context("failed to limit the Lua state's memory")?;
     setup_globals(&lua, &opts, &script_dir, out.clone()).context("failed to set up Lua")?;
     let host = lua_l4::register(
         &lua,
@@ -132,6 +142,7 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     lunatik::register(&lua, config).context("failed to register lunatik")?;
 
     let mut ok = true;
+    let mut out_of_memory = false;
     for stmt in &opts.execute {
         if shutdown.requested().is_some() {
             break;
@@ -141,12 +152,16 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
             .into_function()
             .and_then(|f| lua_l4::call(&lua, &f, ()))
         {
-            lua_l4::report(&e);
+            out_of_memory = report(&e, "(command line)", memory);
             ok = false;
+            if out_of_memory {
+                break;
+            }
         }
     }
     if let Some(script) = &opts.script
         && shutdown.requested().is_none()
+        && !out_of_memory
     {
         let src = match &in_rom {
             Some((rom, name)) => rom
@@ -155,13 +170,40 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
                 .and_then(|dir| dir.read_script(name).map_err(|e| e.to_string())),
             None => ned_path::script::read(script).map_err(|e| e.to_string()),
         };
-        ok &= run_script(&lua, script, src, &opts.args);
+        if let Err(e) = run_script(&lua, script, src, &opts.args) {
+            out_of_memory = report(&e, &script.display().to_string(), memory);
+            ok = false;
+        }
     }
-    lua_l4::run(&lua, &host, opts.mode);
+    // Out of memory, the script cannot be trusted to go on: ned stops its
+    // tasks and exits, whatever the exit option.
+    let mode = if out_of_memory {
+        lua_l4::Mode::Exit
+    } else {
+        opts.mode
+    };
+    lua_l4::run(&lua, &host, mode);
     lua_l4::teardown(lua, host);
     Ok(match shutdown.exit_status() {
         Some(status) => status,
         None => u8::from(!ok),
+    })
+}
+
+/// The main state's limit when --lua-memory does not set one.
+const DEFAULT_LUA_MEMORY: usize = 1 << 30;
+
+/// `--lua-memory`, else 1 GiB, or half the address-space limit (RLIMIT_AS)
+/// when that is lower: the other half is headroom for what Lua does not
+/// count — ned's own allocations, the Lunatik runtimes, thread stacks and
+/// the mappings of the binary — so that Lua's limit is reached before a
+/// real allocation fails.
+fn lua_memory_limit(option: Option<usize>) -> usize {
+    option.unwrap_or_else(|| {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::As).current;
+        limit.map_or(DEFAULT_LUA_MEMORY, |l| {
+            usize::try_from(l / 2).map_or(DEFAULT_LUA_MEMORY, |half| half.min(DEFAULT_LUA_MEMORY))
+        })
     })
 }
 
@@ -177,6 +219,33 @@ fn adopt(fds: Vec<(String, OwnedFd)>) -> Vec<(String, Cap)> {
             }
         })
         .collect()
+}
+
+/// Prints a failed chunk's `lua error: ...`; true when the main state ran
+/// out of memory (Lua's message has no position, so `chunk` names it).
+fn report(e: &mlua::Error, chunk: &str, limit: usize) -> bool {
+    if is_out_of_memory(e) {
+        ned_core::diag!(
+            "lua error: {chunk}: not enough memory (the main Lua state may use {:.1} MiB, \
+             see --lua-memory); stopping the tasks",
+            limit as f64 / f64::from(1 << 20)
+        );
+        return true;
+    }
+    lua_l4::report(e);
+    false
+}
+
+/// Whether `e` is Lua's memory error, raised directly or passed on as its
+/// message by the protected call ned runs chunks in.
+fn is_out_of_memory(e: &mlua::Error) -> bool {
+    match e {
+        mlua::Error::MemoryError(_) => true,
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
+            is_out_of_memory(cause)
+        }
+        other => lua_l4::lua_message(other) == "not enough memory",
+    }
 }
 
 /// `arg`, `package.path` with the script's directory, and a `print` that
@@ -221,40 +290,19 @@ fn setup_globals(
     Ok(())
 }
 
-/// Runs the boot script read from `script` (its header already stripped);
-/// prints `lua error: ...` on failure.
+/// Runs the boot script read from `script` (its header already stripped).
 fn run_script(
     lua: &Lua,
     script: &Path,
     src: Result<Vec<u8>, String>,
     args: &[std::ffi::OsString],
-) -> bool {
-    let src = match src {
-        Ok(s) => s,
-        Err(e) => {
-            ned_core::diag!("lua error: cannot open {}: {e}", script.display());
-            return false;
-        }
-    };
+) -> mlua::Result<()> {
+    let src =
+        src.map_err(|e| mlua::Error::runtime(format!("cannot open {}: {e}", script.display())))?;
     let chunk = lua.load(src).set_name(format!("@{}", script.display()));
-    let mut vals = Vec::with_capacity(args.len());
-    for a in args {
-        match lua.create_string(a.as_encoded_bytes()) {
-            Ok(s) => vals.push(Value::String(s)),
-            Err(e) => {
-                lua_l4::report(&e);
-                return false;
-            }
-        }
-    }
-    match chunk
-        .into_function()
-        .and_then(|f| lua_l4::call(lua, &f, MultiValue::from_vec(vals)))
-    {
-        Ok(()) => true,
-        Err(e) => {
-            lua_l4::report(&e);
-            false
-        }
-    }
+    let vals = args
+        .iter()
+        .map(|a| lua.create_string(a.as_encoded_bytes()).map(Value::String))
+        .collect::<mlua::Result<Vec<_>>>()?;
+    lua_l4::call(lua, &chunk.into_function()?, MultiValue::from_vec(vals))
 }

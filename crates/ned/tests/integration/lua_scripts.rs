@@ -88,6 +88,17 @@ fn bad_start_tables() {
         .stdout_has("survivor exited 0");
 }
 
+/// Errors of L4 functions are raised at the script's own line, never at
+/// one of L4.lua's.
+#[test]
+fn errors_name_the_scripts_line() {
+    let out = run_lua("error_sites");
+    out.ok()
+        .no_lua_error()
+        .stdout_has("error sites: 36")
+        .stdout_has("all checks passed");
+}
+
 /// Every script in tests/lua (but the helper) has a test above.
 #[test]
 fn every_script_is_run() {
@@ -102,6 +113,7 @@ fn every_script_is_run() {
         "sockets",
         "upstream_corners",
         "error_table",
+        "error_sites",
         // Runtime scripts that lunatik_caps.lua loads.
         "runtimes",
     ];

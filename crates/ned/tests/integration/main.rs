@@ -12,12 +12,14 @@
 //! caps served by Python, inherited by an inner ned), tasks (§12 from
 //! outside), exits (exit options and signals), teardown (held tasks at
 //! close, os.exit, stray signals, shutdown refusal, wedges), logs (§14),
-//! rom (names kept inside directory caps, script headers), examples.
+//! rom (names kept inside directory caps, script headers), examples,
+//! diagnostics (messages, warnings and the Lua memory limit).
 
 mod util;
 
 mod channels;
 mod cli;
+mod diagnostics;
 mod examples;
 mod exits;
 mod logs;
