@@ -405,18 +405,42 @@ fn dispatch_pending(lua: &Lua, host: &HostRef) {
         let Ok(Some(e)) = host.with(|h| h.sup.next_event()) else {
             return;
         };
-        dispatch(lua, e);
+        dispatch(lua, host, e);
     }
 }
 
 /// Runs the exit handler of one exit.
-fn dispatch(lua: &Lua, e: Event) {
+fn dispatch(lua: &Lua, host: &HostRef, e: Event) {
     let Event::Exited(id, ended) = e;
     let Ok(Some(f)) = lua.named_registry_value::<Option<Function>>(DISPATCH_KEY) else {
         return;
     };
     let (code, sig) = task::code_and_signal(ended);
-    if let Err(err) = call(lua, &f, (id.0 as i64, code, sig)) {
-        report(&err);
+    let Err(err) = call(lua, &f, (id.0 as i64, code, sig)) else {
+        return;
+    };
+    if is_out_of_memory(&err) {
+        // As for the boot script: a state out of memory cannot be trusted
+        // to go on, so ned stops its tasks and exits 1.
+        ned_core::diag!(
+            "lua error: exit handler: not enough memory (see --lua-memory); stopping the tasks"
+        );
+        if let Ok(shutdown) = host.with(|h| h.sup.shutdown().clone()) {
+            shutdown.request(Reason::Exit(1));
+        }
+        return;
+    }
+    report(&err);
+}
+
+/// Whether `e` is Lua's memory error, raised directly or passed on as its
+/// message by the protected call ned runs chunks in.
+pub fn is_out_of_memory(e: &mlua::Error) -> bool {
+    match e {
+        mlua::Error::MemoryError(_) => true,
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
+            is_out_of_memory(cause)
+        }
+        other => lua_message(other) == "not enough memory",
     }
 }

@@ -42,6 +42,11 @@ pub enum CapError {
     Eventfd(#[source] std::io::Error),
     #[error("failed to reopen dataspace read-only")]
     Reopen(#[source] std::io::Error),
+    #[error(
+        "failed to reopen dataspace read-only: Linux reopens a memfd with fewer rights only \
+         through /proc/self/fd, and /proc is not mounted (grant it with 'w', or mount /proc)"
+    )]
+    ReopenNeedsProc,
     #[error("failed to create namespace socket")]
     Namespace(#[source] std::io::Error),
     #[error("'{0}' is neither a directory, a regular file nor a Unix socket")]
@@ -458,7 +463,10 @@ impl Cap {
                     Mode::empty(),
                 )
                 .map(Granted::Own)
-                .map_err(|e| CapError::Reopen(e.into()))
+                .map_err(|e| match e {
+                    rustix::io::Errno::NOENT => CapError::ReopenNeedsProc,
+                    e => CapError::Reopen(e.into()),
+                })
             }
             Object::Semaphore(fd) | Object::Irq(fd) => Ok(Granted::Shared(fd.as_fd())),
             // The socket itself, whatever the rights: a second open file of

@@ -528,3 +528,50 @@ fn listen_var(key: &str, value: &str) -> CString {
     // binding layer already checked for NUL bytes.
     CString::new(format!("{key}={value}")).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::tests::{Sink, console};
+
+    /// A child the loop cannot watch (here: its log pipe is already in the
+    /// epoll set, so adding it fails) is killed and reaped by `watch`
+    /// itself: the start fails and no process, zombie or entry is left.
+    #[test]
+    fn a_child_that_cannot_be_watched_is_killed_and_reaped() {
+        let sink = Sink::default();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let (stream, write) = sup
+            .open_log(&LogTarget::Tagged("t".into(), Color::WHITE))
+            .unwrap();
+        let sid = stream.unwrap();
+        let write = write.unwrap();
+        sup.reactor
+            .add(sup.log.fd(sid).unwrap(), Token::Log(sid))
+            .unwrap();
+        let path = CString::new("/bin/sleep").unwrap();
+        let argv = [path.clone(), CString::new("100").unwrap()];
+        let cmd = Command {
+            path: &path,
+            argv: &argv,
+            env: &[],
+            stdio: [sup.dev_null.as_fd(), write.as_fd(), write.as_fd()],
+            fds: &[],
+            listen_pid: false,
+            cpus: None,
+            nice: None,
+        };
+        let child = sup.spawner.spawn(&cmd).unwrap();
+        drop(write);
+        let pid = child.pid;
+        let err = sup.watch(child, stream).unwrap_err();
+        assert!(matches!(err, SupervisorError::Watch { .. }), "{err}");
+        // Reaped: the pid names no process (not even a zombie) any more.
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "task {pid} left behind"
+        );
+        assert_eq!(sup.live(), 0);
+        assert!(sup.tasks.is_empty());
+    }
+}

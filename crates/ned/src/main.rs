@@ -224,7 +224,7 @@ fn adopt(fds: Vec<(String, OwnedFd)>) -> Vec<(String, Cap)> {
 /// Prints a failed chunk's `lua error: ...`; true when the main state ran
 /// out of memory (Lua's message has no position, so `chunk` names it).
 fn report(e: &mlua::Error, chunk: &str, limit: usize) -> bool {
-    if is_out_of_memory(e) {
+    if lua_l4::is_out_of_memory(e) {
         ned_core::diag!(
             "lua error: {chunk}: not enough memory (the main Lua state may use {:.1} MiB, \
              see --lua-memory); stopping the tasks",
@@ -234,18 +234,6 @@ fn report(e: &mlua::Error, chunk: &str, limit: usize) -> bool {
     }
     lua_l4::report(e);
     false
-}
-
-/// Whether `e` is Lua's memory error, raised directly or passed on as its
-/// message by the protected call ned runs chunks in.
-fn is_out_of_memory(e: &mlua::Error) -> bool {
-    match e {
-        mlua::Error::MemoryError(_) => true,
-        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
-            is_out_of_memory(cause)
-        }
-        other => lua_l4::lua_message(other) == "not enough memory",
-    }
 }
 
 /// `arg`, `package.path` with the script's directory, and a `print` that

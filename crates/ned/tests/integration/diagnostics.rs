@@ -163,6 +163,34 @@ fn main_state_out_of_memory_stops_the_tasks_and_exits_1() {
     );
 }
 
+/// The same from an exit handler run by the serving loop: the handler's
+/// error stops the tasks and ned exits 1, instead of serving on with a
+/// state that ran out of memory.
+#[test]
+fn an_exit_handler_out_of_memory_stops_the_tasks_and_exits_1() {
+    let sb = Sandbox::new();
+    let out = sb.ned(&[
+        "--wait-and-exit",
+        "--lua-memory",
+        "50M",
+        "-e",
+        "local ld = require('L4').default_loader\n\
+         local t = ld:start({ log = { 'sleeper' } }, '/bin/sleep 120')\n\
+         print('pid', t:pid())\n\
+         ld:start({}, '/bin/true'):exit_handler(function()\n\
+           local big, i = {}, 0\n\
+           while true do i = i + 1; big[i] = string.rep('x', 4096) .. i end\n\
+         end)",
+    ]);
+    out.status(1)
+        .stderr_has("lua error: exit handler: not enough memory");
+    let pid = pid_line(&out.stdout).unwrap_or_else(|| panic!("no pid line:\n{out}"));
+    assert!(
+        wait_for(Duration::from_secs(5), || !pid_alive(pid)),
+        "task {pid} outlived ned:\n{out}"
+    );
+}
+
 #[test]
 fn lua_memory_option_sets_the_limit() {
     let sb = Sandbox::new();
