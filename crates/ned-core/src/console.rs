@@ -58,6 +58,17 @@ struct Shared {
     idle: Condvar,
     /// Readable once the queue drained after [`Console::has_room`] said no.
     space: OwnedFd,
+    /// The writer thread's sink until the first line starts the thread: a
+    /// ned that never prints (`ned --exit` on a quiet script) never pays
+    /// for a thread.
+    unstarted: Mutex<Option<Writer>>,
+}
+
+/// What a writer thread is started with.
+struct Writer {
+    sink: Box<dyn Write + Send>,
+    name: String,
+    report_errors: bool,
 }
 
 #[derive(Default)]
@@ -114,17 +125,50 @@ impl Console {
         report_errors: bool,
     ) -> io::Result<Console> {
         let space = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-        let shared = Arc::new(Shared {
+        Ok(Console(Arc::new(Shared {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
             idle: Condvar::new(),
             space,
-        });
-        let theirs = Arc::clone(&shared);
-        ned_spawn::spawn_thread_without_signals(name, move || {
+            unstarted: Mutex::new(Some(Writer {
+                sink,
+                name: name.to_owned(),
+                report_errors,
+            })),
+        })))
+    }
+
+    /// Starts the writer thread if it is not running yet. Should the thread
+    /// not start, what was queued is dropped and said so on fd 2.
+    fn start(&self) {
+        let Some(w) = self
+            .0
+            .unstarted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        let theirs = Arc::clone(&self.0);
+        let Writer {
+            sink,
+            name,
+            report_errors,
+        } = w;
+        if let Err(e) = ned_spawn::spawn_thread_without_signals(&name, move || {
             write_loop(&theirs, sink, report_errors)
-        })?;
-        Ok(Console(shared))
+        }) {
+            let lost = {
+                let mut st = self.lock();
+                let n = st.unwritten();
+                st.queue.clear();
+                st.dropped = 0;
+                n
+            };
+            let msg = format!("ned: failed to start the {name} writer ({e}); {lost} lines lost\n");
+            let _ = rustix::io::write(rustix::stdio::stderr(), msg.as_bytes());
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -188,6 +232,7 @@ impl Console {
         if sleeping {
             self.0.work.notify_one();
         }
+        self.start();
     }
 
     /// Whether lines may be read from tasks now. When not, the console
