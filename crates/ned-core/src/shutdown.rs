@@ -8,11 +8,10 @@
 //! first (any thread); a request made on another thread wakes the reactor
 //! through an eventfd.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ned_spawn::SignalFd;
-use rustix::event::{EventfdFlags, eventfd};
 
 /// Why ned is shutting down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +46,18 @@ impl Reason {
 /// Signals that shut ned down in order: tasks get SIGTERM, a grace period,
 /// then SIGKILL; exit handlers run; ned exits.
 pub const SHUTDOWN_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+
+/// The signals ned resets to SIG_DFL at start-up should its parent have
+/// left them ignored: SIGCHLD (ignored, the kernel discards every task's
+/// exit status) and the shutdown signals (ignored, they would never reach
+/// the signalfd). The others ned watches are ignored anyway.
+pub const INHERITED_RESET: [i32; 5] = [
+    libc::SIGCHLD,
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+];
 
 /// Signals whose default action would end ned (and orphan its tasks) but
 /// that mean nothing to it: they are read, reported once each on stderr and
@@ -120,12 +131,10 @@ pub fn signal_name(sig: i32) -> String {
     format!("signal {sig}")
 }
 
-/// The flag, the signalfd it is fed from and the eventfd that wakes the
-/// reactor.
+/// The flag and the signalfd it is fed from.
 pub struct Shutdown {
     reason: AtomicU64,
     signals: SignalFd,
-    wake: OwnedFd,
     /// Bit per ignored signal already reported, so a storm of one signal
     /// prints one line.
     reported: AtomicU64,
@@ -137,25 +146,38 @@ impl Shutdown {
     pub fn new() -> Result<Shutdown, crate::supervisor::SupervisorError> {
         use crate::supervisor::SupervisorError;
         let signals = SignalFd::new(&watched_signals()).map_err(SupervisorError::Signals)?;
-        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
-            .map_err(|e| SupervisorError::Setup(e.into()))?;
         Ok(Shutdown {
             reason: AtomicU64::new(0),
             signals,
-            wake,
             reported: AtomicU64::new(0),
         })
     }
 
-    /// Asks for shutdown; the first request wins. Wakes the reactor.
+    /// Asks for shutdown; the first request wins. Main thread only (see
+    /// the module doc): nothing wakes a reactor blocked on another thread.
     pub fn request(&self, reason: Reason) {
-        if self
-            .reason
-            .compare_exchange(0, reason.encode(), Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+        let _ =
+            self.reason
+                .compare_exchange(0, reason.encode(), Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Whether shutdown was requested or a shutdown signal waits, without
+    /// reading it: for threads other than ned's main one, which leave the
+    /// signal to the main thread. (An ignored signal read there would be
+    /// reported later; a shutdown signal sets the flag there.)
+    pub fn pending(&self) -> bool {
+        if self.requested().is_some_and(|r| r != Reason::Done) {
+            return true;
         }
+        let fd = self.signals.fd();
+        let mut fds = [rustix::event::PollFd::new(
+            &fd,
+            rustix::event::PollFlags::IN,
+        )];
+        matches!(
+            rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())),
+            Ok(n) if n > 0
+        )
     }
 
     /// The reason, once shutdown was requested; reads pending signals first.
@@ -196,15 +218,8 @@ impl Shutdown {
         }
     }
 
-    /// The descriptors the reactor watches: the signalfd and the wake-up
-    /// eventfd.
-    pub(crate) fn fds(&self) -> [BorrowedFd<'_>; 2] {
-        [self.signals.fd(), self.wake.as_fd()]
-    }
-
-    /// Empties the wake-up eventfd after the reactor saw it.
-    pub(crate) fn clear_wake(&self) {
-        let mut b = [0u8; 8];
-        let _ = rustix::io::read(&self.wake, &mut b);
+    /// The descriptor the reactor watches.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.signals.fd()
     }
 }

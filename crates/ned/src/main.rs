@@ -22,7 +22,7 @@ use mlua::{Lua, MultiValue, Value};
 use ned_core::cap::Object;
 use ned_core::console::Console;
 use ned_core::log::LogMux;
-use ned_core::supervisor::{Reason, Supervisor};
+use ned_core::supervisor::Supervisor;
 use ned_core::{Cap, Rights};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
 fn start() -> ExitCode {
     // A parent may have left signals ignored, which survives exec: an
     // ignored SIGCHLD would make the kernel discard every task's exit status.
-    ned_spawn::reset_inherited_signals();
+    ned_spawn::reset_inherited_signals(&ned_core::shutdown::INHERITED_RESET);
     // First, before anything opens a descriptor: the caps ned was given.
     let inherited = ned_spawn::take_listen_fds();
     let opts = match cli::parse(std::env::args_os().skip(1).collect()) {
@@ -133,7 +133,7 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     // normal end (exit handlers may still use them then).
     let interrupt = {
         let shutdown = shutdown.clone();
-        move || matches!(shutdown.check(), Some(Reason::Signal(_) | Reason::Exit(_)))
+        move || shutdown.pending()
     };
     let config = lunatik::Config {
         interrupt: Some(lunatik::Interrupt(Arc::new(interrupt))),

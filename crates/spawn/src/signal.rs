@@ -132,23 +132,21 @@ fn sigset_of(signals: &[i32]) -> io::Result<libc::sigset_t> {
     Ok(set)
 }
 
-/// Sets every signal this process inherited as ignored back to SIG_DFL,
-/// except SIGPIPE; call it first thing in `main`.
+/// Sets each of `signals` that this process inherited as ignored back to
+/// SIG_DFL; call it first thing in `main`.
 ///
 /// SIG_IGN survives `execve`, so whoever started ned decides what it
 /// ignores unless ned undoes it. SIGCHLD matters most: while it is ignored
 /// the kernel reaps exited children by itself, and waiting on a task's
-/// pidfd fails with ECHILD instead of reporting its exit. SIGPIPE stays
-/// ignored because Rust's runtime ignores it before `main` on purpose (ned
-/// handles EPIPE as an error); tasks get it back as SIG_DFL with every other
-/// signal when they are spawned. glibc's two internal signals (32, 33) are
-/// left to glibc, whose `sigaction` refuses them. Handlers are not touched:
-/// none survive an exec, so any present were installed by this process.
-pub fn reset_inherited_signals() {
-    for sig in 1..=libc::SIGRTMAX() {
-        if sig == libc::SIGPIPE {
-            continue;
-        }
+/// pidfd fails with ECHILD instead of reporting its exit. An ignored signal
+/// is also discarded before a signalfd could read it, so the signals ned
+/// acts on must not stay ignored either. The caller names them: querying
+/// all 64 costs a system call each, which a VM makes dear at every start.
+/// Handlers are not touched: none survive an exec, so any present were
+/// installed by this process. Tasks get every signal back as SIG_DFL when
+/// they are spawned, whatever this process does.
+pub fn reset_inherited_signals(signals: &[i32]) {
+    for &sig in signals {
         let mut old = MaybeUninit::<libc::sigaction>::uninit();
         // SAFETY: the new-action pointer is NULL (query only) and `old`
         // points at writable storage for one sigaction, which the call fills
