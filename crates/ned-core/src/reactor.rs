@@ -20,7 +20,7 @@ use crate::supervisor::TaskId;
 /// What a readiness event is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Token {
-    /// The signalfd.
+    /// A signalfd (shutdown signals, or those ned ignores).
     Shutdown,
     /// A task's pidfd: the process ended.
     Task(TaskId),

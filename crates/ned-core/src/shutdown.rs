@@ -131,10 +131,14 @@ pub fn signal_name(sig: i32) -> String {
     format!("signal {sig}")
 }
 
-/// The flag and the signalfd it is fed from.
+/// The flag, the signalfd of the shutdown signals it is fed from, and one
+/// for the signals ned reads only to ignore them. Two, so that a thread
+/// that only looks ([`Shutdown::pending`]) sees a waiting SIGTERM but not a
+/// waiting SIGUSR1.
 pub struct Shutdown {
     reason: AtomicU64,
     signals: SignalFd,
+    ignored: SignalFd,
     /// Bit per ignored signal already reported, so a storm of one signal
     /// prints one line.
     reported: AtomicU64,
@@ -145,10 +149,16 @@ impl Shutdown {
     /// thread starts, so every later thread inherits the mask).
     pub fn new() -> Result<Shutdown, crate::supervisor::SupervisorError> {
         use crate::supervisor::SupervisorError;
-        let signals = SignalFd::new(&watched_signals()).map_err(SupervisorError::Signals)?;
+        let signals = SignalFd::new(&SHUTDOWN_SIGNALS).map_err(SupervisorError::Signals)?;
+        let others: Vec<i32> = watched_signals()
+            .into_iter()
+            .filter(|s| !SHUTDOWN_SIGNALS.contains(s))
+            .collect();
+        let ignored = SignalFd::new(&others).map_err(SupervisorError::Signals)?;
         Ok(Shutdown {
             reason: AtomicU64::new(0),
             signals,
+            ignored,
             reported: AtomicU64::new(0),
         })
     }
@@ -163,8 +173,7 @@ impl Shutdown {
 
     /// Whether shutdown was requested or a shutdown signal waits, without
     /// reading it: for threads other than ned's main one, which leave the
-    /// signal to the main thread. (An ignored signal read there would be
-    /// reported later; a shutdown signal sets the flag there.)
+    /// signal to the main thread. Signals ned ignores do not count.
     pub fn pending(&self) -> bool {
         if self.requested().is_some_and(|r| r != Reason::Done) {
             return true;
@@ -185,14 +194,21 @@ impl Shutdown {
         if let Some(r) = self.requested() {
             return Some(r);
         }
-        while let Ok(Some(sig)) = self.signals.read() {
-            if SHUTDOWN_SIGNALS.contains(&sig) {
-                self.request(Reason::Signal(sig));
-            } else {
-                self.report_ignored(sig);
-            }
-        }
+        self.drain();
         self.requested()
+    }
+
+    /// Reads every pending signal: ignored ones are reported, shutdown ones
+    /// request shutdown (the first decides). The reactor calls it whenever
+    /// a signalfd is readable, even after shutdown began: a signal left
+    /// pending would keep it readable and the loop spinning.
+    pub(crate) fn drain(&self) {
+        while let Ok(Some(sig)) = self.ignored.read() {
+            self.report_ignored(sig);
+        }
+        while let Ok(Some(sig)) = self.signals.read() {
+            self.request(Reason::Signal(sig));
+        }
     }
 
     /// The reason, without reading signals.
@@ -218,8 +234,8 @@ impl Shutdown {
         }
     }
 
-    /// The descriptor the reactor watches.
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.signals.fd()
+    /// The descriptors the reactor watches.
+    pub(crate) fn fds(&self) -> [BorrowedFd<'_>; 2] {
+        [self.signals.fd(), self.ignored.fd()]
     }
 }

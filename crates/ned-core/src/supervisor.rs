@@ -133,9 +133,11 @@ impl Supervisor {
         let setup = |e: rustix::io::Errno| SupervisorError::Setup(e.into());
         let shutdown = Arc::new(Shutdown::new()?);
         let reactor = Reactor::new().map_err(SupervisorError::Setup)?;
-        reactor
-            .add(shutdown.fd(), Token::Shutdown)
-            .map_err(SupervisorError::Setup)?;
+        for fd in shutdown.fds() {
+            reactor
+                .add(fd, Token::Shutdown)
+                .map_err(SupervisorError::Setup)?;
+        }
         reactor
             .add(log.space_fd(), Token::LogSpace)
             .map_err(SupervisorError::Setup)?;
@@ -278,9 +280,7 @@ impl Supervisor {
                 Token::Log(sid) => self.pump(sid),
                 Token::LogSpace => self.rewatch_logs(),
                 Token::Task(id) => self.collect(id),
-                Token::Shutdown => {
-                    self.shutdown.check();
-                }
+                Token::Shutdown => self.shutdown.drain(),
             }
         }
         Ok(())

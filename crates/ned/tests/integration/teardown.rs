@@ -336,3 +336,90 @@ fn a_flooding_grandchild_does_not_hold_ned_in_the_exit_drain() {
     out.ok().stdout_has("handler\t7");
     assert!(wait_for(Duration::from_secs(10), || !pid_alive(yes)));
 }
+
+/// CPU time (user + system) of process `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5), counted after the `(comm)` field.
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// A second SIGTERM (and a stray SIGUSR1) during the grace period must not
+/// leave a signal pending that keeps the loop busy: ned waits out the
+/// grace period idle, then ends the stubborn task.
+#[test]
+fn signals_during_the_grace_period_do_not_make_ned_spin() {
+    let sb = Sandbox::new();
+    let s = sb.file(
+        "grace.lua",
+        "local t = require('L4').default_loader:startv({ log = { 'stubborn' } }, '/bin/sh', '-c', \"trap '' TERM; echo ready; exec /bin/sleep 100\")\n\
+         print('pid', 'stubborn', t:pid())\n",
+    );
+    let mut child = KillOnDrop(Some(
+        sb.command(&[path_str(&s)])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn ned"),
+    ));
+    let pid = child.0.as_ref().map(|c| c.id()).unwrap_or_default();
+    let kill = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("kill");
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    kill("-TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    kill("-TERM");
+    kill("-USR1");
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_millis(1500));
+    let spent = cpu_ticks(pid) - before;
+    let out = crate::util::finish(child.take(), Duration::from_secs(30));
+    out.ok();
+    // 1.5 s of a spinning loop is ~150 ticks; an idle wait is ~0.
+    assert!(spent < 30, "ned used {spent} ticks while waiting: {out}");
+    assert_tasks_gone(&out.stdout);
+}
+
+/// A stray signal does not interrupt a Lunatik runtime that the script
+/// resumes (only shutdown signals do).
+#[test]
+fn a_stray_signal_does_not_interrupt_a_runtime() {
+    let sb = Sandbox::new();
+    sb.file(
+        "busy.lua",
+        "return function() local t = os.clock() while os.clock() - t < 1.5 do end return 'done' end\n",
+    );
+    let s = sb.file(
+        "r.lua",
+        "local rt = require('lunatik').runtime('busy')\n\
+         print('ready')\n\
+         print(rt:resume())\n",
+    );
+    let mut child = KillOnDrop(Some(
+        sb.command(&[
+            "--wait-and-exit",
+            "--lua-root",
+            path_str(&sb.rom()),
+            path_str(&s),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ned"),
+    ));
+    let pid = child.0.as_ref().map(|c| c.id()).unwrap_or_default();
+    std::thread::sleep(Duration::from_millis(500));
+    std::process::Command::new("kill")
+        .args(["-USR1", &pid.to_string()])
+        .status()
+        .expect("kill");
+    let out = crate::util::finish(child.take(), Duration::from_secs(30));
+    out.ok().stdout_has("done").no_lua_error();
+}
