@@ -6,7 +6,6 @@ use ned_core::supervisor::{Reason, TaskId, Until};
 use ned_core::task::{Ended, State};
 
 use crate::HostCell;
-use std::io::Write;
 
 use crate::fail::{Args, Fail, Res, bad_arg, type_err};
 
@@ -92,10 +91,11 @@ pub fn sleep(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<()> {
     let deadline = std::time::Duration::try_from_secs_f64(secs)
         .ok()
         .and_then(|d| std::time::Instant::now().checked_add(d));
-    let mut out = std::io::stdout().lock();
-    // A closed stdout must not stop the sleep.
-    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
-    drop(out);
+    // Through the console writer, as `print`: in order with the script's
+    // output, and never blocking on a stalled console.
+    if let Some(out) = ned_core::console::stdout() {
+        out.write_lines(format!("{text}\n").as_bytes());
+    }
     host.with(|h| interrupted("sleep", h.sup.run_until(deadline, true, |_| false)))?
 }
 

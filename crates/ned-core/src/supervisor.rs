@@ -287,7 +287,7 @@ impl Supervisor {
     }
 
     /// Turns the loop until `done` holds, `deadline` passes or — when
-    /// `stop_on_shutdown` — shutdown is requested. Every blocking mode of
+    /// `stop_on_shutdown` — a signal or `os.exit` asks ned to stop. Every blocking mode of
     /// ned (`wait()`, serving, shutting down) is this with its own
     /// condition. Errors of the loop are reported and the loop goes on
     /// (after a short pause, so a persistent error cannot spin).
@@ -301,7 +301,12 @@ impl Supervisor {
             if done(self) {
                 return Until::Done;
             }
-            if stop_on_shutdown && let Some(r) = self.shutdown.check() {
+            // The normal end (`Done`) stops no blocking mode: an exit
+            // handler run then may still wait or sleep.
+            if stop_on_shutdown
+                && let Some(r) = self.shutdown.check()
+                && r != Reason::Done
+            {
                 return Until::Shutdown(r);
             }
             let timeout = match deadline {

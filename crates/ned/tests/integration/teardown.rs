@@ -151,30 +151,14 @@ fn stray_signals_do_not_end_ned() {
         "local t = require('L4').default_loader:start({ log = { 't' } }, '/bin/sleep 100')\n\
          print('pid', 't', t:pid())\n",
     );
-    let mut child = KillOnDrop(Some(
-        sb.command(&[path_str(&s)])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn ned"),
-    ));
-    let pid = child
-        .0
-        .as_ref()
-        .map(|c| c.id().to_string())
-        .unwrap_or_default();
+    let mut child = KillOnDrop::spawn(&mut sb.command(&[path_str(&s)]));
     // Let ned block its signals and start the task.
     std::thread::sleep(Duration::from_millis(300));
     for sig in [
         "USR1", "USR2", "ALRM", "VTALRM", "PROF", "IO", "PWR", "XCPU", "XFSZ", "34", "64", "SEGV",
         "BUS", "TRAP", "SYS",
     ] {
-        let ok = std::process::Command::new("kill")
-            .args([&format!("-{sig}"), &pid])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill -{sig} failed");
+        child.signal(&format!("-{sig}"));
     }
     std::thread::sleep(Duration::from_millis(300));
     assert!(
@@ -185,10 +169,7 @@ fn stray_signals_do_not_end_ned() {
             == Some(true),
         "a stray signal ended ned"
     );
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
+    child.signal("-TERM");
     let out = crate::util::finish(child.take(), Duration::from_secs(30));
     out.ok();
     out.stderr_has("ignoring SIGUSR1")
@@ -358,25 +339,13 @@ fn signals_during_the_grace_period_do_not_make_ned_spin() {
         "local t = require('L4').default_loader:startv({ log = { 'stubborn' } }, '/bin/sh', '-c', \"trap '' TERM; echo ready; exec /bin/sleep 100\")\n\
          print('pid', 'stubborn', t:pid())\n",
     );
-    let mut child = KillOnDrop(Some(
-        sb.command(&[path_str(&s)])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn ned"),
-    ));
-    let pid = child.0.as_ref().map(|c| c.id()).unwrap_or_default();
-    let kill = |sig: &str| {
-        std::process::Command::new("kill")
-            .args([sig, &pid.to_string()])
-            .status()
-            .expect("kill");
-    };
+    let mut child = KillOnDrop::spawn(&mut sb.command(&[path_str(&s)]));
+    let pid = child.pid();
     std::thread::sleep(Duration::from_millis(500));
-    kill("-TERM");
+    child.signal("-TERM");
     std::thread::sleep(Duration::from_millis(200));
-    kill("-TERM");
-    kill("-USR1");
+    child.signal("-TERM");
+    child.signal("-USR1");
     let before = cpu_ticks(pid);
     std::thread::sleep(Duration::from_millis(1500));
     let spent = cpu_ticks(pid) - before;
@@ -384,6 +353,29 @@ fn signals_during_the_grace_period_do_not_make_ned_spin() {
     out.ok();
     // 1.5 s of a spinning loop is ~150 ticks; an idle wait is ~0.
     assert!(spent < 30, "ned used {spent} ticks while waiting: {out}");
+    assert_tasks_gone(&out.stdout);
+}
+
+/// At the normal end (`--exit`) blocking modes still block: an exit handler
+/// that sleeps really sleeps (a lower bound only: a loaded machine may take
+/// longer, never shorter).
+#[test]
+fn an_exit_handler_may_sleep_at_the_normal_end() {
+    let sb = Sandbox::new();
+    let started = std::time::Instant::now();
+    let out = sb.run_script(
+        "--exit",
+        "end.lua",
+        "local L4 = require('L4')\n\
+         local t = L4.default_loader:start({}, '/bin/sleep 100')\n\
+         print('pid', 't', t:pid())\n\
+         t:exit_handler(function() L4.msleep(400) print('slept', L4.shutting_down()) end)\n",
+    );
+    out.ok().stdout_has("Ned: Sleeping 400ms\nslept\ttrue");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "the handler's sleep returned early: {out}"
+    );
     assert_tasks_gone(&out.stdout);
 }
 
@@ -402,24 +394,14 @@ fn a_stray_signal_does_not_interrupt_a_runtime() {
          print('ready')\n\
          print(rt:resume())\n",
     );
-    let mut child = KillOnDrop(Some(
-        sb.command(&[
-            "--wait-and-exit",
-            "--lua-root",
-            path_str(&sb.rom()),
-            path_str(&s),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn ned"),
-    ));
-    let pid = child.0.as_ref().map(|c| c.id()).unwrap_or_default();
+    let mut child = KillOnDrop::spawn(&mut sb.command(&[
+        "--wait-and-exit",
+        "--lua-root",
+        path_str(&sb.rom()),
+        path_str(&s),
+    ]));
     std::thread::sleep(Duration::from_millis(500));
-    std::process::Command::new("kill")
-        .args(["-USR1", &pid.to_string()])
-        .status()
-        .expect("kill");
+    child.signal("-USR1");
     let out = crate::util::finish(child.take(), Duration::from_secs(30));
     out.ok().stdout_has("done").no_lua_error();
 }

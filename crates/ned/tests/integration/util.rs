@@ -241,6 +241,31 @@ impl Boundary for str {
 pub struct KillOnDrop(pub Option<Child>);
 
 impl KillOnDrop {
+    /// Spawns `cmd` with piped stdout and stderr (for [`finish`]).
+    pub fn spawn(cmd: &mut Command) -> KillOnDrop {
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ned");
+        KillOnDrop(Some(child))
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().map(Child::id).expect("child already taken")
+    }
+
+    /// Sends `sig` (`-TERM`, `-34`, ...) with kill(1), which must succeed.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill {sig} failed");
+    }
+
     /// The child, for collecting it; the guard then does nothing.
     pub fn take(&mut self) -> Child {
         self.0.take().expect("child already taken")
