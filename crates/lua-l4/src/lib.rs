@@ -312,13 +312,12 @@ pub fn call(lua: &Lua, f: &Function, args: impl mlua::IntoLuaMulti) -> mlua::Res
     protect.call(args)
 }
 
-/// Prints an uncaught error as `lua error: <msg>` on ned's stderr, after
-/// what the script printed so far; the unwinding of `os.exit` is none.
+/// Prints an uncaught error as `lua error: <msg>` on ned's stderr (its
+/// console writer); the unwinding of `os.exit` is none.
 pub fn report(e: &mlua::Error) {
     if is_exit(e) {
         return;
     }
-    let _ = std::io::Write::flush(&mut std::io::stdout());
     ned_core::diag!("lua error: {}", lua_message(e));
 }
 
@@ -425,9 +424,7 @@ fn dispatch(lua: &Lua, host: &HostRef, e: Event) {
         ned_core::diag!(
             "lua error: exit handler: not enough memory (see --lua-memory); stopping the tasks"
         );
-        if let Ok(shutdown) = host.with(|h| h.sup.shutdown().clone()) {
-            shutdown.request(Reason::Exit(1));
-        }
+        host.shutdown.request(Reason::Exit(1));
         return;
     }
     report(&err);
