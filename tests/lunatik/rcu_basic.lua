@@ -24,7 +24,7 @@ assert(left == 0)
 
 -- sizes
 assert(rcu.table(1) and rcu.table(1000))
-for _, bad in ipairs({ 0, -1, 1 << 58, math.maxinteger }) do
+for _, bad in ipairs({ 0, -1 }) do
   local ok, err = pcall(rcu.table, bad)
   assert(not ok and err:find("bad argument #1 to 'table'"), tostring(err))
 end

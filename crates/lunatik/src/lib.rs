@@ -5,7 +5,8 @@
 //!
 //! Layout: Lua-free cores ([`rcu`], [`fifo`], [`completion`], [`data`],
 //! [`object`], [`stats`]) and a Lua layer ([`lua`], one file per Lua class).
-//! [`register`] installs the six modules as lazy `package.preload` entries;
+//! [`register`] installs the seven modules (`lunatik`, `rcu`, `thread`,
+//! `data`, `fifo`, `completion`, `set`) as lazy `package.preload` entries;
 //! nothing is built until a script `require`s it.
 //!
 //! See `docs/lunatik.md` for the Lua API.

@@ -17,9 +17,13 @@
 //! writer mutex, so such drops never run under it.
 //!
 //! "Buckets" survive only as the size a table is created with: it is rounded
-//! up to a power of two, bounded by [`MAX_BUCKETS`], reported by
-//! [`RcuMap::buckets`] and used as the initial capacity of the hash table,
-//! which grows past it as needed.
+//! up to a power of two and reported by [`RcuMap::buckets`]. There is no
+//! upper bound on it (upstream has none; its tests ask for `1 << 22`), but a
+//! size whose bucket array — a word per bucket, as upstream allocates it —
+//! the system would refuse is [`RcuError::NoMemory`], checked with a fallible
+//! reservation before anything is built. The hash table starts with at most
+//! [`EAGER_BUCKETS`] entries of room and grows past that as keys arrive, so a
+//! big, sparse table costs no more than the keys it holds.
 
 use std::sync::{Arc, Mutex};
 
@@ -27,15 +31,18 @@ use papaya::{HashMap, ResizeMode};
 
 /// Number of buckets when `rcu.table()` is given no size.
 pub const DEFAULT_BUCKETS: usize = 256;
-/// Largest bucket count a table may ask for.
-pub const MAX_BUCKETS: usize = 1 << 20;
+/// Most room the hash table is created with; it grows from there.
+pub const EAGER_BUCKETS: usize = 1 << 16;
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RcuError {
-    /// The requested size is zero, negative or above [`MAX_BUCKETS`].
-    #[error("size must be between 1 and {MAX_BUCKETS}")]
+    /// The requested size is zero or negative.
+    #[error("size must be positive")]
     BadSize,
+    /// The bucket array of the requested size cannot be allocated.
+    #[error("not enough memory")]
+    NoMemory,
 }
 
 /// The map. `V` is cloned only when a caller asks for a copy ([`get`],
@@ -55,16 +62,21 @@ impl<V: Clone> RcuMap<V> {
     /// capacity).
     pub fn new(size: i64) -> Result<Self, RcuError> {
         let size = usize::try_from(size).map_err(|_| RcuError::BadSize)?;
-        if size == 0 || size > MAX_BUCKETS {
+        if size == 0 {
             return Err(RcuError::BadSize);
         }
-        let n = size.next_power_of_two();
+        let n = size.checked_next_power_of_two().ok_or(RcuError::NoMemory)?;
+        // Would the system give us the bucket array? Asked fallibly (an
+        // infallible allocation would abort ned) and given back at once.
+        Vec::<usize>::new()
+            .try_reserve_exact(n)
+            .map_err(|_| RcuError::NoMemory)?;
         Ok(RcuMap {
             // Writers are serialised, so there is never a second writer to
             // share a resize with: a blocking resize finishes it in one go,
             // and readers never have to look into two tables.
             map: HashMap::builder()
-                .capacity(n)
+                .capacity(n.min(EAGER_BUCKETS))
                 .resize_mode(ResizeMode::Blocking)
                 .build(),
             buckets: n,
@@ -146,7 +158,11 @@ mod tests {
     fn sizes() {
         assert_eq!(RcuMap::<i32>::new(0).err(), Some(RcuError::BadSize));
         assert_eq!(RcuMap::<i32>::new(-1).err(), Some(RcuError::BadSize));
-        assert_eq!(RcuMap::<i32>::new(1 << 58).err(), Some(RcuError::BadSize));
+        assert_eq!(RcuMap::<i32>::new(1 << 58).err(), Some(RcuError::NoMemory));
+        assert_eq!(RcuMap::<i32>::new(i64::MAX).err(), Some(RcuError::NoMemory));
+        let big = RcuMap::<i32>::new(1 << 22).unwrap();
+        assert_eq!(big.buckets(), 1 << 22);
+        assert_eq!(RcuMap::<i32>::new(3).unwrap().buckets(), 4);
     }
 
     #[test]

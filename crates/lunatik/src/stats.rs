@@ -14,9 +14,10 @@ pub(crate) enum Kind {
     Fifo,
     Completion,
     Thread,
+    Set,
 }
 
-const KINDS: usize = 7;
+const KINDS: usize = 8;
 
 static COUNTS: [AtomicUsize; KINDS] = [const { AtomicUsize::new(0) }; KINDS];
 
@@ -37,6 +38,8 @@ pub struct Stats {
     pub completions: usize,
     /// `thread` objects.
     pub threads: usize,
+    /// `set`s, plain and labeled.
+    pub sets: usize,
 }
 
 /// Reads the counters.
@@ -50,6 +53,7 @@ pub fn stats() -> Stats {
         fifos: get(Kind::Fifo),
         completions: get(Kind::Completion),
         threads: get(Kind::Thread),
+        sets: get(Kind::Set),
     }
 }
 

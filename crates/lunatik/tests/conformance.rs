@@ -34,6 +34,7 @@ pub fn main_state(root: &Path) -> mlua::Result<Lua> {
             t.set("fifos", s.fifos)?;
             t.set("completions", s.completions)?;
             t.set("threads", s.threads)?;
+            t.set("sets", s.sets)?;
             Ok(t)
         })?,
     )?;

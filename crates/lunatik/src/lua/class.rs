@@ -35,7 +35,7 @@ use mlua::{
     AnyUserData, Lua, MetaMethod, MultiValue, UserData, UserDataFields, UserDataMethods, Value,
 };
 
-use super::Args;
+use super::args::Args;
 use crate::error::Raise;
 use crate::object::{Object, ObjectRef, Shared};
 
@@ -188,16 +188,10 @@ fn push_fn<T: LuaClass>(lua: &Lua, o: &ObjectRef) -> mlua::Result<Value> {
     }
 }
 
-static REGISTRY: LazyLock<ArcSwap<Registry>> = LazyLock::new(|| {
-    let mut r = Registry::default();
-    r.add::<super::runtime::Runtime>();
-    r.add::<super::rcu::RcuTable>();
-    r.add::<super::data::DataObj>();
-    r.add::<super::fifo::FifoObj>();
-    r.add::<super::completion::CompletionObj>();
-    r.add::<super::thread::KThread>();
-    ArcSwap::from_pointee(r)
-});
+/// Every shareable class. It knows none by itself: the module list in
+/// `lua/mod.rs` registers the crate's own classes when the first state is
+/// set up, other crates theirs with [`register_class`]/[`register_foreign`].
+static REGISTRY: LazyLock<ArcSwap<Registry>> = LazyLock::new(ArcSwap::default);
 
 /// Makes class `T` shareable: its handles may then cross runtimes. Calling it
 /// again for the same class is harmless.

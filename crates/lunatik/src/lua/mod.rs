@@ -17,11 +17,12 @@ pub mod fifo;
 pub mod rcu;
 mod rcu_raw;
 pub mod runtime;
+pub mod set;
 pub mod thread;
 
 use std::cell::OnceCell;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once};
 
 use mlua::{Function, Lua, MultiValue, Value};
 
@@ -29,8 +30,60 @@ use crate::Config;
 use crate::error::Raise;
 pub use args::Args;
 
-/// Names installed in `package.preload`.
-pub(crate) const MODULES: [&str; 6] = ["lunatik", "rcu", "thread", "data", "fifo", "completion"];
+/// One module of the crate: the name `require` knows it by, what builds its
+/// table, and what makes its classes shareable.
+struct Module {
+    name: &'static str,
+    open: fn(&Lua) -> mlua::Result<mlua::Table>,
+    classes: fn(),
+}
+
+/// Every module, installed in `package.preload`. This list is the one place
+/// that knows them all: a new module is its file plus a line here.
+const MODULES: &[Module] = &[
+    Module {
+        name: "lunatik",
+        open: runtime::module,
+        classes: class::register_class::<runtime::Runtime>,
+    },
+    Module {
+        name: "rcu",
+        open: rcu::module,
+        classes: class::register_class::<rcu::RcuTable>,
+    },
+    Module {
+        name: "thread",
+        open: thread::module,
+        classes: class::register_class::<thread::KThread>,
+    },
+    Module {
+        name: "data",
+        open: data::module,
+        classes: class::register_class::<data::DataObj>,
+    },
+    Module {
+        name: "fifo",
+        open: fifo::module,
+        classes: class::register_class::<fifo::FifoObj>,
+    },
+    Module {
+        name: "completion",
+        open: completion::module,
+        classes: class::register_class::<completion::CompletionObj>,
+    },
+    Module {
+        name: "set",
+        open: set::module,
+        classes: set::classes,
+    },
+];
+
+/// Registers the classes of [`MODULES`], once per process, before any state
+/// can make one of their objects.
+fn register_classes() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| MODULES.iter().for_each(|m| (m.classes)()));
+}
 
 /// Per-state context, kept as mlua app data. It is read only while the
 /// state is whole: every entry from Lua into a binding first checks
@@ -140,8 +193,9 @@ pub(crate) fn install(lua: &Lua, config: Arc<Config>, sleep: bool) -> mlua::Resu
     })?;
     let package: mlua::Table = lua.globals().get("package")?;
     let preload: mlua::Table = package.get("preload")?;
+    register_classes();
     for m in MODULES {
-        preload.raw_set(m, loader.clone())?;
+        preload.raw_set(m.name, loader.clone())?;
     }
     Ok(())
 }
@@ -152,16 +206,10 @@ fn load_module(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         Some(Value::String(s)) => s.to_str()?.to_owned(),
         _ => return Ok(Value::Nil),
     };
-    let t = match name.as_str() {
-        "lunatik" => runtime::module(lua)?,
-        "rcu" => rcu::module(lua)?,
-        "thread" => thread::module(lua)?,
-        "data" => data::module(lua)?,
-        "fifo" => fifo::module(lua)?,
-        "completion" => completion::module(lua)?,
-        _ => return Ok(Value::Nil),
-    };
-    Ok(Value::Table(t))
+    match MODULES.iter().find(|m| m.name == name) {
+        Some(m) => (m.open)(lua).map(Value::Table),
+        None => Ok(Value::Nil),
+    }
 }
 
 const WRAP: &str = r#"

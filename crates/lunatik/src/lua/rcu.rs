@@ -9,7 +9,7 @@ use super::class::{Handle, LuaClass, Method, from_shared, push_object, raw_metho
 use super::{Args, function, none, ret};
 use crate::error::Raise;
 use crate::object::{Object, Shared};
-use crate::rcu::{DEFAULT_BUCKETS, RcuMap};
+use crate::rcu::{DEFAULT_BUCKETS, RcuError, RcuMap};
 use crate::stats::{Kind, Live};
 
 /// An rcu table.
@@ -26,7 +26,7 @@ impl Object for RcuTable {
 
 impl RcuTable {
     /// A table with `size` buckets (rounded up to a power of two).
-    pub fn new(size: i64) -> Result<Self, crate::rcu::RcuError> {
+    pub fn new(size: i64) -> Result<Self, RcuError> {
         Ok(RcuTable {
             map: RcuMap::new(size)?,
             _live: Live::new(Kind::Rcu),
@@ -110,7 +110,10 @@ impl LuaClass for RcuTable {
 
 fn new_table(lua: &Lua, args: Args) -> Result<MultiValue, Raise> {
     let size = args.opt_integer(1)?.unwrap_or(DEFAULT_BUCKETS as i64);
-    let t = RcuTable::new(size).map_err(|e| args.bad(1, e))?;
+    let t = RcuTable::new(size).map_err(|e| match e {
+        RcuError::NoMemory => Raise::new(e.to_string()),
+        RcuError::BadSize => args.bad(1, e),
+    })?;
     Ok(ret([push_object(lua, Arc::new(t)).map_err(Raise::from)?]))
 }
 
