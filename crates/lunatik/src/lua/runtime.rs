@@ -7,11 +7,18 @@
 //! refused with `runtime is busy`. A thread-local chain of the runtimes this
 //! OS thread is inside turns re-entry (A→A, A→B→A) into `runtime is busy`
 //! instead of a self-deadlock, and bounds nesting so the native stack
-//! cannot overflow.
+//! cannot overflow. Across threads, a process-wide wait-for graph of the
+//! sleepable locks (who holds each, which one each blocked thread waits
+//! for) turns a cycle — thread 1 inside A resuming B while thread 2 inside
+//! B resumes A — into `runtime is busy` for the thread that would close it,
+//! instead of a deadlock of both.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use mlua::{HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Value, VmState};
@@ -112,6 +119,72 @@ impl Chain {
 impl Drop for Chain {
     fn drop(&mut self) {
         CHAIN.with_borrow_mut(|c| c.pop());
+    }
+}
+
+/// Who holds each sleepable runtime's lock, and which one each thread
+/// blocked on such a lock waits for. Edges are changed and cycles looked
+/// for under one mutex, so of the threads that would close a cycle the last
+/// to arrive sees it: each thread records what it holds before it can wait
+/// for anything else.
+#[derive(Default)]
+struct Waits {
+    holder: HashMap<u64, ThreadId>,
+    waiting: HashMap<ThreadId, u64>,
+}
+
+static WAITS: LazyLock<Mutex<Waits>> = LazyLock::new(Default::default);
+
+fn waits() -> MutexGuard<'static, Waits> {
+    WAITS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Waits {
+    /// Whether `me` waiting for runtime `id` would close a cycle.
+    fn closes_cycle(&self, me: ThreadId, mut id: u64) -> bool {
+        // Each step follows a holder to the runtime it waits for; a cycle
+        // not through `me` cannot make this loop longer than the graph.
+        for _ in 0..=self.waiting.len() {
+            match self.holder.get(&id) {
+                Some(&t) if t == me => return true,
+                Some(t) => match self.waiting.get(t) {
+                    Some(&next) => id = next,
+                    None => return false,
+                },
+                None => return false,
+            }
+        }
+        false
+    }
+}
+
+/// A runtime's lock, held; a sleepable one is known to [`WAITS`] until it
+/// is released.
+struct Held<'a> {
+    guard: MutexGuard<'a, Option<State>>,
+    tracked: Option<u64>,
+}
+
+impl Deref for Held<'_> {
+    type Target = Option<State>;
+    fn deref(&self) -> &Self::Target {
+        &self.guard
+    }
+}
+
+impl DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.guard
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        // Forgotten before the lock itself is released (the guard field
+        // drops after this), so nobody sees a holder that already left.
+        if let Some(id) = self.tracked {
+            waits().holder.remove(&id);
+        }
     }
 }
 
@@ -297,13 +370,11 @@ fn install_guard(lua: &Lua) -> mlua::Result<()> {
         .call::<()>(guard)
 }
 
-/// Raises when the host wants control back. A sleepable runtime gets its
-/// pcall guard now: a body that looks `pcall` up again (a loop around it)
-/// can then no longer swallow the interrupt; one that kept `pcall` in a
-/// local from before still can, and is left to SIGKILL.
+/// Raises when the host wants control back; the guarded `pcall`s (see
+/// [`BUDGET_GUARD`], installed in every runtime of a host that interrupts)
+/// re-raise it, so it reaches the body.
 fn interrupted(lua: &Lua, i: &crate::Interrupt) -> mlua::Result<VmState> {
     if (i.0)() {
-        install_guard(lua)?;
         return mark_dying(lua, "interrupted by a shutdown signal".to_owned());
     }
     Ok(VmState::Continue)
@@ -355,10 +426,12 @@ fn configure(
     }
     let interrupt = config.interrupt.clone();
     if sleep {
-        // No budget here, so the pcall guard is only needed once the host
-        // interrupts: `interrupted` installs it then, which keeps it off
-        // the cost of creating every runtime.
+        // No budget here, but the host may interrupt: the pcall guard goes
+        // in before the script runs, so even a `pcall` the script keeps in
+        // a local is the guarded one (installing it at the interrupt left
+        // such a body free to swallow the interrupt for ever).
         if let Some(i) = interrupt {
+            install_guard(lua)?;
             lua.set_global_hook(
                 HookTriggers::new().every_nth_instruction(INTERRUPT_STEP),
                 move |lua, _| interrupted(lua, &i),
@@ -500,28 +573,64 @@ impl Runtime {
         &self.script
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Option<State>>, RuntimeError> {
+    fn lock(&self) -> Result<Held<'_>, RuntimeError> {
         if self.sleep {
-            return Ok(self.slot.lock().unwrap_or_else(|e| e.into_inner()));
+            return self.lock_sleepable();
         }
         let start = Instant::now();
         let mut spins = 0u32;
         loop {
-            match self.slot.try_lock() {
-                Ok(g) => return Ok(g),
-                Err(TryLockError::Poisoned(e)) => return Ok(e.into_inner()),
-                Err(TryLockError::WouldBlock) => {}
-            }
-            spins += 1;
-            if spins.is_multiple_of(64) {
-                if start.elapsed() > SPIN {
-                    return Err(RuntimeError::Busy);
+            let guard = match self.slot.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    spins += 1;
+                    if spins.is_multiple_of(64) {
+                        if start.elapsed() > SPIN {
+                            return Err(RuntimeError::Busy);
+                        }
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                    continue;
                 }
-                std::thread::yield_now();
-            } else {
-                std::hint::spin_loop();
-            }
+            };
+            return Ok(Held {
+                guard,
+                tracked: None,
+            });
         }
+    }
+
+    /// Waits for a sleepable runtime's lock, unless waiting would close a
+    /// cycle of threads waiting for each other (see [`Waits`]).
+    fn lock_sleepable(&self) -> Result<Held<'_>, RuntimeError> {
+        let me = std::thread::current().id();
+        let held = |guard| {
+            let mut w = waits();
+            w.waiting.remove(&me);
+            w.holder.insert(self.id, me);
+            Held {
+                guard,
+                tracked: Some(self.id),
+            }
+        };
+        match self.slot.try_lock() {
+            Ok(g) => return Ok(held(g)),
+            Err(TryLockError::Poisoned(e)) => return Ok(held(e.into_inner())),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        {
+            let mut w = waits();
+            if w.closes_cycle(me, self.id) {
+                return Err(RuntimeError::Busy);
+            }
+            w.waiting.insert(me, self.id);
+        }
+        Ok(held(
+            self.slot.lock().unwrap_or_else(PoisonError::into_inner),
+        ))
     }
 
     /// Resumes the body with `args` (already copied out of the caller).

@@ -223,11 +223,27 @@ fn sigterm_interrupts_a_script_that_never_returns() {
 /// that catches every error with `pcall`, is interrupted by SIGTERM.
 #[test]
 fn sigterm_interrupts_a_runaway_runtime() {
-    let sb = Sandbox::new();
-    sb.file(
-        "spin.lua",
+    runaway_runtime_is_interrupted(
         "return function() while true do pcall(function() while true do end end) end end\n",
     );
+}
+
+/// Even when the body kept `pcall` (and `xpcall`) in locals from its load,
+/// before anything interrupted it (issue 14's known hole).
+#[test]
+fn sigterm_interrupts_a_runtime_that_cached_pcall() {
+    runaway_runtime_is_interrupted(
+        "local pcall, xpcall = pcall, xpcall\n\
+         return function() while true do\n\
+           pcall(function() while true do end end)\n\
+           xpcall(function() while true do end end, function(e) return e end)\n\
+         end end\n",
+    );
+}
+
+fn runaway_runtime_is_interrupted(body: &str) {
+    let sb = Sandbox::new();
+    sb.file("spin.lua", body);
     let (out, err, code, _) = serve_and_signal(
         &sb,
         "local L4 = require('L4')\n\
