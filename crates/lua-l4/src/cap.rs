@@ -53,6 +53,11 @@ impl lunatik::Object for LuaCap {
     fn class(&self) -> &'static str {
         "cap"
     }
+    fn socket(&self) -> Option<std::io::Result<std::os::fd::OwnedFd>> {
+        self.0
+            .socket()
+            .map(|r| r.map_err(|e| std::io::Error::other(chain(&e))))
+    }
 }
 
 impl lunatik::ForeignClass for LuaCap {

@@ -57,6 +57,9 @@ fn strip_traceback(m: &str) -> &str {
 pub struct Raise {
     pub(crate) msg: String,
     pub(crate) located: bool,
+    /// Raised as this integer instead of the message (upstream's sockets
+    /// raise the errno, so scripts compare it with `linux.errno.AGAIN`).
+    pub(crate) errno: Option<i32>,
 }
 
 impl Raise {
@@ -65,6 +68,7 @@ impl Raise {
         Raise {
             msg: msg.into(),
             located: true,
+            errno: None,
         }
     }
 
@@ -73,6 +77,16 @@ impl Raise {
         Raise {
             msg: msg.into(),
             located: false,
+            errno: None,
+        }
+    }
+
+    /// An error raised as the integer `errno`, as upstream's sockets do.
+    pub fn errno(errno: i32) -> Self {
+        Raise {
+            msg: std::io::Error::from_raw_os_error(errno).to_string(),
+            located: false,
+            errno: Some(errno),
         }
     }
 

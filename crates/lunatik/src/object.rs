@@ -36,6 +36,11 @@ pub trait Object: AsAnyArc {
     fn is_single(&self) -> bool {
         false
     }
+    /// A socket of this object for `socket.from`, when it has one (ned's
+    /// channel and socket caps): a new descriptor the caller owns.
+    fn socket(&self) -> Option<std::io::Result<std::os::fd::OwnedFd>> {
+        None
+    }
 }
 
 /// A counted reference to some shareable object.
@@ -56,6 +61,11 @@ impl ObjectRef {
     /// See [`Object::is_single`].
     pub fn is_single(&self) -> bool {
         self.0.is_single()
+    }
+
+    /// See [`Object::socket`].
+    pub fn socket(&self) -> Option<std::io::Result<std::os::fd::OwnedFd>> {
+        self.0.socket()
     }
 
     /// `TypeId` of the concrete object type.

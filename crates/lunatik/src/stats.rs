@@ -15,9 +15,10 @@ pub(crate) enum Kind {
     Completion,
     Thread,
     Set,
+    Socket,
 }
 
-const KINDS: usize = 8;
+const KINDS: usize = 9;
 
 static COUNTS: [AtomicUsize; KINDS] = [const { AtomicUsize::new(0) }; KINDS];
 
@@ -40,6 +41,8 @@ pub struct Stats {
     pub threads: usize,
     /// `set`s, plain and labeled.
     pub sets: usize,
+    /// `socket`s.
+    pub sockets: usize,
 }
 
 /// Reads the counters.
@@ -54,6 +57,7 @@ pub fn stats() -> Stats {
         completions: get(Kind::Completion),
         threads: get(Kind::Thread),
         sets: get(Kind::Set),
+        sockets: get(Kind::Socket),
     }
 }
 

@@ -35,6 +35,7 @@ pub fn main_state(root: &Path) -> mlua::Result<Lua> {
             t.set("completions", s.completions)?;
             t.set("threads", s.threads)?;
             t.set("sets", s.sets)?;
+            t.set("sockets", s.sockets)?;
             Ok(t)
         })?,
     )?;

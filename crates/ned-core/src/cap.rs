@@ -57,6 +57,8 @@ pub enum CapError {
     NotGrantable(Kind),
     #[error("failed to inspect inherited fd")]
     Inspect(#[source] std::io::Error),
+    #[error("failed to duplicate a socket")]
+    Dup(#[source] std::io::Error),
     #[error("inherited fd is {0}, which ned has no capability type for")]
     NotAdoptable(&'static str),
     /// A name looked up in a directory cap (see [`Cap::query_file`]).
@@ -411,6 +413,22 @@ impl Cap {
     pub fn host_path(&self) -> Option<&Path> {
         match &*self.object {
             Object::Directory { path, .. } | Object::File { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// A socket of this cap that ned itself may use (Lunatik's
+    /// `socket.from`), as a task would be granted it: a channel's listening
+    /// end with `c`, else a fresh connection to it; a socket cap's socket.
+    /// `None` for caps that are not sockets.
+    pub fn socket(&self) -> Option<Result<OwnedFd, CapError>> {
+        let dup = |fd: BorrowedFd<'_>| fd.try_clone_to_owned().map_err(CapError::Dup);
+        match &*self.object {
+            Object::Channel(ch) if self.rights.has(Rights::C) => {
+                Some(ch.server_end().map_err(CapError::from).and_then(dup))
+            }
+            Object::Channel(ch) => Some(ch.connect().map_err(CapError::from)),
+            Object::Socket(s) => Some(dup(s.fd())),
             _ => None,
         }
     }

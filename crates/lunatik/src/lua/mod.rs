@@ -18,6 +18,7 @@ pub mod rcu;
 mod rcu_raw;
 pub mod runtime;
 pub mod set;
+pub mod socket;
 pub mod thread;
 
 use std::cell::OnceCell;
@@ -76,7 +77,46 @@ const MODULES: &[Module] = &[
         open: set::module,
         classes: set::classes,
     },
+    Module {
+        name: "socket",
+        open: socket::module,
+        classes: class::register_class::<socket::SocketObj>,
+    },
+    Module {
+        name: "socket.inet",
+        open: |lua| {
+            lua_module(
+                lua,
+                "socket.inet",
+                include_str!("../../lua/socket/inet.lua"),
+            )
+        },
+        classes: no_classes,
+    },
+    Module {
+        name: "socket.unix",
+        open: |lua| {
+            lua_module(
+                lua,
+                "socket.unix",
+                include_str!("../../lua/socket/unix.lua"),
+            )
+        },
+        classes: no_classes,
+    },
+    Module {
+        name: "linux",
+        open: |lua| lua_module(lua, "linux", include_str!("../../lua/linux.lua")),
+        classes: no_classes,
+    },
 ];
+
+fn no_classes() {}
+
+/// A module written in Lua, shipped inside the crate.
+fn lua_module(lua: &Lua, name: &str, src: &str) -> mlua::Result<mlua::Table> {
+    lua.load(src).set_name(format!("={name}")).call(())
+}
 
 /// Registers the classes of [`MODULES`], once per process, before any state
 /// can make one of their objects.
@@ -265,7 +305,10 @@ where
             }
             Err(r) => MultiValue::from_vec(vec![
                 Value::Boolean(false),
-                Value::String(lua.create_string(&r.msg)?),
+                match r.errno {
+                    Some(e) => Value::Integer(i64::from(e)),
+                    None => Value::String(lua.create_string(&r.msg)?),
+                },
                 Value::Integer(if r.located { 2 } else { 0 }),
             ]),
         })
