@@ -13,7 +13,8 @@
 //!
 //! Retired values are dropped in batches, later than the `set` that replaced
 //! them (at the latest when the map is dropped), on whichever thread
-//! completes the batch; `set` drops its guard only after releasing the
+//! completes the batch; a removal flushes its batch, so a deleted value goes
+//! as soon as no reader can still see it; `set` drops its guard only after releasing the
 //! writer mutex, so such drops never run under it.
 //!
 //! "Buckets" survive only as the size a table is created with: it is rounded
@@ -111,7 +112,16 @@ impl<V: Clone> RcuMap<V> {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         match value {
             Some(v) => self.map.insert(Arc::from(key), v, &guard).cloned(),
-            None => self.map.remove(key, &guard).cloned(),
+            None => {
+                let old = self.map.remove(key, &guard).cloned();
+                // An unpublished value (a runtime taken out of `_ENV`)
+                // should go as soon as no reader can see it, not whenever
+                // this thread's batch of retired values fills up.
+                if old.is_some() {
+                    papaya::Guard::flush(&guard);
+                }
+                old
+            }
         }
     }
 

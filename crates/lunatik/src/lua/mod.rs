@@ -105,6 +105,17 @@ const MODULES: &[Module] = &[
         classes: no_classes,
     },
     Module {
+        name: "lunatik.runner",
+        open: |lua| {
+            lua_module(
+                lua,
+                "lunatik.runner",
+                include_str!("../../lua/lunatik/runner.lua"),
+            )
+        },
+        classes: no_classes,
+    },
+    Module {
         name: "linux",
         open: |lua| lua_module(lua, "linux", include_str!("../../lua/linux.lua")),
         classes: no_classes,
