@@ -5,12 +5,12 @@
 # Exits non-zero only when a benchmark could not be set up or run, never
 # because a target was missed.
 #
-# Usage: bench/run-all.sh [BENCHMARK...]   (default: all four)
+# Usage: bench/run-all.sh [BENCHMARK...]   (default: all five)
 source "$(dirname "$0")/common.sh"
 build_ned
 
 benches=("$@")
-[ ${#benches[@]} -gt 0 ] || benches=(startup spawn memory logs)
+[ ${#benches[@]} -gt 0 ] || benches=(startup spawn memory logs lunatik)
 rows=$WORK/rows
 : >"$rows"
 for b in "${benches[@]}"; do
