@@ -92,8 +92,10 @@ pub(crate) fn check(host: &HostCell) -> Option<mlua::Error> {
 }
 
 /// `L4.server_loop(cap)`: serves the command protocol on the channel `cap`
-/// (its listening socket) and runs ned's loop until ned shuts down; then
-/// the script is unwound as `wait()` is, by the interruption's error.
+/// (its listening socket) and runs ned's loop until ned shuts down. A
+/// signal is the normal end of a serving ned: `server_loop` returns and the
+/// script ends as after a serve loop (status 0); after `os.exit` the script
+/// is unwound as everywhere else.
 pub(crate) fn server_loop(lua: &Lua, host: &HostRef) -> mlua::Result<Function> {
     let host = host.clone();
     lua.create_function(move |lua, vals: MultiValue| {
@@ -121,10 +123,7 @@ fn serve(lua: &Lua, host: &HostRef, vals: MultiValue) -> Res<()> {
         .map_err(|e| Fail::Msg(format!("server_loop: failed to serve the channel: {e}")))?;
     crate::serve(lua, host, crate::Mode::Serve);
     match host.shutdown().check() {
-        Some(Reason::Signal(sig)) => Err(Fail::Msg(format!(
-            "server_loop: interrupted by signal {sig}"
-        ))),
         Some(Reason::Exit(_)) => Err(Fail::Msg(crate::EXIT_MARKER.to_owned())),
-        Some(Reason::Done) | None => Ok(()),
+        Some(Reason::Signal(_) | Reason::Done) | None => Ok(()),
     }
 }
