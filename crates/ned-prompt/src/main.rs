@@ -9,7 +9,7 @@
 
 mod chunk;
 mod repl;
-mod wire;
+use ned_prompt::wire;
 
 use std::io::BufRead;
 use std::path::PathBuf;

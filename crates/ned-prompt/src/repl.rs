@@ -18,8 +18,8 @@ use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 
 use crate::chunk::{Checker, Form};
-use crate::wire::{Conn, Interrupt};
 use crate::{Args, FAILED, send};
+use ned_prompt::wire::{Conn, Interrupt};
 
 /// Prompt of a continuation line.
 const MORE: &str = ">> ";

@@ -24,6 +24,7 @@ mod examples;
 mod exits;
 mod logs;
 mod lua_scripts;
+mod lunatik_cmd;
 mod nested;
 mod rom;
 mod sockets;
