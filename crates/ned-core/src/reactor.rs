@@ -28,6 +28,9 @@ pub enum Token {
     Log(StreamId),
     /// The console has room again for throttled log pipes.
     LogSpace,
+    /// SIGCHLD's signalfd: a child exited (orphans to reap as PID 1 or
+    /// subreaper).
+    Child,
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -36,6 +39,7 @@ const KIND_SHUTDOWN: u64 = 1;
 const KIND_TASK: u64 = 2;
 const KIND_LOG: u64 = 3;
 const KIND_LOG_SPACE: u64 = 4;
+const KIND_CHILD: u64 = 5;
 
 impl Token {
     fn encode(self) -> u64 {
@@ -44,6 +48,7 @@ impl Token {
             Token::Task(t) => (KIND_TASK, t.0),
             Token::Log(s) => (KIND_LOG, s.0 as u64),
             Token::LogSpace => (KIND_LOG_SPACE, 0),
+            Token::Child => (KIND_CHILD, 0),
         };
         debug_assert!(id <= ID_MASK, "token id {id} does not fit");
         kind << KIND_SHIFT | (id & ID_MASK)
@@ -56,6 +61,7 @@ impl Token {
             KIND_TASK => Some(Token::Task(TaskId(id))),
             KIND_LOG => Some(Token::Log(StreamId(id as usize))),
             KIND_LOG_SPACE => Some(Token::LogSpace),
+            KIND_CHILD => Some(Token::Child),
             _ => None,
         }
     }
@@ -130,6 +136,7 @@ mod tests {
             Token::Task(TaskId(ID_MASK)),
             Token::Log(StreamId(7)),
             Token::LogSpace,
+            Token::Child,
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
         }

@@ -42,6 +42,13 @@ struct Flags {
     /// (default: 1G, or half the address-space limit when that is lower).
     #[arg(long = "lua-memory", value_name = "SIZE", value_parser = size)]
     lua_memory: Option<usize>,
+    /// Reap orphaned descendants as a child subreaper (always on as PID 1).
+    #[arg(long)]
+    subreaper: bool,
+    /// Stop when the task with log tag TAG ends and exit with its status
+    /// (128 + N when signal N killed it).
+    #[arg(long = "exit-code-from", value_name = "TAG")]
+    exit_code_from: Option<String>,
     /// After the script: exit at once, terminating the tasks.
     #[arg(long, hide = true)]
     exit: bool,
@@ -60,6 +67,8 @@ pub struct Options {
     /// `--cap` caps, opened, in command-line order.
     pub caps: Vec<(String, Cap)>,
     pub lua_memory: Option<usize>,
+    pub subreaper: bool,
+    pub exit_code_from: Option<String>,
     pub script: Option<PathBuf>,
     pub args: Vec<OsString>,
 }
@@ -72,7 +81,8 @@ pub fn usage() -> String {
 }
 
 /// Options that take a value as the next argument.
-const VALUE_OPTIONS: [&str; 6] = [
+const VALUE_OPTIONS: [&str; 7] = [
+    "--exit-code-from",
     "-e",
     "--execute",
     "--rom",
@@ -166,6 +176,8 @@ pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
         lua_root: flags.lua_root,
         caps,
         lua_memory: flags.lua_memory,
+        subreaper: flags.subreaper,
+        exit_code_from: flags.exit_code_from,
         script,
         args: rest,
     })
@@ -324,6 +336,11 @@ mod tests {
         ] {
             assert!(size(bad).is_err(), "{bad:?} accepted");
         }
+        let o = p(&["--subreaper", "--exit-code-from", "db", "s.lua"]).unwrap();
+        assert!(o.subreaper);
+        assert_eq!(o.exit_code_from.as_deref(), Some("db"));
+        assert_eq!(o.script, Some(PathBuf::from("s.lua")));
+        assert!(p(&["--exit-code-from"]).is_err());
         let o = p(&["--lua-memory", "50M", "s.lua"]).unwrap();
         assert_eq!(o.lua_memory, Some(50 << 20));
         assert_eq!(o.script, Some(PathBuf::from("s.lua")));
