@@ -493,19 +493,34 @@ impl Supervisor {
     /// outlive it.
     pub fn terminate_all(&mut self, grace: Duration) {
         self.shutdown.request(Reason::Done);
-        self.kill_all(libc::SIGTERM);
-        let gone = |s: &Supervisor| s.all_gone();
-        if self.run_until(Some(Instant::now() + grace), false, gone) == Until::Done {
-            return;
+        let mut outside = Vec::new();
+        self.kill_all(libc::SIGTERM, &mut outside);
+        let end = Instant::now() + grace;
+        loop {
+            // Processes that left ned's tree send no SIGCHLD to ned: while
+            // one is left, the loop looks again every KILL_RETRY.
+            let step = if outside.is_empty() {
+                end
+            } else {
+                (Instant::now() + KILL_RETRY).min(end)
+            };
+            let gone = |s: &Supervisor| s.all_gone(&outside);
+            if self.run_until(Some(step), false, gone) == Until::Done {
+                return;
+            }
+            outside.retain(|fd| !crate::tree::has_exited(fd));
+            if Instant::now() >= end {
+                break;
+            }
         }
         // SIGKILL cannot be refused; only a process stuck in the kernel
         // (uninterruptible sleep) outlives this bound. Sent again while
         // the bound lasts, for children forked meanwhile.
         let bound = Instant::now() + KILL_BOUND;
         loop {
-            self.kill_all(libc::SIGKILL);
+            self.kill_all(libc::SIGKILL, &mut outside);
             let step = (Instant::now() + KILL_RETRY).min(bound);
-            if self.run_until(Some(step), false, gone) == Until::Done {
+            if self.run_until(Some(step), false, |s| s.all_gone(&outside)) == Until::Done {
                 return;
             }
             if Instant::now() >= bound {

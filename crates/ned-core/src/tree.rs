@@ -6,20 +6,22 @@
 //! are still descendants of the task while their parent lives, and, when
 //! ned is a subreaper or PID 1, of ned once their parent died. Each
 //! process is signalled through a pidfd opened after the scan, and only if
-//! it still has the parent the scan saw: a pid reused in between names a
-//! process with another parent, which is left alone.
+//! it still has the start time the scan saw: a pid and its start time
+//! name one process, so a pid reused in between is left alone.
 //!
 //! Without `/proc` (an early init that has not mounted it) the scan finds
 //! nothing and only the task itself and its process group are signalled.
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 /// One process in the scan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Proc {
     ppid: i32,
     pgrp: i32,
+    /// `starttime`, in clock ticks after boot.
+    start: u64,
     /// Exited, not yet reaped: signals mean nothing to it.
     zombie: bool,
 }
@@ -33,9 +35,12 @@ fn parse_stat(stat: &str) -> Option<Proc> {
     let state = fields.next()?;
     let ppid = fields.next()?.parse().ok()?;
     let pgrp = fields.next()?.parse().ok()?;
+    // starttime is field 22; pgrp was field 5.
+    let start = fields.nth(16)?.parse().ok()?;
     Some(Proc {
         ppid,
         pgrp,
+        start,
         zombie: state == "Z" || state == "X",
     })
 }
@@ -61,6 +66,7 @@ pub struct Descendant {
     pub pid: i32,
     pub ppid: i32,
     pub pgrp: i32,
+    start: u64,
 }
 
 /// The live descendants of `roots` (not the roots themselves), parents
@@ -84,6 +90,7 @@ pub fn descendants(roots: &[i32]) -> Vec<Descendant> {
                     pid: child,
                     ppid: parent,
                     pgrp: p.pgrp,
+                    start: p.start,
                 });
             }
         }
@@ -93,28 +100,39 @@ pub fn descendants(roots: &[i32]) -> Vec<Descendant> {
 
 /// Sends `sig` to every live descendant of `roots` that `skip` does not
 /// exclude (those already signalled through their process group, say);
-/// returns how many were signalled. See the module doc for why a reused
-/// pid is safe.
+/// returns the pidfds of those signalled, which keep naming them once
+/// they leave the tree (a parent that dies hands them to init). See the
+/// module doc for why a reused pid is safe.
 pub fn signal_descendants(
     roots: &[i32],
     sig: i32,
     mut skip: impl FnMut(&Descendant) -> bool,
-) -> usize {
+) -> Vec<OwnedFd> {
     descendants(roots)
         .into_iter()
-        .filter(|d| {
-            if skip(d) {
-                return false;
-            }
-            let Some(pidfd) = ned_spawn::open_pidfd(d.pid) else {
-                return false;
-            };
+        .filter(|d| !skip(d))
+        .filter_map(|d| {
+            let pidfd = ned_spawn::open_pidfd(d.pid)?;
             // Checked after the pidfd pins the process: the same number
-            // with another parent is another process.
-            read_proc(d.pid).is_some_and(|p| p.ppid == d.ppid)
-                && ned_spawn::send_signal(pidfd.as_fd(), sig).is_ok()
+            // with another start time is another process.
+            (read_proc(d.pid).is_some_and(|p| p.start == d.start)
+                && ned_spawn::send_signal(pidfd.as_fd(), sig).is_ok())
+            .then_some(pidfd)
         })
-        .count()
+        .collect()
+}
+
+/// Whether the process behind `pidfd` has exited (a pidfd turns readable
+/// then, child or not).
+pub fn has_exited(pidfd: &OwnedFd) -> bool {
+    let mut fds = [rustix::event::PollFd::new(
+        pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    matches!(
+        rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())),
+        Ok(n) if n > 0
+    )
 }
 
 #[cfg(test)]
@@ -135,16 +153,19 @@ mod tests {
 
     #[test]
     fn stat_lines_with_awkward_names() {
-        let p = parse_stat("42 (a) b) c) S 7 40 42 0 -1").unwrap();
+        let tail = "42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 1234 100";
+        let p = parse_stat(&format!("42 (a) b) c) S 7 40 {tail}")).unwrap();
         assert_eq!(
             p,
             Proc {
                 ppid: 7,
                 pgrp: 40,
+                start: 1234,
                 zombie: false
             }
         );
-        assert!(parse_stat("9 (sh) Z 1 9 9").unwrap().zombie);
+        assert!(parse_stat(&format!("9 (sh) Z 1 9 {tail}")).unwrap().zombie);
+        assert_eq!(parse_stat("9 (sh) S 1 9 9"), None);
         assert_eq!(parse_stat("9 (sh) S 1"), None);
         assert_eq!(parse_stat("9 sh S 1"), None);
         assert_eq!(parse_stat("9 (sh) S"), None);
@@ -164,8 +185,10 @@ mod tests {
             d.iter().any(|d| d.pid == sh_pid && d.ppid == me) && d.iter().any(|d| d.ppid == sh_pid)
         });
         assert!(found, "sh and its sleep not found");
-        assert_eq!(signal_descendants(&[sh_pid], libc::SIGKILL, |_| true), 0);
-        assert!(signal_descendants(&[sh_pid], libc::SIGKILL, |_| false) >= 1);
+        assert!(signal_descendants(&[sh_pid], libc::SIGKILL, |_| true).is_empty());
+        let sleep = signal_descendants(&[sh_pid], libc::SIGKILL, |_| false);
+        assert_eq!(sleep.len(), 1);
+        assert!(wait_for(|| has_exited(&sleep[0])));
         sh.kill().unwrap();
         sh.wait().unwrap();
         assert!(wait_for(|| descendants(&[sh_pid]).is_empty()));

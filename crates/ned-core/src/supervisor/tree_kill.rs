@@ -11,7 +11,7 @@
 //! tasks that daemonised are ned's children, so nothing escapes; without,
 //! a grandchild whose parent already died belongs to the system's init.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use super::{Event, Reason, Supervisor, SupervisorError, TaskId};
 use crate::task::Ended;
@@ -128,24 +128,40 @@ impl Supervisor {
     }
 
     /// Sends `sig` to every live task's tree and to every other descendant
-    /// of ned, each process once.
-    pub(super) fn kill_all(&self, sig: i32) {
-        let mut groups = Vec::new();
-        let mut pids = Vec::new();
+    /// of ned, each process once; adds the pidfds of the descendants
+    /// signalled to `outside`, so the next round reaches them even after
+    /// they left ned's tree (their parent died and ned is no subreaper).
+    pub(super) fn kill_all(&self, sig: i32, outside: &mut Vec<OwnedFd>) {
+        outside.retain(|fd| !tree::has_exited(fd));
+        for fd in outside.iter() {
+            let _ = ned_spawn::send_signal(fd.as_fd(), sig);
+        }
+        // The scan first, while every parent is still alive to show it.
+        let pids: Vec<i32> = self
+            .tasks
+            .values()
+            .filter(|t| t.pidfd.is_some())
+            .map(|t| t.pid)
+            .collect();
+        let groups: Vec<i32> = self
+            .tasks
+            .values()
+            .filter(|t| t.group)
+            .map(|t| t.pid)
+            .collect();
+        let me = rustix::process::getpid().as_raw_nonzero().get();
+        outside.extend(tree::signal_descendants(&[me], sig, |d| {
+            pids.contains(&d.pid) || groups.contains(&d.pgrp)
+        }));
         for task in self.tasks.values() {
             if let Some(pidfd) = &task.pidfd {
                 // A task that exited meanwhile is no error.
                 let _ = ned_spawn::send_signal(pidfd.as_fd(), sig);
-                pids.push(task.pid);
             }
-            if task.group && ned_spawn::signal_group(task.pid, sig).is_ok() {
-                groups.push(task.pid);
+            if task.group {
+                let _ = ned_spawn::signal_group(task.pid, sig);
             }
         }
-        let me = rustix::process::getpid().as_raw_nonzero().get();
-        tree::signal_descendants(&[me], sig, |d| {
-            pids.contains(&d.pid) || groups.contains(&d.pgrp)
-        });
     }
 
     /// Live descendants of ned that are not tasks.
@@ -162,8 +178,9 @@ impl Supervisor {
             .count()
     }
 
-    /// No task alive and no other descendant of ned left.
-    pub(super) fn all_gone(&self) -> bool {
-        self.live() == 0 && self.strays() == 0
+    /// No task alive, no other descendant of ned left, and every process
+    /// in `outside` exited.
+    pub(super) fn all_gone(&self, outside: &[OwnedFd]) -> bool {
+        self.live() == 0 && self.strays() == 0 && outside.iter().all(tree::has_exited)
     }
 }
