@@ -140,3 +140,166 @@ fn as_pid1_sigterm_ends_every_tree_before_ned_exits() {
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert_terminated(&sb, &out, &err, true, false);
 }
+
+/// `stubborn.sh PROG`: ignores SIGTERM, prints its pid, becomes `PROG 100`
+/// (SIG_IGN survives exec).
+const STUBBORN: &str = "#!/bin/sh\ntrap '' TERM\necho \"child $$\"\necho ready\nexec \"$1\" 100\n";
+
+#[test]
+fn a_setsid_grandchild_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let sb = Sandbox::new();
+    std::fs::copy("/bin/sleep", sb.rom().join("napper")).expect("copy sleep");
+    let stubborn = sb.exe("stubborn.sh", STUBBORN);
+    let script = format!(
+        "local L4 = require('L4')\n\
+         local t = L4.default_loader:startv({{ log = {{ 'keeper' }} }}, '/bin/sh', '-c', 'setsid \"$0\" \"$1\" & wait', '{}', '{}')\n\
+         t:exit_handler(function(c) print('handler keeper', c, t:signal()) end)\n",
+        path_str(&stubborn),
+        path_str(&sb.rom().join("napper"))
+    );
+    let (out, err, code, _) = serve_and_signal_with(&sb, &[], &script, 1, "-TERM");
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(!err.contains("did not die"), "{err}");
+    // The keeper itself died of the SIGTERM; its grandchild needed SIGKILL.
+    assert!(out.contains("handler keeper\tnil\t15"), "{out}\n{err}");
+    let pids = children(&out);
+    assert_eq!(pids.len(), 1, "{out}");
+    assert!(
+        wait_for(Duration::from_secs(10), || !pid_alive(pids[0])),
+        "the stubborn grandchild {} outlived ned",
+        pids[0]
+    );
+}
+
+/// Ctrl-C on ned's terminal: the line discipline sends SIGINT to the
+/// foreground process group, which is ned's and no task's; ned then
+/// stops its tasks in order, with SIGTERM. script(1) gives ned a
+/// pseudo-terminal; writing ^C into it is pressing Ctrl-C.
+#[test]
+fn ctrl_c_reaches_ned_alone_and_ned_stops_its_tasks_with_sigterm() {
+    let sb = Sandbox::new();
+    let s = sb.file(
+        "ctrl_c.lua",
+        "local L4 = require('L4')\n\
+         local t = L4.default_loader:startv({ log = { 'task' } }, '/bin/sh', '-c',\n\
+           'trap \"echo got INT\" INT; trap \"echo got TERM; exit 0\" TERM; echo ready; while :; do sleep 0.05; done')\n\
+         t:exit_handler(function(c) print('handler task', c) end)\n",
+    );
+    let cmdline = format!("{} {}", path_str(&crate::util::ned_bin()), path_str(&s));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .current_dir(&sb.root)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux is needed");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut guard = crate::util::KillOnDrop(Some(child));
+    let mut lines = Vec::new();
+    let ready = wait_for(Duration::from_secs(30), || {
+        lines.extend(rx.try_iter());
+        lines.iter().any(|l: &String| l.contains("| ready"))
+    });
+    assert!(ready, "the task never became ready: {lines:?}");
+    use std::io::Write;
+    stdin.write_all(b"\x03").expect("write ^C");
+    stdin.flush().expect("flush");
+    let mut status = None;
+    let stopped = wait_for(crate::util::HANG_GUARD, || {
+        status = guard.0.as_mut().and_then(|c| c.try_wait().ok().flatten());
+        status.is_some()
+    });
+    assert!(stopped, "ned did not stop after Ctrl-C: {lines:?}");
+    guard.take();
+    drop(stdin);
+    lines.extend(rx.iter());
+    let all = lines.join("\n");
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{all}");
+    assert!(all.contains("got TERM"), "{all}");
+    assert!(!all.contains("got INT"), "{all}");
+    assert!(all.contains("handler task\t0"), "{all}");
+}
+
+#[test]
+fn exit_code_from_a_task_that_exits_or_is_killed() {
+    for (job, status) in [("sleep 0.2; exit 7", 7), ("kill -TERM $$", 128 + 15)] {
+        let sb = Sandbox::new();
+        let s = sb.file(
+            "job.lua",
+            format!(
+                "local L4 = require('L4')\n\
+                 local ld = L4.default_loader\n\
+                 local other = ld:startv({{ log = {{ 'other' }} }}, '/bin/sleep', '100')\n\
+                 print('pid', 'other', other:pid())\n\
+                 other:exit_handler(function(c) print('handler other', c, other:signal()) end)\n\
+                 ld:startv({{ log = {{ 'job' }} }}, '/bin/sh', '-c', '{job}')\n"
+            ),
+        );
+        // Serving: ned stops by itself when the job ends.
+        let out = sb.ned(&["--exit-code-from", "job", path_str(&s)]);
+        out.status(status);
+        out.stdout_has("handler other\tnil\t15");
+        crate::exits::assert_tasks_gone(&out.stdout);
+        assert!(!out.stderr.contains("lua error"), "{out}");
+    }
+}
+
+#[test]
+fn exit_code_from_a_tag_no_task_has() {
+    let sb = Sandbox::new();
+    let s = sb.file(
+        "none.lua",
+        "require('L4').default_loader:startv({ log = { 'job' } }, '/bin/true')\n",
+    );
+    let out = sb.ned(&["--wait-and-exit", "--exit-code-from", "jbo", path_str(&s)]);
+    out.status(1)
+        .stderr_has("--exit-code-from jbo: no task with that log tag ended");
+}
+
+/// `L4.on_signal`: a taken SIGHUP runs the handler instead of shutting
+/// ned down (here the handler then stops ned with its own status), a
+/// taken SIGUSR1 is not reported as ignored; bad names are Lua errors.
+#[test]
+fn on_signal_takes_hup_and_usr1_from_ned() {
+    for (sig, name) in [("-HUP", "HUP"), ("-USR1", "USR1")] {
+        let sb = Sandbox::new();
+        let script = format!(
+            "local L4 = require('L4')\n\
+             local t = L4.default_loader:startv({{ log = {{ 'task' }} }}, '/bin/sh', '-c', 'echo ready; exec sleep 100')\n\
+             print('pid', 'task', t:pid())\n\
+             L4.on_signal('{name}', function(n) print('took', n); os.exit(5) end)\n"
+        );
+        let (out, err, code, _) = serve_and_signal_with(&sb, &[], &script, 1, sig);
+        assert_eq!(code, Some(5), "{out}\n{err}");
+        assert!(out.contains(&format!("took\t{name}")), "{out}\n{err}");
+        assert!(!err.contains("ignoring"), "{err}");
+        crate::exits::assert_tasks_gone(&out);
+    }
+    let sb = Sandbox::new();
+    let out = sb.wait_and_exit(
+        "local L4 = require('L4')\n\
+         for _, a in ipairs({ { 'TERM', print }, { 'HUP', 5 }, { 99, print }, { {}, print } }) do\n\
+           print(select(2, pcall(L4.on_signal, a[1], a[2])))\n\
+         end\n\
+         print(L4.on_signal('sighup', print), L4.on_signal('HUP', nil))\n",
+    );
+    out.clean()
+        .stdout_has("bad argument #1 to 'on_signal' (only HUP, USR1 and USR2 can be taken from ned, got 'TERM')")
+        .stdout_has("bad argument #2 to 'on_signal' (function or nil expected, got number)")
+        .stdout_has("got 99)")
+        .stdout_has("bad argument #1 to 'on_signal' (signal name or number expected, got table)")
+        .stdout_has("true\ttrue");
+}
