@@ -12,6 +12,7 @@ mod fail;
 mod info;
 mod loader;
 mod rom;
+mod signal;
 mod socket;
 mod task;
 
@@ -181,6 +182,8 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("task_release", hosted(lua, host, task::release)?)?;
     t.set("task_signal", hosted(lua, host, task::signal)?)?;
     t.set("task_pid", hosted(lua, host, task::pid)?)?;
+    t.set("task_kill_tree", hosted(lua, host, task::kill_tree)?)?;
+    t.set("on_signal", hosted(lua, host, signal::on_signal)?)?;
     t.set("sleep", hosted(lua, host, task::sleep)?)?;
     t.set("shutting_down", hosted(lua, host, shutting_down)?)?;
     t.set("server_loop", command::server_loop(lua, host)?)?;
@@ -403,6 +406,12 @@ fn serve(lua: &Lua, host: &HostRef, mode: Mode) {
     }
 }
 
+/// The status `--exit-code-from` decided, once [`run`] returned (see
+/// `Supervisor::exit_code_from`).
+pub fn exit_code_from(host: &HostRef) -> Option<u8> {
+    host.with(|h| h.sup.exit_code_from()).ok().flatten()
+}
+
 /// Closes the main state after [`run`], in order: natives (ned's and
 /// Lunatik's) are marked closing, so the finalizers `lua_close` runs find
 /// them returning nothing instead of reaching a state being freed; the
@@ -425,17 +434,26 @@ fn dispatch_pending(lua: &Lua, host: &HostRef) {
     }
 }
 
-/// Runs the exit handler of one exit, or one remote command.
+/// Runs the handler of one event: an exit's exit handler, a taken
+/// signal's `on_signal` handler, or one remote command.
 fn dispatch(lua: &Lua, host: &HostRef, e: Event) {
-    let (id, ended) = match e {
-        Event::Exited(id, ended) => (id, ended),
+    let called = match e {
+        Event::Exited(id, ended) => {
+            let Ok(Some(f)) = lua.named_registry_value::<Option<Function>>(DISPATCH_KEY) else {
+                return;
+            };
+            let (code, sig) = task::code_and_signal(ended);
+            call(lua, &f, (id.0 as i64, code, sig))
+        }
+        Event::Signal(sig) => {
+            let Some((f, name)) = signal::handler(lua, sig) else {
+                return;
+            };
+            call(lua, &f, name)
+        }
         Event::Command(client) => return command::dispatch(lua, host, client),
     };
-    let Ok(Some(f)) = lua.named_registry_value::<Option<Function>>(DISPATCH_KEY) else {
-        return;
-    };
-    let (code, sig) = task::code_and_signal(ended);
-    let Err(err) = call(lua, &f, (id.0 as i64, code, sig)) else {
+    let Err(err) = called else {
         return;
     };
     if is_out_of_memory(&err) {

@@ -18,6 +18,7 @@ pub mod shutdown;
 pub mod socket;
 pub mod supervisor;
 pub mod task;
+pub mod tree;
 
 pub use cap::{Cap, Kind, Object};
 pub use rights::Rights;

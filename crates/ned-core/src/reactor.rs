@@ -32,6 +32,9 @@ pub enum Token {
     ControlListen(u64),
     /// A command client is readable or writable.
     ControlClient(u64),
+    /// SIGCHLD's signalfd: a child exited (orphans to reap as PID 1 or
+    /// subreaper).
+    Child,
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -42,6 +45,7 @@ const KIND_LOG: u64 = 3;
 const KIND_LOG_SPACE: u64 = 4;
 const KIND_CONTROL_LISTEN: u64 = 5;
 const KIND_CONTROL_CLIENT: u64 = 6;
+const KIND_CHILD: u64 = 7;
 
 impl Token {
     fn encode(self) -> u64 {
@@ -52,6 +56,7 @@ impl Token {
             Token::LogSpace => (KIND_LOG_SPACE, 0),
             Token::ControlListen(i) => (KIND_CONTROL_LISTEN, i),
             Token::ControlClient(c) => (KIND_CONTROL_CLIENT, c),
+            Token::Child => (KIND_CHILD, 0),
         };
         debug_assert!(id <= ID_MASK, "token id {id} does not fit");
         kind << KIND_SHIFT | (id & ID_MASK)
@@ -66,6 +71,7 @@ impl Token {
             KIND_LOG_SPACE => Some(Token::LogSpace),
             KIND_CONTROL_LISTEN => Some(Token::ControlListen(id)),
             KIND_CONTROL_CLIENT => Some(Token::ControlClient(id)),
+            KIND_CHILD => Some(Token::Child),
             _ => None,
         }
     }
@@ -170,6 +176,7 @@ mod tests {
             Token::LogSpace,
             Token::ControlListen(3),
             Token::ControlClient(ID_MASK),
+            Token::Child,
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
         }

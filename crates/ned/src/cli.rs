@@ -50,6 +50,13 @@ struct Flags {
     /// (default 1073741824; 0: no limit).
     #[arg(long = "command-budget", value_name = "N")]
     command_budget: Option<u64>,
+    /// Reap orphaned descendants as a child subreaper (always on as PID 1).
+    #[arg(long)]
+    subreaper: bool,
+    /// Stop when the task with log tag TAG ends and exit with its status
+    /// (128 + N when signal N killed it).
+    #[arg(long = "exit-code-from", value_name = "TAG")]
+    exit_code_from: Option<String>,
     /// After the script: exit at once, terminating the tasks.
     #[arg(long, hide = true)]
     exit: bool,
@@ -70,6 +77,8 @@ pub struct Options {
     pub lua_memory: Option<usize>,
     pub control: Option<PathBuf>,
     pub command_budget: Option<u64>,
+    pub subreaper: bool,
+    pub exit_code_from: Option<String>,
     pub script: Option<PathBuf>,
     pub args: Vec<OsString>,
 }
@@ -82,9 +91,10 @@ pub fn usage() -> String {
 }
 
 /// Options that take a value as the next argument.
-const VALUE_OPTIONS: [&str; 8] = [
+const VALUE_OPTIONS: [&str; 9] = [
     "--control",
     "--command-budget",
+    "--exit-code-from",
     "-e",
     "--execute",
     "--rom",
@@ -180,6 +190,8 @@ pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
         lua_memory: flags.lua_memory,
         control: flags.control,
         command_budget: flags.command_budget,
+        subreaper: flags.subreaper,
+        exit_code_from: flags.exit_code_from,
         script,
         args: rest,
     })
@@ -338,6 +350,11 @@ mod tests {
         ] {
             assert!(size(bad).is_err(), "{bad:?} accepted");
         }
+        let o = p(&["--subreaper", "--exit-code-from", "db", "s.lua"]).unwrap();
+        assert!(o.subreaper);
+        assert_eq!(o.exit_code_from.as_deref(), Some("db"));
+        assert_eq!(o.script, Some(PathBuf::from("s.lua")));
+        assert!(p(&["--exit-code-from"]).is_err());
         let o = p(&["--lua-memory", "50M", "s.lua"]).unwrap();
         assert_eq!(o.lua_memory, Some(50 << 20));
         assert_eq!(o.script, Some(PathBuf::from("s.lua")));

@@ -90,6 +90,16 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
         return Ok(2);
     }
     let shutdown = sup.shutdown().clone();
+    // As PID 1 every orphan lands on ned; with --subreaper those of its
+    // own descendants do. Either way ned reaps them.
+    let pid1 = rustix::process::getpid().is_init();
+    if pid1 || opts.subreaper {
+        sup.enable_reaping(true)
+            .context("failed to become a subreaper")?;
+    }
+    if let Some(tag) = opts.exit_code_from.clone() {
+        sup.set_exit_code_from(tag);
+    }
 
     let mut inherited = adopt(inherited);
     // `--cap` caps join them, as a parent would have given them.
@@ -196,8 +206,13 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
         opts.mode
     };
     lua_l4::run(&lua, &host, mode);
+    let from_task = lua_l4::exit_code_from(&host);
     lua_l4::teardown(lua, host);
-    Ok(match shutdown.exit_status() {
+    if let (Some(tag), None) = (&opts.exit_code_from, from_task) {
+        ned_core::diag!("ned: --exit-code-from {tag}: no task with that log tag ended");
+        return Ok(1);
+    }
+    Ok(match from_task.or(shutdown.exit_status()) {
         Some(status) => status,
         None => u8::from(!ok),
     })

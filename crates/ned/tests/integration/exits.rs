@@ -74,9 +74,33 @@ pub(crate) fn serve_and_signal(
     ready: usize,
     sig: &str,
 ) -> (String, String, Option<i32>, f64) {
+    serve_and_signal_with(sb, &[], script, ready, sig)
+}
+
+/// [`serve_and_signal`] with ned options before the script.
+pub(crate) fn serve_and_signal_with(
+    sb: &Sandbox,
+    options: &[&str],
+    script: &str,
+    ready: usize,
+    sig: &str,
+) -> (String, String, Option<i32>, f64) {
     let s = sb.file("serve.lua", script);
-    let mut child = sb
-        .command(&[path_str(&s)])
+    let mut args = options.to_vec();
+    args.push(path_str(&s));
+    signal_served(sb.command(&args), ready, sig, std::process::Child::id)
+}
+
+/// Runs `cmd` (a serving ned, or something that runs one), waits for
+/// `ready` lines, sends `sig` to the process `target` names, and returns
+/// what [`serve_and_signal`] does, with `cmd`'s own status.
+pub(crate) fn signal_served(
+    mut cmd: std::process::Command,
+    ready: usize,
+    sig: &str,
+    target: impl Fn(&std::process::Child) -> u32,
+) -> (String, String, Option<i32>, f64) {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -117,7 +141,7 @@ pub(crate) fn serve_and_signal(
     }
     let sent = Instant::now();
     let st = std::process::Command::new("kill")
-        .args([sig, &child.id().to_string()])
+        .args([sig, &target(&child).to_string()])
         .status()
         .expect("run kill");
     assert!(st.success(), "kill failed");
