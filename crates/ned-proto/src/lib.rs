@@ -297,8 +297,8 @@ pub fn error_reply(op: u16, id: u32, status: i32, msg: &str) -> Vec<u8> {
     )
 }
 
-/// Sends one message with its fds. A full socket is `EAGAIN` on a
-/// non-blocking socket; the message is then not sent at all.
+/// Sends one message with its fds. On a non-blocking socket a full socket
+/// is `EAGAIN`, and the message is then not sent at all.
 pub fn send(sock: impl AsFd, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = SendAncillaryBuffer::new(&mut space);
@@ -309,7 +309,7 @@ pub fn send(sock: impl AsFd, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(),
         sock,
         &[IoSlice::new(bytes)],
         &mut control,
-        SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+        SendFlags::NOSIGNAL,
     )?;
     Ok(())
 }
@@ -324,7 +324,7 @@ pub struct Received {
 }
 
 /// Receives one message; `Ok(None)` is the peer's end of the connection.
-/// Non-blocking sockets give `EAGAIN` when nothing is there.
+/// A non-blocking socket gives `EAGAIN` when nothing is there.
 pub fn recv(sock: impl AsFd) -> Result<Option<Received>, Errno> {
     let mut buf = vec![0u8; MAX_MESSAGE];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
@@ -333,7 +333,7 @@ pub fn recv(sock: impl AsFd) -> Result<Option<Received>, Errno> {
         sock,
         &mut [IoSliceMut::new(&mut buf)],
         &mut control,
-        RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
+        RecvFlags::CMSG_CLOEXEC,
     )?;
     let mut fds = Vec::new();
     for msg in control.drain() {
