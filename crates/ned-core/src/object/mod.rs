@@ -38,6 +38,8 @@ pub const MAX_QUEUED: usize = 64;
 pub const READS_PER_TURN: usize = 32;
 /// Most queries parked per connection.
 pub const MAX_PARKED: usize = 16;
+/// Most quota-charged dataspaces one connection may create.
+pub const MAX_CHARGES: usize = 65536;
 /// A task's `query` waits this long unless it asks otherwise.
 pub const DEFAULT_QUERY_WAIT: Duration = Duration::from_millis(10_000);
 /// The longest wait a task's `query` may ask for.
@@ -85,6 +87,10 @@ struct Conn {
     end: (u64, u64),
     out: VecDeque<Outgoing>,
     parked: usize,
+    /// The quota bytes of the dataspaces this client created: ned cannot
+    /// see when a task closes its last fd, so they are held until the
+    /// connection that made them is closed.
+    charges: Vec<Charge>,
 }
 
 struct Parked {
@@ -153,6 +159,7 @@ impl Service {
                 end,
                 out: VecDeque::new(),
                 parked: 0,
+                charges: Vec::new(),
             },
         );
         Ok(theirs)
@@ -393,8 +400,23 @@ impl Service {
                     Some(Arg::Int(p)) => *p,
                     _ => return Err(bad("create", 1, "protocol number expected")),
                 };
-                let object = create(cap, proto, &args[1..]).map_err(|e| (e.code, e.msg))?;
-                self.deliver(cx, Cap::new(object, Rights::SERVER)).map(Some)
+                let charged = self.conns.get(&id).map_or(0, |c| c.charges.len());
+                if charged >= MAX_CHARGES {
+                    return Err((
+                        status::ENOMEM,
+                        format!("create: this connection holds {MAX_CHARGES} charged dataspaces"),
+                    ));
+                }
+                let mut object = create(cap, proto, &args[1..]).map_err(|e| (e.code, e.msg))?;
+                let charge = match &mut object {
+                    Object::Dataspace { charge, .. } => charge.take(),
+                    _ => None,
+                };
+                let reply = self.deliver(cx, Cap::new(object, Rights::SERVER))?;
+                if let (Some(c), Some(conn)) = (charge, self.conns.get_mut(&id)) {
+                    conn.charges.push(c);
+                }
+                Ok(Some(reply))
             }
             _ => nosys(),
         }
