@@ -12,6 +12,7 @@ pub mod channel;
 pub mod console;
 pub mod control;
 pub mod log;
+pub mod object;
 pub mod reactor;
 pub mod rights;
 pub mod shutdown;

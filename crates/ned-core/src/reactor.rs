@@ -35,6 +35,10 @@ pub enum Token {
     /// SIGCHLD's signalfd: a child exited (orphans to reap as PID 1 or
     /// subreaper).
     Child,
+    /// A connection of ned's object service (docs/protocol.md).
+    Object(u64),
+    /// The connection of a `create` ned forwards to a channel's server.
+    Forward,
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -46,6 +50,8 @@ const KIND_LOG_SPACE: u64 = 4;
 const KIND_CONTROL_LISTEN: u64 = 5;
 const KIND_CONTROL_CLIENT: u64 = 6;
 const KIND_CHILD: u64 = 7;
+const KIND_OBJECT: u64 = 8;
+const KIND_FORWARD: u64 = 9;
 
 impl Token {
     fn encode(self) -> u64 {
@@ -57,6 +63,8 @@ impl Token {
             Token::ControlListen(i) => (KIND_CONTROL_LISTEN, i),
             Token::ControlClient(c) => (KIND_CONTROL_CLIENT, c),
             Token::Child => (KIND_CHILD, 0),
+            Token::Object(c) => (KIND_OBJECT, c),
+            Token::Forward => (KIND_FORWARD, 0),
         };
         debug_assert!(id <= ID_MASK, "token id {id} does not fit");
         kind << KIND_SHIFT | (id & ID_MASK)
@@ -72,6 +80,8 @@ impl Token {
             KIND_CONTROL_LISTEN => Some(Token::ControlListen(id)),
             KIND_CONTROL_CLIENT => Some(Token::ControlClient(id)),
             KIND_CHILD => Some(Token::Child),
+            KIND_OBJECT => Some(Token::Object(id)),
+            KIND_FORWARD => Some(Token::Forward),
             _ => None,
         }
     }
@@ -177,6 +187,8 @@ mod tests {
             Token::ControlListen(3),
             Token::ControlClient(ID_MASK),
             Token::Child,
+            Token::Object(ID_MASK),
+            Token::Forward,
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
         }

@@ -26,6 +26,7 @@ mod logs;
 mod lua_scripts;
 mod lunatik_cmd;
 mod nested;
+mod objects;
 mod pid1;
 mod rom;
 mod sockets;
