@@ -11,12 +11,15 @@ pub mod cap;
 pub mod channel;
 pub mod console;
 pub mod log;
+pub mod notify;
 pub mod reactor;
 pub mod rights;
 pub mod shutdown;
 pub mod socket;
 pub mod supervisor;
 pub mod task;
+pub mod timeline;
+pub mod timer;
 
 pub use cap::{Cap, Kind, Object};
 pub use rights::Rights;

@@ -28,6 +28,10 @@ pub enum Token {
     Log(StreamId),
     /// The console has room again for throttled log pipes.
     LogSpace,
+    /// The notify socket has datagrams ([`crate::notify`]).
+    Notify,
+    /// The timerfd expired ([`crate::timer`]).
+    Timer,
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -36,6 +40,8 @@ const KIND_SHUTDOWN: u64 = 1;
 const KIND_TASK: u64 = 2;
 const KIND_LOG: u64 = 3;
 const KIND_LOG_SPACE: u64 = 4;
+const KIND_NOTIFY: u64 = 5;
+const KIND_TIMER: u64 = 6;
 
 impl Token {
     fn encode(self) -> u64 {
@@ -44,6 +50,8 @@ impl Token {
             Token::Task(t) => (KIND_TASK, t.0),
             Token::Log(s) => (KIND_LOG, s.0 as u64),
             Token::LogSpace => (KIND_LOG_SPACE, 0),
+            Token::Notify => (KIND_NOTIFY, 0),
+            Token::Timer => (KIND_TIMER, 0),
         };
         debug_assert!(id <= ID_MASK, "token id {id} does not fit");
         kind << KIND_SHIFT | (id & ID_MASK)
@@ -56,6 +64,8 @@ impl Token {
             KIND_TASK => Some(Token::Task(TaskId(id))),
             KIND_LOG => Some(Token::Log(StreamId(id as usize))),
             KIND_LOG_SPACE => Some(Token::LogSpace),
+            KIND_NOTIFY => Some(Token::Notify),
+            KIND_TIMER => Some(Token::Timer),
             _ => None,
         }
     }
@@ -130,6 +140,8 @@ mod tests {
             Token::Task(TaskId(ID_MASK)),
             Token::Log(StreamId(7)),
             Token::LogSpace,
+            Token::Notify,
+            Token::Timer,
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
         }
