@@ -13,6 +13,8 @@ mod loader;
 mod rom;
 mod socket;
 mod task;
+mod timeline;
+mod timer;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,15 +27,21 @@ use ned_core::supervisor::{Event, Reason, Shutdown, Supervisor, TaskId};
 use ned_core::{Cap, Rights};
 
 pub use fail::lua_message;
+pub use timeline::write as write_timeline;
 
 /// The Lua half of the package.
 const L4_LUA: &str = include_str!("../lua/L4.lua");
+
+/// The supervision library, `require("ned.supervise")` (docs/supervise.md).
+const SUPERVISE_LUA: &str = include_str!("../lua/ned/supervise.lua");
 
 /// How scripts and handlers are called (lua/protect.lua).
 const PROTECT_LUA: &str = include_str!("../lua/protect.lua");
 
 /// Registry key of the exit-handler dispatcher defined by L4.lua.
 const DISPATCH_KEY: &str = "ned.L4.dispatch";
+/// Registry key of L4.lua's dispatcher of readiness and timer events.
+const DISPATCH_EVENT_KEY: &str = "ned.L4.dispatch_event";
 
 /// Registry keys of the protected call and the error renderer of
 /// lua/protect.lua.
@@ -181,6 +189,15 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("task_signal", hosted(lua, host, task::signal)?)?;
     t.set("task_pid", hosted(lua, host, task::pid)?)?;
     t.set("sleep", hosted(lua, host, task::sleep)?)?;
+    t.set("task_readiness", hosted(lua, host, task::readiness)?)?;
+    t.set(
+        "notify_strangers",
+        hosted(lua, host, task::notify_strangers)?,
+    )?;
+    t.set("timer_add", hosted(lua, host, timer::add)?)?;
+    t.set("timer_cancel", hosted(lua, host, timer::cancel)?)?;
+    t.set("now", native(lua, host, timer::now)?)?;
+    t.set("timeline", hosted(lua, host, timeline::native)?)?;
     t.set("shutting_down", hosted(lua, host, shutting_down)?)?;
     t.set("arch", native(lua, host, info::arch)?)?;
     t.set("platform", native(lua, host, info::platform)?)?;
@@ -259,9 +276,18 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
             lua.set_named_registry_value(cap::METHODS_KEY, &methods)?;
             let core = natives(lua, &h)?;
             core.set("methods", methods)?;
-            let (l4, dispatch): (Value, Function) = chunk.call(core)?;
+            let (l4, dispatch, dispatch_event): (Value, Function, Function) = chunk.call(core)?;
             lua.set_named_registry_value(DISPATCH_KEY, dispatch)?;
+            lua.set_named_registry_value(DISPATCH_EVENT_KEY, dispatch_event)?;
             Ok(l4)
+        })?,
+    )?;
+    preload.set(
+        "ned.supervise",
+        lua.create_function(|lua, ()| {
+            lua.load(SUPERVISE_LUA)
+                .set_name("=ned/supervise.lua")
+                .call::<Value>(())
         })?,
     )?;
     rom::install(lua, lock(&host.host).rom.clone())?;
@@ -408,14 +434,25 @@ fn dispatch_pending(lua: &Lua, host: &HostRef) {
     }
 }
 
-/// Runs the exit handler of one exit.
+/// Runs the handler of one event: an exit's exit handler, a task's
+/// `on_ready` callback, a timer's function.
 fn dispatch(lua: &Lua, host: &HostRef, e: Event) {
-    let Event::Exited(id, ended) = e;
-    let Ok(Some(f)) = lua.named_registry_value::<Option<Function>>(DISPATCH_KEY) else {
+    let key = match e {
+        Event::Exited(..) => DISPATCH_KEY,
+        Event::Ready(_) | Event::Timer(_) => DISPATCH_EVENT_KEY,
+    };
+    let Ok(Some(f)) = lua.named_registry_value::<Option<Function>>(key) else {
         return;
     };
-    let (code, sig) = task::code_and_signal(ended);
-    let Err(err) = call(lua, &f, (id.0 as i64, code, sig)) else {
+    let called = match e {
+        Event::Exited(id, ended) => {
+            let (code, sig) = task::code_and_signal(ended);
+            call(lua, &f, (id.0 as i64, code, sig))
+        }
+        Event::Ready(id) => call(lua, &f, ("ready", id.0 as i64)),
+        Event::Timer(id) => call(lua, &f, ("timer", id.0 as i64)),
+    };
+    let Err(err) = called else {
         return;
     };
     if is_out_of_memory(&err) {

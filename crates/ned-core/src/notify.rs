@@ -230,9 +230,15 @@ impl Notify {
             let cut = got.flags.contains(rustix::net::ReturnFlags::TRUNC)
                 || got.flags.contains(rustix::net::ReturnFlags::CTRUNC);
             let credited = sender.and_then(|pid| self.by_pid.get(&pid).copied());
+            let len = got.bytes.min(data.len());
+            // A lone barrier carries no state: closing its fd (above) was
+            // the whole answer, whoever sent it (systemd-notify sends it
+            // from its own pid after a message sent as its parent's).
+            if credited.is_none() && !cut && &data[..len] == b"BARRIER=1" {
+                continue;
+            }
             match (credited, cut) {
                 (Some(id), false) => {
-                    let len = got.bytes.min(data.len());
                     self.apply(id, sender.unwrap_or(0), &data[..len], &mut changes);
                 }
                 _ => self.stranger(sender),

@@ -42,6 +42,10 @@ struct Flags {
     /// (default: 1G, or half the address-space limit when that is lower).
     #[arg(long = "lua-memory", value_name = "SIZE", value_parser = size)]
     lua_memory: Option<usize>,
+    /// Write the boot timeline (an SVG picture of every task's start,
+    /// readiness, restarts and end) to FILE when ned exits.
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
     /// After the script: exit at once, terminating the tasks.
     #[arg(long, hide = true)]
     exit: bool,
@@ -60,6 +64,7 @@ pub struct Options {
     /// `--cap` caps, opened, in command-line order.
     pub caps: Vec<(String, Cap)>,
     pub lua_memory: Option<usize>,
+    pub timeline: Option<PathBuf>,
     pub script: Option<PathBuf>,
     pub args: Vec<OsString>,
 }
@@ -72,7 +77,8 @@ pub fn usage() -> String {
 }
 
 /// Options that take a value as the next argument.
-const VALUE_OPTIONS: [&str; 6] = [
+const VALUE_OPTIONS: [&str; 7] = [
+    "--timeline",
     "-e",
     "--execute",
     "--rom",
@@ -166,6 +172,7 @@ pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
         lua_root: flags.lua_root,
         caps,
         lua_memory: flags.lua_memory,
+        timeline: flags.timeline,
         script,
         args: rest,
     })

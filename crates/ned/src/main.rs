@@ -183,6 +183,11 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
         opts.mode
     };
     lua_l4::run(&lua, &host, mode);
+    if let Some(path) = &opts.timeline
+        && let Err(e) = lua_l4::write_timeline(&host, path)
+    {
+        ned_core::diag!("ned: {e}");
+    }
     lua_l4::teardown(lua, host);
     Ok(match shutdown.exit_status() {
         Some(status) => status,
