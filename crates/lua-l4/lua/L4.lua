@@ -203,6 +203,8 @@ Task.__index = Task
 
 -- Exit handlers by task id.
 local handlers = {}
+-- on_ready callbacks by task id, with the task object they keep alive.
+local ready_handlers = {}
 -- The task objects the script can still reach, by id (weak): once one is
 -- gone and no handler waits for it, nobody can ask about the task again and
 -- ned forgets it, so a script that starts tasks forever does not grow.
@@ -246,9 +248,21 @@ function Task:pid()
   return pass(core.task_pid(self.id))
 end
 
-function Task:wait()
-  local code, sig = pass(core.task_wait(self.id))
+-- A Linux extra: task:wait(ms) gives up after ms milliseconds, returning
+-- nil, "timeout" (the task stays the script's).
+function Task:wait(ms)
+  local secs
+  if ms ~= nil then
+    if type(ms) ~= "number" then
+      raise("bad argument #1 to 'wait' (number expected, got " .. type(ms) .. ")")
+    end
+    if not (ms >= 0) then raise("bad argument #1 to 'wait' (milliseconds must be >= 0)") end
+    secs = ms / 1000
+  end
+  local code, sig, timed_out = pass(core.task_wait(self.id, secs))
+  if timed_out then return nil, "timeout" end
   handlers[self.id] = nil
+  ready_handlers[self.id] = nil
   if sig ~= nil then self.sig_ = sig end
   return code
 end
@@ -275,6 +289,7 @@ function Task:kill(sig)
   end
   pass(core.task_kill_tree(self.id, 9))
   pass(core.task_release(self.id))
+  ready_handlers[self.id] = nil
   local h = handlers[self.id]
   handlers[self.id] = nil
   if h then
@@ -314,6 +329,43 @@ function Task:exit_handler(fn)
   return false
 end
 
+-- Readiness (Linux extras, docs/readiness.md): what a task started with
+-- `notify = true` said over NOTIFY_SOCKET.
+local task_readiness = lift(core.task_readiness)
+
+function Task:ready()
+  return (task_readiness(self.id)) == true
+end
+
+function Task:status()
+  local _, status = task_readiness(self.id)
+  return status
+end
+
+function Task:stopping()
+  local _, _, stopping = task_readiness(self.id)
+  return stopping
+end
+
+-- fn(task) runs from ned's loop when the task sends READY=1; at once if it
+-- did already. Raises for a task that does not notify.
+function Task:on_ready(fn)
+  if type(fn) ~= "function" then
+    raise("bad argument #1 to 'on_ready' (function expected, got " .. type(fn) .. ")")
+  end
+  if ready_handlers[self.id] then raise("on_ready callback already registered") end
+  local ready = task_readiness(self.id)
+  if ready == nil then
+    raise("on_ready: the task was not started with notify = true, or it ended")
+  end
+  if ready then
+    fn(self)
+    return false
+  end
+  ready_handlers[self.id] = { fn = fn, task = self }
+  return true
+end
+
 function Task:__tostring()
   local st = task_state(self.id)
   return "L4::Task[" .. tostring(self.pid_) .. "] " .. tostring(st or "reaped")
@@ -321,6 +373,7 @@ end
 
 -- Called by ned's loop for every exit it records.
 local function dispatch(id, code)
+  ready_handlers[id] = nil
   local h = handlers[id]
   if h == nil then return end
   handlers[id] = nil
@@ -524,5 +577,69 @@ end
 L4.Loader = Loader
 L4.default_loader = Loader.new()
 
--- ned's loop calls the dispatcher for every exit it records.
-return L4, dispatch
+-- Timers (Linux extras, docs/l4.md) ----------------------------------------
+
+local Timer = {}
+Timer.__index = Timer
+-- Armed timers by id: the callback and the timer object, kept alive until
+-- a one-shot timer fired or any timer was cancelled.
+local timers = {}
+
+local function new_timer(fname, ms, fn, periodic)
+  if type(ms) ~= "number" then
+    raise("bad argument #1 to '" .. fname .. "' (number expected, got " .. type(ms) .. ")")
+  end
+  if type(fn) ~= "function" then
+    raise("bad argument #2 to '" .. fname .. "' (function expected, got " .. type(fn) .. ")")
+  end
+  local secs = ms / 1000
+  local id = pass(core.timer_add(fname, secs))
+  local t = setmetatable({ id = id, periodic = periodic, ms = ms }, Timer)
+  timers[id] = { fn = fn, timer = t }
+  return t
+end
+
+-- fn(timer) once, ms milliseconds from now.
+function L4.timer(ms, fn) return new_timer("timer", ms, fn, false) end
+-- fn(timer) every ms milliseconds until cancelled.
+function L4.every(ms, fn) return new_timer("every", ms, fn, true) end
+
+function Timer:cancel()
+  timers[self.id] = nil
+  return pass(core.timer_cancel(self.id))
+end
+
+function Timer:active()
+  return timers[self.id] ~= nil
+end
+
+function Timer:__tostring()
+  return "L4::Timer[" .. (self.periodic and "every " or "") .. tostring(self.ms) .. " ms] "
+    .. (timers[self.id] and "armed" or "done")
+end
+
+-- Milliseconds on the monotonic clock, to measure durations.
+L4.now = lift(core.now)
+
+-- The boot timeline as an SVG file (docs/timeline.md).
+L4.timeline = lift(core.timeline)
+-- How many notify datagrams came from processes that are no notifying task.
+L4.notify_strangers = lift(core.notify_strangers)
+
+-- Readiness and timer events, from ned's loop.
+local function dispatch_event(kind, id)
+  if kind == "timer" then
+    local e = timers[id]
+    if e == nil then return end
+    if not e.timer.periodic then timers[id] = nil end
+    e.fn(e.timer)
+  elseif kind == "ready" then
+    local e = ready_handlers[id]
+    if e == nil then return end
+    ready_handlers[id] = nil
+    e.fn(e.task)
+  end
+end
+
+-- ned's loop calls the dispatchers for every event it records.
+return L4, dispatch, dispatch_event

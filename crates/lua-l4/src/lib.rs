@@ -15,6 +15,8 @@ mod rom;
 mod signal;
 mod socket;
 mod task;
+mod timeline;
+mod timer;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,15 +29,21 @@ use ned_core::supervisor::{Event, Reason, Shutdown, Supervisor, TaskId};
 use ned_core::{Cap, Rights};
 
 pub use fail::lua_message;
+pub use timeline::write as write_timeline;
 
 /// The Lua half of the package.
 const L4_LUA: &str = include_str!("../lua/L4.lua");
+
+/// The supervision library, `require("ned.supervise")` (docs/supervise.md).
+const SUPERVISE_LUA: &str = include_str!("../lua/ned/supervise.lua");
 
 /// How scripts and handlers are called (lua/protect.lua).
 const PROTECT_LUA: &str = include_str!("../lua/protect.lua");
 
 /// Registry key of the exit-handler dispatcher defined by L4.lua.
 const DISPATCH_KEY: &str = "ned.L4.dispatch";
+/// Registry key of L4.lua's dispatcher of readiness and timer events.
+const DISPATCH_EVENT_KEY: &str = "ned.L4.dispatch_event";
 
 /// Registry keys of the protected call and the error renderer of
 /// lua/protect.lua.
@@ -186,6 +194,15 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("task_kill_tree", hosted(lua, host, task::kill_tree)?)?;
     t.set("on_signal", hosted(lua, host, signal::on_signal)?)?;
     t.set("sleep", hosted(lua, host, task::sleep)?)?;
+    t.set("task_readiness", hosted(lua, host, task::readiness)?)?;
+    t.set(
+        "notify_strangers",
+        hosted(lua, host, task::notify_strangers)?,
+    )?;
+    t.set("timer_add", hosted(lua, host, timer::add)?)?;
+    t.set("timer_cancel", hosted(lua, host, timer::cancel)?)?;
+    t.set("now", native(lua, host, timer::now)?)?;
+    t.set("timeline", hosted(lua, host, timeline::native)?)?;
     t.set("shutting_down", hosted(lua, host, shutting_down)?)?;
     t.set("server_loop", command::server_loop(lua, host)?)?;
     t.set("arch", native(lua, host, info::arch)?)?;
@@ -265,9 +282,18 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
             lua.set_named_registry_value(cap::METHODS_KEY, &methods)?;
             let core = natives(lua, &h)?;
             core.set("methods", methods)?;
-            let (l4, dispatch): (Value, Function) = chunk.call(core)?;
+            let (l4, dispatch, dispatch_event): (Value, Function, Function) = chunk.call(core)?;
             lua.set_named_registry_value(DISPATCH_KEY, dispatch)?;
+            lua.set_named_registry_value(DISPATCH_EVENT_KEY, dispatch_event)?;
             Ok(l4)
+        })?,
+    )?;
+    preload.set(
+        "ned.supervise",
+        lua.create_function(|lua, ()| {
+            lua.load(SUPERVISE_LUA)
+                .set_name("=ned/supervise.lua")
+                .call::<Value>(())
         })?,
     )?;
     rom::install(lua, lock(&host.host).rom.clone())?;
@@ -436,23 +462,41 @@ fn dispatch_pending(lua: &Lua, host: &HostRef) {
 }
 
 /// Runs the handler of one event: an exit's exit handler, a taken
-/// signal's `on_signal` handler, or one remote command.
+/// signal's `on_signal` handler, a task's `on_ready` callback, a timer's
+/// function, or one remote command.
 fn dispatch(lua: &Lua, host: &HostRef, e: Event) {
+    let registered = |key| {
+        lua.named_registry_value::<Option<Function>>(key)
+            .ok()
+            .flatten()
+    };
     let called = match e {
-        Event::Exited(id, ended) => {
-            let Ok(Some(f)) = lua.named_registry_value::<Option<Function>>(DISPATCH_KEY) else {
-                return;
-            };
-            let (code, sig) = task::code_and_signal(ended);
-            call(lua, &f, (id.0 as i64, code, sig))
-        }
+        Event::Command(client) => return command::dispatch(lua, host, client),
         Event::Signal(sig) => {
             let Some((f, name)) = signal::handler(lua, sig) else {
                 return;
             };
             call(lua, &f, name)
         }
-        Event::Command(client) => return command::dispatch(lua, host, client),
+        Event::Exited(id, ended) => {
+            let Some(f) = registered(DISPATCH_KEY) else {
+                return;
+            };
+            let (code, sig) = task::code_and_signal(ended);
+            call(lua, &f, (id.0 as i64, code, sig))
+        }
+        Event::Ready(id) => {
+            let Some(f) = registered(DISPATCH_EVENT_KEY) else {
+                return;
+            };
+            call(lua, &f, ("ready", id.0 as i64))
+        }
+        Event::Timer(id) => {
+            let Some(f) = registered(DISPATCH_EVENT_KEY) else {
+                return;
+            };
+            call(lua, &f, ("timer", id.0 as i64))
+        }
     };
     let Err(err) = called else {
         return;

@@ -28,7 +28,7 @@ const MAX_DEPTH: usize = 32;
 /// Loader documents that have no Linux meaning (`ldr_flags`, the
 /// factories), which are accepted and ignored. Most used first: a typo
 /// close to two keys is pointed at the first.
-const START_KEYS: [&str; 11] = [
+const START_KEYS: [&str; 13] = [
     "caps",
     "log",
     "scheduler",
@@ -40,6 +40,8 @@ const START_KEYS: [&str; 11] = [
     "mem",
     "log_fab",
     "rm_fab",
+    "notify",
+    "watchdog",
 ];
 /// Largest edit distance at which an unknown key is taken for a typo.
 const TYPO_DISTANCE: usize = 2;
@@ -94,6 +96,7 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
             }
         },
     };
+    let (notify, watchdog) = readiness(fname, &env)?;
     if dbg & DBG_CMD_LINE != 0 {
         ned_core::diag!("ned: command line: {}", argv.join(" "));
     }
@@ -119,6 +122,8 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
         log,
         cpus,
         nice: None,
+        notify,
+        watchdog,
     };
     let (id, pid) = host.with(|h| h.sup.start(spec))?.map_err(|e| {
         let why = not_found(&prog, &path, dir.as_deref(), &e)
@@ -127,6 +132,47 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
     })?;
     Ok((id.0 as i64, pid as i64))
 }
+
+/// Every malformed `notify`/`watchdog` value are Lua errors here,
+/// before anything starts (docs/readiness.md): `notify` is a boolean,
+/// `watchdog` a number of milliseconds from 1 to one day.
+fn readiness(fname: &str, env: &Table) -> Res<(bool, Option<std::time::Duration>)> {
+    let notify = match env.get::<Value>("notify")? {
+        Value::Nil => false,
+        Value::Boolean(b) => b,
+        other => return Err(field_err(1, fname, "notify must be a boolean", &other)),
+    };
+    let watchdog = match env.get::<Value>("watchdog")? {
+        Value::Nil => None,
+        Value::Integer(i) => Some(i as f64),
+        Value::Number(n) => Some(n),
+        other => {
+            return Err(field_err(
+                1,
+                fname,
+                "watchdog must be a number of milliseconds",
+                &other,
+            ));
+        }
+    };
+    let watchdog = match watchdog {
+        None => None,
+        Some(ms) if (1.0..=MAX_WATCHDOG_MS).contains(&ms) => {
+            Some(std::time::Duration::from_secs_f64(ms / 1000.0))
+        }
+        Some(ms) => {
+            return Err(bad_arg(
+                1,
+                fname,
+                format!("watchdog must be between 1 and {MAX_WATCHDOG_MS} ms, got {ms}"),
+            ));
+        }
+    };
+    Ok((notify, watchdog))
+}
+
+/// Longest watchdog interval: a day.
+const MAX_WATCHDOG_MS: f64 = 86_400_000.0;
 
 /// Warns on stderr about each key of the start table that ned does not
 /// know, naming the script's line and the nearest known key; a call site

@@ -47,19 +47,36 @@ pub fn state(
 /// exits for the serve loop (no handler runs meanwhile). Returns `code,
 /// signal`; the task is released. A shutdown signal or `os.exit` elsewhere
 /// interrupts the wait with an error.
-pub fn wait(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<(Option<i64>, Option<i64>)> {
-    let id = id_arg(&Args::new("wait", vals, 0))?;
+///
+/// With a second argument, a number of seconds (`task:wait(ms)` in L4.lua),
+/// the wait ends then too: the task stays held and the third result is
+/// `true` (timed out).
+pub fn wait(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<(Option<i64>, Option<i64>, bool)> {
+    let args = Args::new("wait", vals, 0);
+    let id = id_arg(&args)?;
+    let deadline = match args.get(2) {
+        Value::Nil => None,
+        Value::Number(s) => std::time::Duration::try_from_secs_f64(*s)
+            .ok()
+            .and_then(|d| std::time::Instant::now().checked_add(d)),
+        other => return Err(type_err(2, "wait", "number", other)),
+    };
     let running = move |s: &ned_core::supervisor::Supervisor| {
         !matches!(s.state(id), Some(State::Running { .. }))
     };
     host.with(|h| {
-        interrupted("wait", h.sup.run_until(None, true, running))?;
+        let until = h.sup.run_until(deadline, true, running);
+        interrupted("wait", until)?;
+        if until == Until::Deadline {
+            return Ok((None, None, true));
+        }
         Ok(match h.sup.state(id) {
             Some(State::Zombie(e)) => {
                 h.sup.release(id);
-                code_and_signal(e)
+                let (c, s) = code_and_signal(e);
+                (c, s, false)
             }
-            _ => (None, None),
+            _ => (None, None, false),
         })
     })?
 }
@@ -138,4 +155,22 @@ pub fn kill_tree(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<()> {
 pub fn pid(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<Option<i64>> {
     let id = id_arg(&Args::new("pid", vals, 0))?;
     host.with(|h| h.sup.state(id).and(h.sup.pid(id)).map(i64::from))
+}
+
+/// `ready, status, stopping` of a task started with `notify` (nil, nil,
+/// false for one that does not notify, or ended): what its sd_notify
+/// datagrams said (docs/readiness.md).
+pub fn readiness(
+    host: &HostCell,
+    _: &Lua,
+    vals: MultiValue,
+) -> Res<(Option<bool>, Option<String>, bool)> {
+    let id = id_arg(&Args::new("ready", vals, 0))?;
+    host.with(|h| (h.sup.ready(id), h.sup.status(id), h.sup.stopping(id)))
+}
+
+/// `L4.notify_strangers()`: notify datagrams ned ignored because no
+/// notifying task sent them.
+pub fn notify_strangers(host: &HostCell, _: &Lua, _: MultiValue) -> Res<i64> {
+    host.with(|h| h.sup.notify_strangers() as i64)
 }

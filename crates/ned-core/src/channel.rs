@@ -244,7 +244,7 @@ const SUN_PATH_MAX: usize = 107;
 /// `$TMPDIR` too long for a socket path is skipped): ned may be PID 1 of a
 /// root file system without `/tmp`. `mkdir` fails on any name that exists,
 /// symlinks included, so a name someone else took is skipped, never used.
-fn private_dir() -> Result<PathBuf, ChannelError> {
+pub(crate) fn private_dir() -> Result<PathBuf, ChannelError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let pid = rustix::process::getpid().as_raw_nonzero();
     let mut failed = None;

@@ -12,6 +12,7 @@ pub mod channel;
 pub mod console;
 pub mod control;
 pub mod log;
+pub mod notify;
 pub mod object;
 pub mod reactor;
 pub mod rights;
@@ -19,6 +20,8 @@ pub mod shutdown;
 pub mod socket;
 pub mod supervisor;
 pub mod task;
+pub mod timeline;
+pub mod timer;
 pub mod tree;
 
 pub use cap::{Cap, Kind, Object};

@@ -39,6 +39,10 @@ pub enum Token {
     Object(u64),
     /// The connection of a `create` ned forwards to a channel's server.
     Forward,
+    /// The notify socket has datagrams ([`crate::notify`]).
+    Notify,
+    /// The timerfd expired ([`crate::timer`]).
+    Timer,
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -52,6 +56,8 @@ const KIND_CONTROL_CLIENT: u64 = 6;
 const KIND_CHILD: u64 = 7;
 const KIND_OBJECT: u64 = 8;
 const KIND_FORWARD: u64 = 9;
+const KIND_NOTIFY: u64 = 10;
+const KIND_TIMER: u64 = 11;
 
 impl Token {
     fn encode(self) -> u64 {
@@ -65,6 +71,8 @@ impl Token {
             Token::Child => (KIND_CHILD, 0),
             Token::Object(c) => (KIND_OBJECT, c),
             Token::Forward => (KIND_FORWARD, 0),
+            Token::Notify => (KIND_NOTIFY, 0),
+            Token::Timer => (KIND_TIMER, 0),
         };
         debug_assert!(id <= ID_MASK, "token id {id} does not fit");
         kind << KIND_SHIFT | (id & ID_MASK)
@@ -82,6 +90,8 @@ impl Token {
             KIND_CHILD => Some(Token::Child),
             KIND_OBJECT => Some(Token::Object(id)),
             KIND_FORWARD => Some(Token::Forward),
+            KIND_NOTIFY => Some(Token::Notify),
+            KIND_TIMER => Some(Token::Timer),
             _ => None,
         }
     }
@@ -189,6 +199,8 @@ mod tests {
             Token::Child,
             Token::Object(ID_MASK),
             Token::Forward,
+            Token::Notify,
+            Token::Timer,
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
         }

@@ -13,6 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,11 +23,15 @@ use ned_spawn::{Child, Command, Spawner};
 use crate::cap::{Cap, Kind};
 use crate::control::{ClientId, Control, ControlError, Stop};
 use crate::log::{Color, LogMux, Pumped, StreamId};
+use crate::notify::{Change, Notify, Watch};
 use crate::object::{Cx, Service, ServiceError};
 use crate::reactor::{Reactor, Token};
 use crate::rights::Rights;
 pub use crate::shutdown::{Reason, SHUTDOWN_SIGNALS, Shutdown};
 use crate::task::{self, Ended, Input, Output, State};
+use crate::timeline::{Fact, Timeline};
+pub use crate::timer::TimerId;
+use crate::timer::{Due, Timers};
 
 mod tree_kill;
 
@@ -63,10 +68,14 @@ pub enum SupervisorError {
     },
     #[error("ned is shutting down: no new task is started")]
     ShuttingDown,
+    #[error("failed to set up the notify socket")]
+    Notify(#[source] io::Error),
+    #[error("failed to arm a timer")]
+    Timer(#[source] io::Error),
 }
 
 /// A task's identity inside this ned; never reused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(pub u64);
 
 /// Where a task's stdout and stderr go.
@@ -89,6 +98,11 @@ pub struct StartSpec {
     pub log: LogTarget,
     pub cpus: Option<Vec<usize>>,
     pub nice: Option<i32>,
+    /// Give the task `NOTIFY_SOCKET` ([`crate::notify`]).
+    pub notify: bool,
+    /// Give it `WATCHDOG_USEC` too, and kill it when it does not ping
+    /// within this long (implies `notify`).
+    pub watchdog: Option<Duration>,
 }
 
 /// The state of a task as the script layer sees it.
@@ -118,6 +132,10 @@ pub enum Event {
     Command(ClientId),
     /// A signal the script took with `L4.on_signal` arrived.
     Signal(i32),
+    /// The task sent `READY=1`.
+    Ready(TaskId),
+    /// A script timer is due.
+    Timer(TimerId),
 }
 
 /// Why [`Supervisor::run_until`] returned.
@@ -151,6 +169,9 @@ pub struct Supervisor {
     reaper: Option<ned_spawn::SignalFd>,
     /// `--exit-code-from TAG`: the tag, and the end of that task once seen.
     exit_from: Option<(String, Option<Ended>)>,
+    timers: Timers,
+    notify: Notify,
+    timeline: Timeline,
 }
 
 impl Supervisor {
@@ -176,6 +197,10 @@ impl Supervisor {
         .map_err(setup)?;
         let mut spawner = Spawner::new().map_err(SupervisorError::Spawn)?;
         raise_nofile(&mut spawner);
+        let timers = Timers::new().map_err(SupervisorError::Setup)?;
+        reactor
+            .add(timers.fd(), Token::Timer)
+            .map_err(SupervisorError::Setup)?;
         Ok(Supervisor {
             reactor,
             shutdown,
@@ -191,6 +216,9 @@ impl Supervisor {
             objects: Service::default(),
             forward_ready: false,
             object_wait: crate::object::wait_from_env(),
+            timers,
+            notify: Notify::default(),
+            timeline: Timeline::new(),
         })
     }
 
@@ -215,7 +243,19 @@ impl Supervisor {
             .map(|(_, c)| Arc::as_ptr(&c.object) as usize)
             .collect();
         let names: Vec<&str> = spec.caps.iter().map(|(n, _)| n.as_str()).collect();
-        let env = listen_env(std::mem::take(&mut spec.env), &names);
+        let mut env = listen_env(std::mem::take(&mut spec.env), &names);
+        let notify = spec.notify || spec.watchdog.is_some();
+        if notify {
+            env.retain(|e| {
+                !e.as_bytes().starts_with(b"NOTIFY_SOCKET=")
+                    && !e.as_bytes().starts_with(b"WATCHDOG_")
+            });
+            env.push(self.open_notify()?);
+            if let Some(t) = spec.watchdog {
+                env.push(listen_var("WATCHDOG_USEC", &t.as_micros().to_string()));
+            }
+        }
+        let name = task_name(&spec);
         let (stream, log_write) = self.open_log(&spec.log)?;
         let stdio = match &log_write {
             Some(w) => [self.dev_null.as_fd(), w.as_fd(), w.as_fd()],
@@ -251,6 +291,16 @@ impl Supervisor {
                 if let Some(t) = self.tasks.get_mut(&id.0) {
                     t.serves = serves;
                 }
+                if notify {
+                    self.notify.register(id, pid, spec.watchdog);
+                    if let Some(t) = spec.watchdog
+                        && let Err(e) = self.timers.watchdog(id, Instant::now() + t)
+                    {
+                        crate::diag!("ned: failed to arm the watchdog of task {pid}: {e}");
+                    }
+                }
+                let restart = self.timeline.starts_of(&name);
+                self.record(id, Fact::Started { name, pid, restart });
                 Ok((id, pid))
             }
             Err(e) => {
@@ -371,6 +421,8 @@ impl Supervisor {
                     self.objects.ready(&mut cx, c);
                 }
                 Token::Forward => self.forward_ready = true,
+                Token::Notify => self.on_notify(),
+                Token::Timer => self.on_timer(),
             }
         }
         self.recheck_objects();
@@ -485,7 +537,11 @@ impl Supervisor {
 
     /// The next event the script layer has not seen yet.
     pub fn next_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        if let Some(Event::Timer(id)) = e {
+            self.timers.delivered(id);
+        }
+        e
     }
 
     /// Prints what a stream has. When the console is full the pipe leaves
@@ -544,6 +600,8 @@ impl Supervisor {
         if let Some(sid) = stream {
             self.drain_snapshot(sid);
         }
+        self.notify.forget(id);
+        self.record(id, Fact::Exited(ended));
         self.apply(id, Input::Exited(ended));
     }
 
@@ -680,6 +738,135 @@ impl Supervisor {
 
 /// How often SIGKILL is sent again while a tree is still not empty.
 const KILL_RETRY: Duration = Duration::from_millis(100);
+// Readiness, timers and the timeline (crate::notify, crate::timer,
+// crate::timeline): the supervisor's side of them.
+impl Supervisor {
+    /// `NOTIFY_SOCKET=...`, making the socket (and watching it) at first use.
+    fn open_notify(&mut self) -> Result<CString, SupervisorError> {
+        let (var, fresh) = self.notify.open().map_err(SupervisorError::Notify)?;
+        if let Some(fd) = fresh {
+            self.reactor
+                .add(fd, Token::Notify)
+                .map_err(SupervisorError::Notify)?;
+        }
+        Ok(var)
+    }
+
+    /// The one place every task fact passes: the timeline records it (and
+    /// any other consumer of task facts belongs here too).
+    fn record(&mut self, id: TaskId, fact: Fact) {
+        self.timeline.record(id, Instant::now(), fact);
+    }
+
+    fn on_notify(&mut self) {
+        for change in self.notify.receive() {
+            match change {
+                Change::Ready(id) => {
+                    self.record(id, Fact::Ready);
+                    self.events.push_back(Event::Ready(id));
+                }
+                Change::Trigger(id) => {
+                    self.notify.disarm(id);
+                    self.watchdog_missed(id, "asked for it (WATCHDOG=trigger)".into());
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let stopping = self.shutdown.check().is_some();
+        for due in self.timers.expire() {
+            match due {
+                // Once ned stops, script timers fire no more: their
+                // callbacks would meet a loop that starts nothing.
+                Due::Script(id) if stopping => {
+                    self.timers.cancel(id);
+                }
+                Due::Script(id) => self.events.push_back(Event::Timer(id)),
+                Due::Watchdog(id) => match self.notify.check(id, Instant::now()) {
+                    Watch::Off => {}
+                    Watch::Again(at) => {
+                        if let Err(e) = self.timers.watchdog(id, at) {
+                            crate::diag!("ned: failed to arm a watchdog: {e}");
+                        }
+                    }
+                    Watch::Missed(by) => {
+                        self.watchdog_missed(id, format!("missed it by {} ms", by.as_millis()))
+                    }
+                },
+            }
+        }
+    }
+
+    /// Kills a task whose watchdog failed; its exit is reported as usual
+    /// (signal 9), so an exit handler or a restart policy takes it from
+    /// there.
+    fn watchdog_missed(&mut self, id: TaskId, why: String) {
+        let pid = self.pid(id).unwrap_or(0);
+        crate::diag!("ned: task {pid} failed its watchdog ({why}): killing it");
+        self.record(id, Fact::WatchdogMissed);
+        let _ = self.signal(id, libc::SIGKILL);
+    }
+
+    /// A script timer firing after `after`, then every `period` if given.
+    pub fn add_timer(
+        &mut self,
+        after: Duration,
+        period: Option<Duration>,
+    ) -> Result<TimerId, SupervisorError> {
+        self.timers
+            .add(after, period)
+            .map_err(SupervisorError::Timer)
+    }
+
+    /// Cancels a script timer; false if it already fired (one-shot) or was
+    /// cancelled.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.events.retain(|e| *e != Event::Timer(id));
+        self.timers.cancel(id)
+    }
+
+    /// Whether a task started with `notify` sent `READY=1`; `None` for a
+    /// task that does not notify (or ended).
+    pub fn ready(&self, id: TaskId) -> Option<bool> {
+        self.notify.entry(id).map(|e| e.ready)
+    }
+
+    /// The task's last `STATUS=` text.
+    pub fn status(&self, id: TaskId) -> Option<String> {
+        self.notify.entry(id).and_then(|e| e.status.clone())
+    }
+
+    /// Whether the task sent `STOPPING=1`.
+    pub fn stopping(&self, id: TaskId) -> bool {
+        self.notify.entry(id).is_some_and(|e| e.stopping)
+    }
+
+    /// Notify datagrams ignored: from processes that are no notifying task.
+    pub fn notify_strangers(&self) -> u64 {
+        self.notify.strangers()
+    }
+
+    /// The boot timeline as an SVG document, drawn up to now.
+    pub fn timeline_svg(&self) -> String {
+        self.timeline.svg(Instant::now())
+    }
+}
+
+/// The name a task has on the timeline: its log tag, else its program's
+/// file name.
+fn task_name(spec: &StartSpec) -> String {
+    match &spec.log {
+        LogTarget::Tagged(tag, _) => tag.clone(),
+        LogTarget::Console => {
+            let p = std::path::Path::new(std::ffi::OsStr::from_bytes(spec.path.as_bytes()));
+            p.file_name()
+                .unwrap_or(p.as_os_str())
+                .to_string_lossy()
+                .into_owned()
+        }
+    }
+}
 
 /// How long ned waits for tasks after SIGKILL before it gives up on them.
 const KILL_BOUND: Duration = Duration::from_secs(5);

@@ -57,6 +57,10 @@ struct Flags {
     /// (128 + N when signal N killed it).
     #[arg(long = "exit-code-from", value_name = "TAG")]
     exit_code_from: Option<String>,
+    /// Write the boot timeline (an SVG picture of every task's start,
+    /// readiness, restarts and end) to FILE when ned exits.
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
     /// After the script: exit at once, terminating the tasks.
     #[arg(long, hide = true)]
     exit: bool,
@@ -79,6 +83,7 @@ pub struct Options {
     pub command_budget: Option<u64>,
     pub subreaper: bool,
     pub exit_code_from: Option<String>,
+    pub timeline: Option<PathBuf>,
     pub script: Option<PathBuf>,
     pub args: Vec<OsString>,
 }
@@ -91,10 +96,11 @@ pub fn usage() -> String {
 }
 
 /// Options that take a value as the next argument.
-const VALUE_OPTIONS: [&str; 9] = [
+const VALUE_OPTIONS: [&str; 10] = [
     "--control",
     "--command-budget",
     "--exit-code-from",
+    "--timeline",
     "-e",
     "--execute",
     "--rom",
@@ -192,6 +198,7 @@ pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
         command_budget: flags.command_budget,
         subreaper: flags.subreaper,
         exit_code_from: flags.exit_code_from,
+        timeline: flags.timeline,
         script,
         args: rest,
     })

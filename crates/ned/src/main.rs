@@ -207,6 +207,11 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     };
     lua_l4::run(&lua, &host, mode);
     let from_task = lua_l4::exit_code_from(&host);
+    if let Some(path) = &opts.timeline
+        && let Err(e) = lua_l4::write_timeline(&host, path)
+    {
+        ned_core::diag!("ned: {e}");
+    }
     lua_l4::teardown(lua, host);
     if let (Some(tag), None) = (&opts.exit_code_from, from_task) {
         ned_core::diag!("ned: --exit-code-from {tag}: no task with that log tag ended");

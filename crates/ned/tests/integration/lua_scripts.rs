@@ -99,6 +99,12 @@ fn errors_name_the_scripts_line() {
         .stdout_has("all checks passed");
 }
 
+/// ned.supervise's policy logic and its errors for nonsense values.
+#[test]
+fn supervise_policy_logic() {
+    conformance("supervise");
+}
+
 /// Every script in tests/lua (but the helper) has a test above.
 #[test]
 fn every_script_is_run() {
@@ -114,6 +120,7 @@ fn every_script_is_run() {
         "upstream_corners",
         "error_table",
         "error_sites",
+        "supervise",
         // Runtime scripts that lunatik_caps.lua loads.
         "runtimes",
     ];
