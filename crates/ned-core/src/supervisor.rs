@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 pub use ned_spawn::Exit;
 use ned_spawn::{Child, Command, Spawner};
 
-use crate::cap::{Cap, CapError, Granted};
+use crate::cap::{Cap, CapError, Granted, Kind};
 use crate::log::{Color, LogMux, Pumped, StreamId};
 use crate::reactor::{Reactor, Token};
+use crate::rights::Rights;
 pub use crate::shutdown::{Reason, SHUTDOWN_SIGNALS, Shutdown};
 use crate::task::{self, Ended, Input, Output, State};
 
@@ -96,6 +97,40 @@ struct Task {
     pidfd: Option<OwnedFd>,
     stream: Option<StreamId>,
     state: State,
+    facts: Facts,
+}
+
+/// What a task was started as, kept for [`Supervisor::tasks`].
+struct Facts {
+    /// The log tag, or the program's file name for a console task.
+    name: String,
+    caps: Vec<CapFact>,
+    started: Instant,
+    /// When the loop collected the exit.
+    ended: Option<Instant>,
+}
+
+/// One cap a task was granted: its name, type and rights.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapFact {
+    pub name: String,
+    pub kind: Kind,
+    pub rights: Rights,
+}
+
+/// A read-only look at one task the supervisor knows (running, released
+/// or not, or exited and still held), for the prompt's helpers.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskView<'a> {
+    pub id: TaskId,
+    pub pid: i32,
+    pub name: &'a str,
+    pub state: State,
+    pub caps: &'a [CapFact],
+    pub started: Instant,
+    pub ended: Option<Instant>,
+    /// Its log stream (none for a console task).
+    pub stream: Option<StreamId>,
 }
 
 /// Something the loop observed that the script layer reacts to.
@@ -177,6 +212,20 @@ impl Supervisor {
         let fds: Vec<BorrowedFd<'_>> = granted.iter().map(Granted::as_fd).collect();
         let names: Vec<&str> = spec.caps.iter().map(|(n, _)| n.as_str()).collect();
         let env = listen_env(std::mem::take(&mut spec.env), &names);
+        let facts = Facts {
+            name: task_name(&spec),
+            caps: spec
+                .caps
+                .iter()
+                .map(|(name, cap)| CapFact {
+                    name: name.clone(),
+                    kind: cap.kind(),
+                    rights: cap.rights,
+                })
+                .collect(),
+            started: Instant::now(),
+            ended: None,
+        };
         let (stream, log_write) = self.open_log(&spec.log)?;
         let stdio = match &log_write {
             Some(w) => [self.dev_null.as_fd(), w.as_fd(), w.as_fd()],
@@ -199,7 +248,7 @@ impl Supervisor {
         let spawned = self.spawner.spawn(&cmd);
         drop(log_write);
         match spawned {
-            Ok(child) => self.watch(child, stream),
+            Ok(child) => self.watch(child, stream, facts),
             Err(e) => {
                 if let Some(id) = stream {
                     // Nothing was written: closing prints nothing.
@@ -233,6 +282,7 @@ impl Supervisor {
         &mut self,
         child: Child,
         stream: Option<StreamId>,
+        facts: Facts,
     ) -> Result<(TaskId, i32), SupervisorError> {
         let id = TaskId(self.next);
         let mut watched = self.reactor.add(&child.pidfd, Token::Task(id));
@@ -262,6 +312,7 @@ impl Supervisor {
                 pidfd: Some(child.pidfd),
                 stream,
                 state: State::Running { held: true },
+                facts,
             },
         );
         Ok((id, child.pid))
@@ -377,8 +428,11 @@ impl Supervisor {
             }
         };
         let stream = task.stream;
-        if let Some(pidfd) = self.tasks.get_mut(&id.0).and_then(|t| t.pidfd.take()) {
-            self.reactor.remove(&pidfd);
+        if let Some(t) = self.tasks.get_mut(&id.0) {
+            t.facts.ended = Some(Instant::now());
+            if let Some(pidfd) = t.pidfd.take() {
+                self.reactor.remove(&pidfd);
+            }
         }
         if let Some(sid) = stream {
             self.drain_snapshot(sid);
@@ -444,6 +498,31 @@ impl Supervisor {
         })
     }
 
+    /// Every task the supervisor knows, in start order.
+    pub fn tasks(&self) -> Vec<TaskView<'_>> {
+        let mut all: Vec<TaskView<'_>> = self
+            .tasks
+            .iter()
+            .map(|(&id, t)| TaskView {
+                id: TaskId(id),
+                pid: t.pid,
+                name: &t.facts.name,
+                state: t.state,
+                caps: &t.facts.caps,
+                started: t.facts.started,
+                ended: t.facts.ended,
+                stream: t.stream,
+            })
+            .collect();
+        all.sort_by_key(|t| t.id.0);
+        all
+    }
+
+    /// The log multiplexer, for its per-stream facts.
+    pub fn log(&self) -> &LogMux {
+        &self.log
+    }
+
     /// Tasks whose process is still alive, released or not.
     pub fn live(&self) -> usize {
         self.tasks.values().filter(|t| t.state.is_running()).count()
@@ -494,6 +573,17 @@ fn raise_nofile(spawner: &mut Spawner) {
         };
         if rustix::process::setrlimit(rustix::process::Resource::Nofile, raised).is_ok() {
             spawner.set_child_nofile(cur, max);
+        }
+    }
+}
+
+/// What a task is called: its log tag, else its program's file name.
+fn task_name(spec: &StartSpec) -> String {
+    match &spec.log {
+        LogTarget::Tagged(tag, _) => tag.clone(),
+        LogTarget::Console => {
+            let path = spec.path.to_string_lossy();
+            path.rsplit('/').next().unwrap_or_default().to_owned()
         }
     }
 }
@@ -566,7 +656,13 @@ mod tests {
         let child = sup.spawner.spawn(&cmd).unwrap();
         drop(write);
         let pid = child.pid;
-        let err = sup.watch(child, stream).unwrap_err();
+        let facts = Facts {
+            name: "t".into(),
+            caps: Vec::new(),
+            started: Instant::now(),
+            ended: None,
+        };
+        let err = sup.watch(child, stream, facts).unwrap_err();
         assert!(matches!(err, SupervisorError::Watch { .. }), "{err}");
         // Reaped: the pid names no process (not even a zombie) any more.
         assert!(
@@ -575,5 +671,62 @@ mod tests {
         );
         assert_eq!(sup.live(), 0);
         assert!(sup.tasks.is_empty());
+    }
+
+    /// `tasks()` shows what a task was started as — tag, caps with their
+    /// rights — and when it started and ended, until the script lets go.
+    #[test]
+    fn tasks_show_name_caps_and_times() {
+        let sink = Sink::default();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let path = CString::new("/bin/sleep").unwrap();
+        let spec = StartSpec {
+            argv: vec![path.clone(), CString::new("100").unwrap()],
+            path,
+            env: Vec::new(),
+            caps: vec![(
+                "chan".into(),
+                Cap::new(crate::cap::Object::channel().unwrap(), Rights::READ),
+            )],
+            log: LogTarget::Tagged("sl".into(), Color::WHITE),
+            cpus: None,
+            nice: None,
+        };
+        let (id, pid) = sup.start(spec).unwrap();
+        let console_spec = StartSpec {
+            path: CString::new("/bin/true").unwrap(),
+            argv: vec![CString::new("true").unwrap()],
+            env: Vec::new(),
+            caps: Vec::new(),
+            log: LogTarget::Console,
+            cpus: None,
+            nice: None,
+        };
+        let (id2, _) = sup.start(console_spec).unwrap();
+        let all = sup.tasks();
+        assert_eq!(all.len(), 2);
+        let t = all[0];
+        assert_eq!((t.id, t.pid, t.name), (id, pid, "sl"));
+        assert_eq!(t.state, State::Running { held: true });
+        assert_eq!(
+            t.caps,
+            [CapFact {
+                name: "chan".into(),
+                kind: Kind::Channel,
+                rights: Rights::READ
+            }]
+        );
+        assert!(t.stream.is_some() && t.ended.is_none());
+        assert_eq!((all[1].id, all[1].name, all[1].stream), (id2, "true", None));
+        sup.signal(id, libc::SIGKILL).unwrap();
+        let gone = |s: &Supervisor| s.live() == 0;
+        let until = sup.run_until(Some(Instant::now() + Duration::from_secs(10)), false, gone);
+        assert_eq!(until, Until::Done);
+        let t = sup.tasks()[0];
+        assert_eq!(t.state, State::Zombie(Ended::Signal(libc::SIGKILL)));
+        assert!(t.ended.is_some_and(|e| e >= t.started));
+        sup.release(id);
+        sup.release(id2);
+        assert!(sup.tasks().is_empty());
     }
 }
