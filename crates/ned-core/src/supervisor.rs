@@ -108,6 +108,9 @@ struct Facts {
     started: Instant,
     /// When the loop collected the exit.
     ended: Option<Instant>,
+    /// Its log stream while no later task reuses the stream's slot: the
+    /// multiplexer keeps a closed stream's recent lines until then.
+    log: Option<StreamId>,
 }
 
 /// One cap a task was granted: its name, type and rights.
@@ -129,7 +132,9 @@ pub struct TaskView<'a> {
     pub caps: &'a [CapFact],
     pub started: Instant,
     pub ended: Option<Instant>,
-    /// Its log stream (none for a console task).
+    /// Its log stream, whose recent lines and count [`Supervisor::log`]
+    /// tells (none for a console task, or once a later task's stream
+    /// took the slot).
     pub stream: Option<StreamId>,
 }
 
@@ -159,6 +164,8 @@ pub struct Supervisor {
     tasks: HashMap<u64, Task>,
     events: VecDeque<Event>,
     next: u64,
+    /// Which task each log stream slot was last opened for.
+    log_owner: HashMap<StreamId, u64>,
 }
 
 impl Supervisor {
@@ -193,6 +200,7 @@ impl Supervisor {
             tasks: HashMap::new(),
             events: VecDeque::new(),
             next: 0,
+            log_owner: HashMap::new(),
         })
     }
 
@@ -225,6 +233,7 @@ impl Supervisor {
                 .collect(),
             started: Instant::now(),
             ended: None,
+            log: None,
         };
         let (stream, log_write) = self.open_log(&spec.log)?;
         let stdio = match &log_write {
@@ -282,7 +291,7 @@ impl Supervisor {
         &mut self,
         child: Child,
         stream: Option<StreamId>,
-        facts: Facts,
+        mut facts: Facts,
     ) -> Result<(TaskId, i32), SupervisorError> {
         let id = TaskId(self.next);
         let mut watched = self.reactor.add(&child.pidfd, Token::Task(id));
@@ -305,6 +314,14 @@ impl Supervisor {
             });
         }
         self.next += 1;
+        if let Some(sid) = stream {
+            facts.log = Some(sid);
+            if let Some(old) = self.log_owner.insert(sid, id.0)
+                && let Some(t) = self.tasks.get_mut(&old)
+            {
+                t.facts.log = None;
+            }
+        }
         self.tasks.insert(
             id.0,
             Task {
@@ -457,7 +474,11 @@ impl Supervisor {
         match next {
             Some(s) => t.state = s,
             None => {
-                self.tasks.remove(&id.0);
+                if let Some(t) = self.tasks.remove(&id.0)
+                    && let Some(sid) = t.facts.log
+                {
+                    self.log_owner.remove(&sid);
+                }
             }
         }
         if let Output::Report(e) = out {
@@ -511,7 +532,7 @@ impl Supervisor {
                 caps: &t.facts.caps,
                 started: t.facts.started,
                 ended: t.facts.ended,
-                stream: t.stream,
+                stream: t.facts.log,
             })
             .collect();
         all.sort_by_key(|t| t.id.0);
@@ -661,6 +682,7 @@ mod tests {
             caps: Vec::new(),
             started: Instant::now(),
             ended: None,
+            log: None,
         };
         let err = sup.watch(child, stream, facts).unwrap_err();
         assert!(matches!(err, SupervisorError::Watch { .. }), "{err}");
@@ -728,5 +750,35 @@ mod tests {
         sup.release(id);
         sup.release(id2);
         assert!(sup.tasks().is_empty());
+    }
+
+    /// A stream slot freed at a task's exit and reused by a later task is
+    /// shown for the later task only.
+    #[test]
+    fn a_reused_log_slot_belongs_to_the_later_task() {
+        let sink = Sink::default();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let spec = |tag: &str| StartSpec {
+            path: CString::new("/bin/true").unwrap(),
+            argv: vec![CString::new("true").unwrap()],
+            env: Vec::new(),
+            caps: Vec::new(),
+            log: LogTarget::Tagged(tag.into(), Color::WHITE),
+            cpus: None,
+            nice: None,
+        };
+        let (a, _) = sup.start(spec("a")).unwrap();
+        let gone = |s: &Supervisor| s.live() == 0;
+        let until = sup.run_until(Some(Instant::now() + Duration::from_secs(10)), false, gone);
+        assert_eq!(until, Until::Done);
+        let first = sup.tasks()[0].stream.unwrap();
+        let (b, _) = sup.start(spec("b")).unwrap();
+        let all = sup.tasks();
+        assert_eq!((all[0].id, all[1].id), (a, b));
+        let second = all[1].stream.unwrap();
+        // `true` closed its pipe by exiting: the loop freed the slot.
+        assert_eq!(second, first, "the freed slot is reused");
+        assert_eq!(all[0].stream, None, "the slot went to the later task");
+        sup.terminate_all(Duration::from_secs(5));
     }
 }
