@@ -13,6 +13,12 @@
 //! pipe and loses nothing, and ned's loop goes on. What a task left in its
 //! pipe when it ended ([`LogMux::drain`]) is read at once, whatever the
 //! room, and counted as dropped where the console cannot take it.
+//!
+//! Each stream also keeps its most recent lines ([`LogMux::recent`], at most
+//! [`RECENT_LINES`] lines and [`RECENT_BYTES`] bytes) and counts every line
+//! it printed ([`LogMux::lines`]), for views that show a task's log. Both
+//! stay readable after the stream closed, until its id is reused by a new
+//! stream.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -25,6 +31,69 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Reads per [`LogMux::pump`] call: bounded, so one busy task cannot
 /// starve the others.
 const PUMP_ROUNDS: usize = 16;
+
+/// Lines [`LogMux::recent`] keeps per stream, at most.
+pub const RECENT_LINES: usize = 256;
+/// Bytes of recent lines kept per stream, at most (a longer line is kept
+/// cut to this).
+pub const RECENT_BYTES: usize = 32 * 1024;
+
+/// The most recent lines of one stream and how many it printed: a window of
+/// bytes (each line ends in `\n`) that is trimmed from the front once it
+/// holds twice [`RECENT_BYTES`], so appending is amortised O(1) per byte.
+#[derive(Default)]
+struct Recent {
+    window: Vec<u8>,
+    /// Line ends in `window`, oldest first; at most `2 * RECENT_LINES`.
+    ends: std::collections::VecDeque<usize>,
+    count: u64,
+}
+
+impl Recent {
+    fn push(&mut self, line: &[u8]) {
+        self.count += 1;
+        let line = &line[..line.len().min(RECENT_BYTES)];
+        if self.window.len() + line.len() + 1 > 2 * RECENT_BYTES
+            || self.ends.len() >= 2 * RECENT_LINES
+        {
+            self.trim();
+        }
+        self.window.extend_from_slice(line);
+        self.window.push(b'\n');
+        self.ends.push_back(self.window.len());
+    }
+
+    /// Keeps the last lines that fit in [`RECENT_BYTES`] and [`RECENT_LINES`].
+    fn trim(&mut self) {
+        let total = self.window.len();
+        let mut first = self.ends.len().saturating_sub(RECENT_LINES);
+        let start = |i: usize, ends: &std::collections::VecDeque<usize>| {
+            if i == 0 { 0 } else { ends[i - 1] }
+        };
+        while first < self.ends.len() && total - start(first, &self.ends) > RECENT_BYTES {
+            first += 1;
+        }
+        let cut = start(first, &self.ends);
+        self.window.drain(..cut);
+        self.ends.drain(..first);
+        for e in &mut self.ends {
+            *e -= cut;
+        }
+    }
+
+    /// The last `n` lines (at most [`RECENT_LINES`]), oldest first, without
+    /// their `\n`.
+    fn last(&self, n: usize) -> Vec<Vec<u8>> {
+        let n = n.min(RECENT_LINES).min(self.ends.len());
+        let from = self.ends.len() - n;
+        (from..self.ends.len())
+            .map(|i| {
+                let start = if i == 0 { 0 } else { self.ends[i - 1] };
+                self.window[start..self.ends[i] - 1].to_vec()
+            })
+            .collect()
+    }
+}
 
 /// A tag colour: upstream letters `nrgybmcw` (uppercase: bright) or 0-15.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +182,8 @@ pub struct LogMux {
     pending: Vec<u8>,
     /// Streams left unwatched until the console has room again.
     throttled: Vec<StreamId>,
+    /// Per stream slot: its recent lines and line count.
+    recent: Vec<Recent>,
 }
 
 impl LogMux {
@@ -128,7 +199,20 @@ impl LogMux {
             buf: Vec::new(),
             pending: Vec::new(),
             throttled: Vec::new(),
+            recent: Vec::new(),
         }
+    }
+
+    /// The last `n` lines stream `id` printed (at most [`RECENT_LINES`],
+    /// each cut to [`RECENT_BYTES`]), oldest first, without the tag.
+    pub fn recent(&self, id: StreamId, n: usize) -> Vec<Vec<u8>> {
+        self.recent.get(id.0).map_or_else(Vec::new, |r| r.last(n))
+    }
+
+    /// How many lines stream `id` printed (a line cut at [`MAX_LINE`]
+    /// counts once per piece).
+    pub fn lines(&self, id: StreamId) -> u64 {
+        self.recent.get(id.0).map_or(0, |r| r.count)
     }
 
     /// Opens a stream: returns its id and the write end for the task's fds 1, 2.
@@ -145,10 +229,12 @@ impl LogMux {
         let idx = match self.free.pop() {
             Some(i) => {
                 self.streams[i] = Some(stream);
+                self.recent[i] = Recent::default();
                 i
             }
             None => {
                 self.streams.push(Some(stream));
+                self.recent.push(Recent::default());
                 self.streams.len() - 1
             }
         };
@@ -237,7 +323,7 @@ impl LogMux {
         if let Some(mut stream) = self.streams.get_mut(id.0).and_then(Option::take) {
             if !stream.partial.is_empty() {
                 let line = std::mem::take(&mut stream.partial);
-                self.render(&stream.tag, stream.color, &line);
+                self.render(id, &stream.tag, stream.color, &line);
             }
             self.free.push(id.0);
             self.throttled.retain(|&t| t != id);
@@ -255,11 +341,11 @@ impl LogMux {
         while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
             let (line, tail) = rest.split_at(pos);
             if stream.partial.is_empty() {
-                self.render(&stream.tag, stream.color, line);
+                self.render(id, &stream.tag, stream.color, line);
             } else {
                 stream.partial.extend_from_slice(line);
                 let whole = std::mem::take(&mut stream.partial);
-                self.render(&stream.tag, stream.color, &whole);
+                self.render(id, &stream.tag, stream.color, &whole);
             }
             rest = &tail[1..];
         }
@@ -267,7 +353,7 @@ impl LogMux {
         while stream.partial.len() >= MAX_LINE {
             let tail = stream.partial.split_off(MAX_LINE);
             let line = std::mem::replace(&mut stream.partial, tail);
-            self.render(&stream.tag, stream.color, &line);
+            self.render(id, &stream.tag, stream.color, &line);
         }
         if stream.partial.capacity() > MAX_LINE * 2 {
             stream.partial.shrink_to(MAX_LINE);
@@ -276,7 +362,10 @@ impl LogMux {
         self.streams[id.0] = Some(stream);
     }
 
-    fn render(&mut self, tag: &str, color: Color, line: &[u8]) {
+    fn render(&mut self, id: StreamId, tag: &str, color: Color, line: &[u8]) {
+        if let Some(r) = self.recent.get_mut(id.0) {
+            r.push(line);
+        }
         let pad = self.width.saturating_sub(tag.chars().count());
         if self.colors {
             self.pending.extend_from_slice(color.sgr().as_bytes());
@@ -431,6 +520,53 @@ mod tests {
         }
         let report = format!("ned: {} lines dropped: console too slow", 1001 - kept.len());
         assert_eq!(text.lines().last(), Some(report.as_str()));
+    }
+
+    #[test]
+    fn recent_lines_and_counts_are_kept_per_stream_and_bounded() {
+        let sink = Sink::default();
+        let mut mux = LogMux::new(console(&sink), false);
+        let (a, wa) = mux.open("a", Color::WHITE).unwrap();
+        let (b, wb) = mux.open("b", Color::WHITE).unwrap();
+        for i in 0..1000 {
+            write_all(&wa, format!("a{i}\n").as_bytes());
+            if i % 100 == 0 {
+                mux.pump(a).unwrap();
+            }
+        }
+        write_all(&wb, b"only\n");
+        mux.pump(a).unwrap();
+        mux.pump(b).unwrap();
+        assert_eq!(mux.lines(a), 1000);
+        assert_eq!(mux.lines(b), 1);
+        assert_eq!(mux.recent(b, 10), [b"only".to_vec()]);
+        assert_eq!(
+            mux.recent(a, 3),
+            [b"a997".to_vec(), b"a998".to_vec(), b"a999".to_vec()]
+        );
+        let all = mux.recent(a, usize::MAX);
+        assert_eq!(all.len(), RECENT_LINES);
+        assert_eq!(all[0], format!("a{}", 1000 - RECENT_LINES).into_bytes());
+        // Long lines: bounded in bytes, each cut to RECENT_BYTES.
+        let long = vec![b'L'; RECENT_BYTES + 100];
+        for _ in 0..4 {
+            write_all(&wb, &long);
+            write_all(&wb, b"\n");
+            assert_eq!(mux.pump(b).unwrap(), Pumped::Open);
+        }
+        drop(wb);
+        while mux.pump(b).unwrap() != Pumped::Closed {}
+        assert_eq!(mux.lines(b), 5);
+        let kept = mux.recent(b, 10);
+        assert!(kept.len() <= 2 && !kept.is_empty(), "{}", kept.len());
+        assert!(kept.iter().all(|l| l.len() == RECENT_BYTES));
+        // Kept after the stream closed, reset when its id is reused.
+        let (c, wc) = mux.open("c", Color::WHITE).unwrap();
+        assert_eq!(c, b);
+        assert_eq!(mux.lines(c), 0);
+        assert!(mux.recent(c, 1).is_empty());
+        assert!(mux.recent(StreamId(99), 1).is_empty());
+        drop((wa, wc));
     }
 
     #[test]
