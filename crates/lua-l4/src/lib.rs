@@ -13,6 +13,7 @@ mod loader;
 mod rom;
 mod socket;
 mod task;
+mod tasks_info;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -264,6 +265,7 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
             Ok(l4)
         })?,
     )?;
+    tasks_info::preload(lua, &host)?;
     rom::install(lua, lock(&host.host).rom.clone())?;
     install_exit(lua, &host)?;
     interrupt_on_signals(lua, host.shutdown.clone())?;

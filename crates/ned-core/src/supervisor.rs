@@ -20,7 +20,7 @@ pub use ned_spawn::Exit;
 use ned_spawn::{Child, Command, Spawner};
 
 use crate::cap::{Cap, CapError, Granted, Kind};
-use crate::log::{Color, LogMux, Pumped, StreamId};
+use crate::log::{Color, LogMux, Pumped, RECENT_LINES, StreamId};
 use crate::reactor::{Reactor, Token};
 use crate::rights::Rights;
 pub use crate::shutdown::{Reason, SHUTDOWN_SIGNALS, Shutdown};
@@ -111,6 +111,8 @@ struct Facts {
     /// Its log stream while no later task reuses the stream's slot: the
     /// multiplexer keeps a closed stream's recent lines until then.
     log: Option<StreamId>,
+    /// The stream's line count and recent lines, taken at the exit.
+    kept: Option<(u64, Vec<Vec<u8>>)>,
 }
 
 /// One cap a task was granted: its name, type and rights.
@@ -132,10 +134,9 @@ pub struct TaskView<'a> {
     pub caps: &'a [CapFact],
     pub started: Instant,
     pub ended: Option<Instant>,
-    /// Its log stream, whose recent lines and count [`Supervisor::log`]
-    /// tells (none for a console task, or once a later task's stream
-    /// took the slot).
-    pub stream: Option<StreamId>,
+    /// Lines its log printed (0 for a console task); the recent ones are
+    /// [`Supervisor::log_tail`].
+    pub lines: u64,
 }
 
 /// Something the loop observed that the script layer reacts to.
@@ -234,6 +235,7 @@ impl Supervisor {
             started: Instant::now(),
             ended: None,
             log: None,
+            kept: None,
         };
         let (stream, log_write) = self.open_log(&spec.log)?;
         let stdio = match &log_write {
@@ -454,7 +456,20 @@ impl Supervisor {
         if let Some(sid) = stream {
             self.drain_snapshot(sid);
         }
+        self.keep_log(id);
         self.apply(id, Input::Exited(ended));
+    }
+
+    /// Takes an ended task's log facts out of its stream, whose slot a
+    /// later task may reuse.
+    fn keep_log(&mut self, id: TaskId) {
+        let Some(t) = self.tasks.get_mut(&id.0) else {
+            return;
+        };
+        if let Some(sid) = t.facts.log.take() {
+            t.facts.kept = Some((self.log.lines(sid), self.log.recent(sid, RECENT_LINES)));
+            self.log_owner.remove(&sid);
+        }
     }
 
     /// Prints what a stream held when its task ended, and no more (see
@@ -543,16 +558,28 @@ impl Supervisor {
                 caps: &t.facts.caps,
                 started: t.facts.started,
                 ended: t.facts.ended,
-                stream: t.facts.log,
+                lines: match (&t.facts.kept, t.facts.log) {
+                    (Some((n, _)), _) => *n,
+                    (None, Some(sid)) => self.log.lines(sid),
+                    (None, None) => 0,
+                },
             })
             .collect();
         all.sort_by_key(|t| t.id.0);
         all
     }
 
-    /// The log multiplexer, for its per-stream facts.
-    pub fn log(&self) -> &LogMux {
-        &self.log
+    /// The last `n` lines of task `id`'s log that ned keeps (at most
+    /// [`RECENT_LINES`]), oldest first; none for a console task.
+    pub fn log_tail(&self, id: TaskId, n: usize) -> Vec<Vec<u8>> {
+        let Some(t) = self.tasks.get(&id.0) else {
+            return Vec::new();
+        };
+        match (&t.facts.kept, t.facts.log) {
+            (Some((_, recent)), _) => recent[recent.len().saturating_sub(n)..].to_vec(),
+            (None, Some(sid)) => self.log.recent(sid, n),
+            (None, None) => Vec::new(),
+        }
     }
 
     /// Tasks whose process is still alive, released or not.
@@ -694,6 +721,7 @@ mod tests {
             started: Instant::now(),
             ended: None,
             log: None,
+            kept: None,
         };
         let err = sup.watch(child, stream, facts).unwrap_err();
         assert!(matches!(err, SupervisorError::Watch { .. }), "{err}");
@@ -749,8 +777,8 @@ mod tests {
                 rights: Rights::READ
             }]
         );
-        assert!(t.stream.is_some() && t.ended.is_none());
-        assert_eq!((all[1].id, all[1].name, all[1].stream), (id2, "true", None));
+        assert!(t.ended.is_none());
+        assert_eq!((all[1].id, all[1].name, all[1].lines), (id2, "true", 0));
         sup.signal(id, libc::SIGKILL).unwrap();
         let gone = |s: &Supervisor| s.live() == 0;
         let until = sup.run_until(Some(Instant::now() + Duration::from_secs(10)), false, gone);
@@ -763,33 +791,71 @@ mod tests {
         assert!(sup.tasks().is_empty());
     }
 
-    /// A stream slot freed at a task's exit and reused by a later task is
-    /// shown for the later task only.
+    /// An ended task keeps its log's count and recent lines, even when a
+    /// later task reuses its stream's slot.
     #[test]
-    fn a_reused_log_slot_belongs_to_the_later_task() {
+    fn an_ended_task_keeps_its_log_tail() {
         let sink = Sink::default();
         let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
-        let spec = |tag: &str| StartSpec {
-            path: CString::new("/bin/true").unwrap(),
-            argv: vec![CString::new("true").unwrap()],
+        let spec = |tag: &str, script: &str| StartSpec {
+            path: CString::new("/bin/sh").unwrap(),
+            argv: ["sh", "-c", script]
+                .map(|a| CString::new(a).unwrap())
+                .to_vec(),
             env: Vec::new(),
             caps: Vec::new(),
             log: LogTarget::Tagged(tag.into(), Color::WHITE),
             cpus: None,
             nice: None,
         };
-        let (a, _) = sup.start(spec("a")).unwrap();
         let gone = |s: &Supervisor| s.live() == 0;
-        let until = sup.run_until(Some(Instant::now() + Duration::from_secs(10)), false, gone);
-        assert_eq!(until, Until::Done);
-        let first = sup.tasks()[0].stream.unwrap();
-        let (b, _) = sup.start(spec("b")).unwrap();
+        let deadline = || Some(Instant::now() + Duration::from_secs(10));
+        let (a, _) = sup
+            .start(spec("a", "echo one; echo two; echo three"))
+            .unwrap();
+        assert_eq!(sup.run_until(deadline(), false, gone), Until::Done);
+        let (b, _) = sup.start(spec("b", "echo four")).unwrap();
+        assert_eq!(sup.run_until(deadline(), false, gone), Until::Done);
         let all = sup.tasks();
-        assert_eq!((all[0].id, all[1].id), (a, b));
-        let second = all[1].stream.unwrap();
-        // `true` closed its pipe by exiting: the loop freed the slot.
-        assert_eq!(second, first, "the freed slot is reused");
-        assert_eq!(all[0].stream, None, "the slot went to the later task");
+        assert_eq!((all[0].id, all[0].lines), (a, 3));
+        assert_eq!((all[1].id, all[1].lines), (b, 1));
+        assert_eq!(sup.log_tail(a, 2), [b"two".to_vec(), b"three".to_vec()]);
+        assert_eq!(sup.log_tail(a, 99).len(), 3);
+        assert_eq!(sup.log_tail(b, 5), [b"four".to_vec()]);
+        assert_eq!(sup.log_tail(TaskId(99), 5), Vec::<Vec<u8>>::new());
+    }
+
+    /// A running task that closed its log pipe loses its stream once a
+    /// later task reuses the slot, rather than showing that task's lines.
+    #[test]
+    fn a_reused_slot_is_not_shown_for_its_first_task() {
+        let sink = Sink::default();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let spec = |tag: &str, script: &str| StartSpec {
+            path: CString::new("/bin/sh").unwrap(),
+            argv: ["sh", "-c", script]
+                .map(|a| CString::new(a).unwrap())
+                .to_vec(),
+            env: Vec::new(),
+            caps: Vec::new(),
+            log: LogTarget::Tagged(tag.into(), Color::WHITE),
+            cpus: None,
+            nice: None,
+        };
+        let (a, _) = sup
+            .start(spec("a", "echo x; exec >/dev/null 2>&1; sleep 100"))
+            .unwrap();
+        let sid = sup.tasks[&a.0].facts.log.unwrap();
+        let closed = |s: &Supervisor| s.log.fd(sid).is_none();
+        let deadline = Some(Instant::now() + Duration::from_secs(10));
+        assert_eq!(sup.run_until(deadline, false, closed), Until::Done);
+        let (b, _) = sup.start(spec("b", "echo y")).unwrap();
+        assert_eq!(sup.tasks[&b.0].facts.log, Some(sid), "the slot is reused");
+        let gone = |s: &Supervisor| s.tasks[&b.0].state != State::Running { held: true };
+        let deadline = Some(Instant::now() + Duration::from_secs(10));
+        assert_eq!(sup.run_until(deadline, false, gone), Until::Done);
+        assert_eq!(sup.log_tail(a, 5), Vec::<Vec<u8>>::new());
+        assert_eq!(sup.log_tail(b, 5), [b"y".to_vec()]);
         sup.terminate_all(Duration::from_secs(5));
     }
 }

@@ -31,3 +31,4 @@ mod sockets_inet;
 mod start;
 mod tasks;
 mod teardown;
+mod view;
