@@ -60,6 +60,9 @@ L4.cast = lift(core.cast)
 -- end under --exit/--wait-and-exit); start() then refuses.
 L4.shutting_down = lift(core.shutting_down)
 L4.socket = lift(core.socket)
+-- L4.server_loop(channel): serves ned's command protocol (ned-prompt) on
+-- the channel and runs ned's loop until ned shuts down (docs/prompt.md).
+L4.server_loop = lift(core.server_loop)
 
 -- L4.sleep(s) and L4.msleep(ms), as upstream (spec §15): nothing at all
 -- for a missing, nil, non-number or non-positive argument (NaN included);

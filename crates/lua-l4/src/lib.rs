@@ -7,6 +7,7 @@
 //! table; scripts never see them directly.
 
 mod cap;
+mod command;
 mod fail;
 mod info;
 mod loader;
@@ -183,6 +184,7 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("task_pid", hosted(lua, host, task::pid)?)?;
     t.set("sleep", hosted(lua, host, task::sleep)?)?;
     t.set("shutting_down", hosted(lua, host, shutting_down)?)?;
+    t.set("server_loop", command::server_loop(lua, host)?)?;
     t.set("arch", native(lua, host, info::arch)?)?;
     t.set("platform", native(lua, host, info::platform)?)?;
     t.set("mword_bits", native(lua, host, info::mword_bits)?)?;
@@ -268,7 +270,7 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
     tasks_info::preload(lua, &host)?;
     rom::install(lua, lock(&host.host).rom.clone())?;
     install_exit(lua, &host)?;
-    interrupt_on_signals(lua, host.shutdown.clone())?;
+    interrupt_on_signals(lua, &host)?;
     Ok(host)
 }
 
@@ -324,7 +326,7 @@ pub fn report(e: &mlua::Error) {
 }
 
 /// How many VM instructions run between two looks at the shutdown flag.
-const SIGNAL_CHECK_INSTRUCTIONS: u32 = 1 << 20;
+const SIGNAL_CHECK_INSTRUCTIONS: u32 = ned_core::control::TICK as u32;
 
 /// ned reads its signals in its loop, so a boot script or an exit handler
 /// that never returns would make ned deaf to them. A count hook on the main
@@ -332,11 +334,20 @@ const SIGNAL_CHECK_INSTRUCTIONS: u32 = 1 << 20;
 /// instructions and raises `interrupted by signal N` (or the `os.exit`
 /// unwinding) in the running code; the flag stays set, so code that
 /// catches the error with `pcall` is interrupted again at the next check.
-fn interrupt_on_signals(lua: &Lua, shutdown: Arc<Shutdown>) -> mlua::Result<()> {
+/// The same hook stops a remote command that was cancelled or ran out of
+/// its budget (crate::command).
+fn interrupt_on_signals(lua: &Lua, host: &HostRef) -> mlua::Result<()> {
     let triggers = mlua::HookTriggers::new().every_nth_instruction(SIGNAL_CHECK_INSTRUCTIONS);
-    lua.set_hook(triggers, move |_, _| match shutdown.check() {
-        Some(r) => interruption(r).map_or(Ok(mlua::VmState::Continue), Err),
-        None => Ok(mlua::VmState::Continue),
+    let shutdown = host.shutdown.clone();
+    let host = Arc::downgrade(host);
+    lua.set_hook(triggers, move |_, _| {
+        if let Some(e) = shutdown.check().and_then(interruption) {
+            return Err(e);
+        }
+        match host.upgrade().and_then(|h| command::check(&h)) {
+            Some(e) => Err(e),
+            None => Ok(mlua::VmState::Continue),
+        }
     })
 }
 
@@ -366,6 +377,14 @@ pub const GRACE: Duration = Duration::from_secs(3);
 /// terminate the tasks and run their handlers. Errors inside the loop are
 /// printed and the loop goes on.
 pub fn run(lua: &Lua, host: &HostRef, mode: Mode) {
+    serve(lua, host, mode);
+    let _ = host.with(|h| h.sup.terminate_all(GRACE));
+    dispatch_pending(lua, host);
+}
+
+/// ned's loop until shutdown, or the end `mode` asks for: events are
+/// dispatched (exit handlers, remote commands) and logs flow.
+fn serve(lua: &Lua, host: &HostRef, mode: Mode) {
     loop {
         dispatch_pending(lua, host);
         if host.shutdown.check().is_some() {
@@ -384,8 +403,6 @@ pub fn run(lua: &Lua, host: &HostRef, mode: Mode) {
             Err(_) => break,
         }
     }
-    let _ = host.with(|h| h.sup.terminate_all(GRACE));
-    dispatch_pending(lua, host);
 }
 
 /// Closes the main state after [`run`], in order: natives (ned's and
@@ -410,9 +427,12 @@ fn dispatch_pending(lua: &Lua, host: &HostRef) {
     }
 }
 
-/// Runs the exit handler of one exit.
+/// Runs the exit handler of one exit, or one remote command.
 fn dispatch(lua: &Lua, host: &HostRef, e: Event) {
-    let Event::Exited(id, ended) = e;
+    let (id, ended) = match e {
+        Event::Exited(id, ended) => (id, ended),
+        Event::Command(client) => return command::dispatch(lua, host, client),
+    };
     let Ok(Some(f)) = lua.named_registry_value::<Option<Function>>(DISPATCH_KEY) else {
         return;
     };

@@ -10,6 +10,7 @@
 pub mod cap;
 pub mod channel;
 pub mod console;
+pub mod control;
 pub mod log;
 pub mod reactor;
 pub mod rights;

@@ -28,6 +28,10 @@ pub enum Token {
     Log(StreamId),
     /// The console has room again for throttled log pipes.
     LogSpace,
+    /// A command listener (crate::control) has a client to accept.
+    ControlListen(u64),
+    /// A command client is readable or writable.
+    ControlClient(u64),
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -36,6 +40,8 @@ const KIND_SHUTDOWN: u64 = 1;
 const KIND_TASK: u64 = 2;
 const KIND_LOG: u64 = 3;
 const KIND_LOG_SPACE: u64 = 4;
+const KIND_CONTROL_LISTEN: u64 = 5;
+const KIND_CONTROL_CLIENT: u64 = 6;
 
 impl Token {
     fn encode(self) -> u64 {
@@ -44,6 +50,8 @@ impl Token {
             Token::Task(t) => (KIND_TASK, t.0),
             Token::Log(s) => (KIND_LOG, s.0 as u64),
             Token::LogSpace => (KIND_LOG_SPACE, 0),
+            Token::ControlListen(i) => (KIND_CONTROL_LISTEN, i),
+            Token::ControlClient(c) => (KIND_CONTROL_CLIENT, c),
         };
         debug_assert!(id <= ID_MASK, "token id {id} does not fit");
         kind << KIND_SHIFT | (id & ID_MASK)
@@ -56,6 +64,8 @@ impl Token {
             KIND_TASK => Some(Token::Task(TaskId(id))),
             KIND_LOG => Some(Token::Log(StreamId(id as usize))),
             KIND_LOG_SPACE => Some(Token::LogSpace),
+            KIND_CONTROL_LISTEN => Some(Token::ControlListen(id)),
+            KIND_CONTROL_CLIENT => Some(Token::ControlClient(id)),
             _ => None,
         }
     }
@@ -80,6 +90,34 @@ impl Reactor {
             epoll::EventData::new_u64(token.encode()),
             epoll::EventFlags::IN,
         )
+        .map_err(Into::into)
+    }
+
+    /// Watches `fd` under `token` for input, output, both or (neither)
+    /// nothing, whether or not it was watched before.
+    pub fn set_interest(
+        &self,
+        fd: impl AsFd,
+        token: Token,
+        read: bool,
+        write: bool,
+    ) -> io::Result<()> {
+        let mut flags = epoll::EventFlags::empty();
+        if read {
+            flags |= epoll::EventFlags::IN;
+        }
+        if write {
+            flags |= epoll::EventFlags::OUT;
+        }
+        if flags.is_empty() {
+            self.remove(fd);
+            return Ok(());
+        }
+        let data = epoll::EventData::new_u64(token.encode());
+        match epoll::modify(&self.epoll, &fd, data, flags) {
+            Err(rustix::io::Errno::NOENT) => epoll::add(&self.epoll, fd, data, flags),
+            other => other,
+        }
         .map_err(Into::into)
     }
 
@@ -130,6 +168,8 @@ mod tests {
             Token::Task(TaskId(ID_MASK)),
             Token::Log(StreamId(7)),
             Token::LogSpace,
+            Token::ControlListen(3),
+            Token::ControlClient(ID_MASK),
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
         }

@@ -20,6 +20,7 @@ pub use ned_spawn::Exit;
 use ned_spawn::{Child, Command, Spawner};
 
 use crate::cap::{Cap, CapError, Granted, Kind};
+use crate::control::{ClientId, Control, ControlError, Stop};
 use crate::log::{Color, LogMux, Pumped, RECENT_LINES, StreamId};
 use crate::reactor::{Reactor, Token};
 use crate::rights::Rights;
@@ -143,6 +144,8 @@ pub struct TaskView<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
     Exited(TaskId, Ended),
+    /// A command client has a request waiting ([`Supervisor::take_command`]).
+    Command(ClientId),
 }
 
 /// Why [`Supervisor::run_until`] returned.
@@ -167,6 +170,7 @@ pub struct Supervisor {
     next: u64,
     /// Which task each log stream slot was last opened for.
     log_owner: HashMap<StreamId, u64>,
+    control: Control,
 }
 
 impl Supervisor {
@@ -202,6 +206,7 @@ impl Supervisor {
             events: VecDeque::new(),
             next: 0,
             log_owner: HashMap::new(),
+            control: Control::default(),
         })
     }
 
@@ -351,6 +356,12 @@ impl Supervisor {
                 Token::LogSpace => self.rewatch_logs(),
                 Token::Task(id) => self.collect(id),
                 Token::Shutdown => self.shutdown.drain(),
+                Token::ControlListen(i) => self.control.accept(&self.reactor, i),
+                Token::ControlClient(c) => {
+                    if self.control.ready(&self.reactor, c) {
+                        self.events.push_back(Event::Command(ClientId(c)));
+                    }
+                }
             }
         }
         Ok(())
@@ -391,6 +402,46 @@ impl Supervisor {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+    }
+
+    /// Serves the command protocol on a channel's listening socket.
+    pub fn serve_commands(&mut self, listener: BorrowedFd<'_>) -> io::Result<()> {
+        self.control.serve(&self.reactor, listener)
+    }
+
+    /// Serves the command protocol on a new socket at `path` (`--control`).
+    pub fn listen_commands(&mut self, path: &std::path::Path) -> Result<(), ControlError> {
+        self.control.listen_path(&self.reactor, path)
+    }
+
+    /// Instructions one command may run (0: no limit).
+    pub fn set_command_budget(&mut self, instructions: u64) {
+        self.control.budget = instructions;
+    }
+
+    /// The chunk of the request behind an `Event::Command`, marked as the
+    /// running command until [`Supervisor::finish_command`]. `None` when
+    /// the client left meanwhile.
+    pub fn take_command(&mut self, id: ClientId) -> Option<Vec<u8>> {
+        let (chunk, more) = self.control.take(&self.reactor, id)?;
+        if more {
+            self.events.push_back(Event::Command(id));
+        }
+        self.control.begin(id);
+        Some(chunk)
+    }
+
+    /// Sends the reply of the running command.
+    pub fn finish_command(&mut self, id: ClientId, status: i32, text: &[u8]) {
+        self.control.end();
+        self.control.reply(&self.reactor, id, status, text);
+    }
+
+    /// For the count hook: whether the running command must stop, and the
+    /// error message to raise in it.
+    pub fn command_stop(&mut self) -> Option<String> {
+        let budget = self.control.budget;
+        self.control.tick().map(|s: Stop| s.message(budget))
     }
 
     /// The next event the script layer has not seen yet.

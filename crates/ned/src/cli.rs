@@ -42,6 +42,14 @@ struct Flags {
     /// (default: 1G, or half the address-space limit when that is lower).
     #[arg(long = "lua-memory", value_name = "SIZE", value_parser = size)]
     lua_memory: Option<usize>,
+    /// Serve the remote command interface (ned-prompt --connect PATH) on a
+    /// new Unix socket at PATH, mode 0600 (docs/prompt.md).
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
+    /// VM instructions one remote command may run before it is stopped
+    /// (default 1073741824; 0: no limit).
+    #[arg(long = "command-budget", value_name = "N")]
+    command_budget: Option<u64>,
     /// After the script: exit at once, terminating the tasks.
     #[arg(long, hide = true)]
     exit: bool,
@@ -60,6 +68,8 @@ pub struct Options {
     /// `--cap` caps, opened, in command-line order.
     pub caps: Vec<(String, Cap)>,
     pub lua_memory: Option<usize>,
+    pub control: Option<PathBuf>,
+    pub command_budget: Option<u64>,
     pub script: Option<PathBuf>,
     pub args: Vec<OsString>,
 }
@@ -72,7 +82,9 @@ pub fn usage() -> String {
 }
 
 /// Options that take a value as the next argument.
-const VALUE_OPTIONS: [&str; 6] = [
+const VALUE_OPTIONS: [&str; 8] = [
+    "--control",
+    "--command-budget",
     "-e",
     "--execute",
     "--rom",
@@ -166,6 +178,8 @@ pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
         lua_root: flags.lua_root,
         caps,
         lua_memory: flags.lua_memory,
+        control: flags.control,
+        command_budget: flags.command_budget,
         script,
         args: rest,
     })

@@ -75,7 +75,20 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
         std::env::var_os("NO_COLOR").is_none() && rustix::termios::isatty(rustix::stdio::stdout());
     let out = ned_core::console::stdout().context("failed to start ned's stdout writer")?;
     let mux = LogMux::new(out.clone(), colors);
-    let sup = Supervisor::new(mux).context("failed to start the supervisor")?;
+    let mut sup = Supervisor::new(mux).context("failed to start the supervisor")?;
+    if let Some(n) = opts.command_budget {
+        sup.set_command_budget(n);
+    }
+    if let Some(path) = &opts.control
+        && let Err(e) = sup.listen_commands(path)
+    {
+        ned_core::diag!(
+            "ned: --control {}: {:#}",
+            path.display(),
+            anyhow::Error::new(e)
+        );
+        return Ok(2);
+    }
     let shutdown = sup.shutdown().clone();
 
     let mut inherited = adopt(inherited);
