@@ -41,10 +41,7 @@ end
 
 -- How a task ended: "code N", "signal N", "lost"; "" while running.
 function P.exit_of(t)
-  if t.state == "running" then return "" end
-  if t.code then return "code " .. t.code end
-  if t.signal then return "signal " .. t.signal end
-  return "lost"
+  return t.exit
 end
 
 -- The columns of ps(), in order: a title and how a record shows. A later
@@ -193,17 +190,8 @@ end
 
 -- rows(): the live view's sample, one line per task, fields separated by
 -- tabs: pid, tag, state, uptime (s), cpu (s), rss (bytes), log lines, exit.
--- The first line is "ned" and the number of tasks. One call per refresh.
-function P.rows()
-  local all = P.tasks()
-  local out = { "ned\t" .. #all }
-  for i, t in ipairs(all) do
-    out[i + 1] = concat({
-      t.pid, (t.tag:gsub("[\t\n]", " ")), t.state, fmt("%.1f", t.uptime),
-      fmt("%.2f", t.cpu or 0), t.rss or 0, t.lines or 0, P.exit_of(t),
-    }, "\t")
-  end
-  return concat(out, "\n")
-end
+-- The first line is "ned" and the number of tasks. One call per refresh,
+-- built natively (no table per task).
+P.rows = lift(core.rows)
 
 return P

@@ -33,6 +33,7 @@ pub(crate) fn preload(lua: &Lua, host: &HostRef) -> mlua::Result<()> {
             let core = lua.create_table()?;
             core.set("tasks", hosted(lua, &h, tasks)?)?;
             core.set("log_tail", hosted(lua, &h, log_tail)?)?;
+            core.set("rows", hosted(lua, &h, rows)?)?;
             core.set("signal", hosted(lua, &h, crate::task::signal)?)?;
             let l4: Value = lua.globals().get::<Function>("require")?.call("L4")?;
             lua.load(PROMPT_LUA)
@@ -51,12 +52,21 @@ pub(crate) struct Usage {
 }
 
 /// Parses the text of `/proc/<pid>/stat`. The command name (field 2) may
-/// hold spaces and parentheses, so fields are counted after its last `)`.
-pub(crate) fn parse_stat(text: &str, ticks_per_sec: u64, page: u64) -> Option<Usage> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+/// hold spaces, parentheses and bytes that are not UTF-8, so fields are
+/// counted after its last `)`.
+pub(crate) fn parse_stat(text: &[u8], ticks_per_sec: u64, page: u64) -> Option<Usage> {
+    let close = text.iter().rposition(|&b| b == b')')?;
+    let fields: Vec<&[u8]> = text[close + 1..]
+        .split(u8::is_ascii_whitespace)
+        .filter(|f| !f.is_empty())
+        .collect();
     // After `)`: field 3 (state) is index 0, so field n is index n - 3.
-    let num = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    let num = |n: usize| {
+        std::str::from_utf8(fields.get(n - 3)?)
+            .ok()?
+            .parse::<u64>()
+            .ok()
+    };
     let ticks = num(14)? + num(15)?;
     let rss = num(24)?;
     Some(Usage {
@@ -65,10 +75,16 @@ pub(crate) fn parse_stat(text: &str, ticks_per_sec: u64, page: u64) -> Option<Us
     })
 }
 
+/// Reads `/proc/<pid>/stat` with one `read` into a stack buffer (the file
+/// is a few hundred bytes): the live view asks this of every task every
+/// second, so it is kept to open, read, close.
 fn usage(pid: i32) -> Option<Usage> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    use std::io::Read;
+    let mut buf = [0u8; 2048];
+    let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let n = f.read(&mut buf).ok()?;
     parse_stat(
-        &text,
+        &buf[..n],
         rustix::param::clock_ticks_per_second(),
         rustix::param::page_size() as u64,
     )
@@ -76,7 +92,8 @@ fn usage(pid: i32) -> Option<Usage> {
 
 /// `core.tasks(with_caps)`: an array of records, in start order —
 /// `id, tag, pid, state ("running" or "exited"), uptime` (seconds, up to
-/// the exit for an exited task), `code, signal` (once exited), `cpu, rss`
+/// the exit for an exited task), `code, signal` (once exited), `exit`
+/// (`code N`, `signal N`, `lost`, or empty while running), `cpu, rss`
 /// (while running, when /proc can tell), `lines` (log lines so far) and,
 /// when asked, `caps`: an array of `{name, type, rights}`.
 fn tasks(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<Table> {
@@ -104,6 +121,7 @@ fn record(lua: &Lua, t: &TaskView<'_>, now: Instant, with_caps: bool) -> Res<Tab
         "uptime",
         end.saturating_duration_since(t.started).as_secs_f64(),
     )?;
+    rec.set("exit", exit_text(t.state))?;
     match t.state {
         State::Running { .. } => {
             rec.set("state", "running")?;
@@ -133,6 +151,50 @@ fn record(lua: &Lua, t: &TaskView<'_>, now: Instant, with_caps: bool) -> Res<Tab
         rec.set("caps", caps)?;
     }
     Ok(rec)
+}
+
+/// `core.rows()`: the live view's sample (lua/prompt.lua, `rows`), built
+/// here in one string without a Lua table per task, as it is asked for
+/// every second.
+fn rows(host: &HostCell, _: &Lua, _: MultiValue) -> Res<String> {
+    use std::fmt::Write;
+    let now = Instant::now();
+    host.with(|h| {
+        let all = h.sup.tasks();
+        let mut out = String::with_capacity(64 * (all.len() + 1));
+        let _ = write!(out, "ned\t{}", all.len());
+        for t in &all {
+            let end = t.ended.unwrap_or(now);
+            let up = end.saturating_duration_since(t.started).as_secs_f64();
+            let tag: String = t
+                .name
+                .chars()
+                .map(|c| if c == '\t' || c == '\n' { ' ' } else { c })
+                .collect();
+            let (state, u) = match t.state {
+                State::Running { .. } => ("running", usage(t.pid)),
+                State::Zombie(_) => ("exited", None),
+            };
+            let exit = exit_text(t.state);
+            let (cpu, rss) = u.map_or((0.0, 0), |u| (u.cpu, u.rss));
+            let _ = write!(
+                out,
+                "\n{}\t{tag}\t{state}\t{up:.1}\t{cpu:.2}\t{rss}\t{}\t{exit}",
+                t.pid, t.lines
+            );
+        }
+        out
+    })
+}
+
+/// How a task ended: `code N`, `signal N`, `lost`; empty while running.
+fn exit_text(state: State) -> String {
+    match state {
+        State::Running { .. } => String::new(),
+        State::Zombie(Ended::Code(c)) => format!("code {c}"),
+        State::Zombie(Ended::Signal(s)) => format!("signal {s}"),
+        State::Zombie(Ended::Lost) => "lost".to_owned(),
+    }
 }
 
 /// A rights mask as the letters `mode()` takes, in L4Re's order.
