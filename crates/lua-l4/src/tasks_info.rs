@@ -254,7 +254,10 @@ mod tests {
             text.push_str(&format!(" {v}"));
         }
         text.push_str(" 7 8 9\n");
-        let u = parse_stat(&text, 100, 4096).unwrap();
+        let mut bytes = text.into_bytes();
+        // A command name that is not UTF-8.
+        bytes[4] = 0xff;
+        let u = parse_stat(&bytes, 100, 4096).unwrap();
         assert_eq!(
             u,
             Usage {
@@ -262,8 +265,8 @@ mod tests {
                 rss: 3 * 4096
             }
         );
-        assert_eq!(parse_stat("42 (x) S 1 2", 100, 4096), None);
-        assert_eq!(parse_stat("no parenthesis", 100, 4096), None);
+        assert_eq!(parse_stat(b"42 (x) S 1 2", 100, 4096), None);
+        assert_eq!(parse_stat(b"no parenthesis", 100, 4096), None);
     }
 
     #[test]
