@@ -118,5 +118,9 @@ fn lunatik_docs_examples() {
 
 #[test]
 fn prompt_helpers_docs_examples() {
-    run_page("docs/prompt-helpers.md", &["--wait-and-exit", "--rom", "/bin"], 3);
+    run_page(
+        "docs/prompt-helpers.md",
+        &["--wait-and-exit", "--rom", "/bin"],
+        3,
+    );
 }

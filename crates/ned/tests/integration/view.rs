@@ -190,7 +190,10 @@ impl Tmux {
         let t = Tmux {
             socket: format!("ned-test-{name}-{}", std::process::id()),
         };
-        let quoted: Vec<String> = argv.iter().map(|a| format!("'{a}'")).collect();
+        let quoted: Vec<String> = argv
+            .iter()
+            .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+            .collect();
         let cmd = format!("exec {}", quoted.join(" "));
         let (c, r) = (cols.to_string(), rows.to_string());
         t.tmux(&["new-session", "-d", "-x", &c, "-y", &r, &cmd]);
@@ -373,4 +376,33 @@ fn a_person_at_the_prompt_in_a_terminal() {
         "{saved}"
     );
     stop(ned);
+}
+
+/// ned going away under an open live view ends it with a clear message and
+/// status 3, and gives the terminal back.
+#[test]
+fn the_live_view_ends_clearly_when_ned_goes() {
+    let sb = Sandbox::new();
+    let (ned, sock) = serve(&sb);
+    let bin = prompt_bin();
+    let status = sb.root.join("status");
+    let script = format!(
+        "'{}' --connect '{}' --top; echo \"exit $?\" > '{}'; sleep 60",
+        path_str(&bin),
+        path_str(&sock),
+        path_str(&status)
+    );
+    let t = Tmux::start("gone", &["/bin/sh", "-c", &script], 100, 20);
+    t.wait("the live view", |s| s.contains("ned top — 3 tasks"));
+    stop(ned);
+    let screen = t.wait("the message", |s| s.contains("ned-prompt: top: "));
+    assert!(
+        !screen.contains("ned top —"),
+        "the screen was not given back:\n{screen}"
+    );
+    assert!(screen.contains("ned closed the connection"), "{screen}");
+    let got = wait_for(GUARD, || {
+        std::fs::read_to_string(&status).is_ok_and(|s| s == "exit 3\n")
+    });
+    assert!(got, "ned-prompt --top did not exit 3");
 }
