@@ -19,7 +19,7 @@ use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, Ke
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 use ratatui::{Frame, Terminal};
 
 use crate::wire::Conn;
@@ -36,6 +36,8 @@ pub trait Source {
     fn sample(&mut self) -> Result<String>;
     /// Sends `signal` (a name: `TERM`, `KILL`) to the task with `pid`.
     fn kill(&mut self, pid: i32, signal: &str) -> Result<()>;
+    /// The last `n` lines of the log of the task with `pid`.
+    fn logs(&mut self, pid: i32, n: usize) -> Result<Vec<String>>;
 }
 
 /// ned over a connection: one request per sample, one per kill.
@@ -57,6 +59,15 @@ impl Source for Ned<'_> {
             bail!("{}", r.text);
         }
         Ok(())
+    }
+
+    fn logs(&mut self, pid: i32, n: usize) -> Result<Vec<String>> {
+        let chunk = format!("return require('ned.prompt').logs({pid}, {n})");
+        let r = self.0.call(chunk.as_bytes(), None)?;
+        if r.status != 0 {
+            bail!("{}", r.text);
+        }
+        Ok(r.text.lines().map(str::to_owned).collect())
     }
 }
 
@@ -164,7 +175,10 @@ const COLUMNS: [&str; 8] = [
 ];
 
 /// The keys, as the bottom line shows them.
-const KEYS: &str = "q quit  ↑↓ select  ←→ sort  r reverse  k kill (TERM)  K kill (KILL)";
+const KEYS: &str = "q quit  ↑↓ select  ←→ sort  r reverse  l log  k kill (TERM)  K kill (KILL)";
+
+/// Lines of the selected task's log that the log pane shows.
+const LOG_LINES: usize = 8;
 
 /// The view's state between frames: rows, selection, sort, last message.
 pub struct View {
@@ -178,6 +192,9 @@ pub struct View {
     /// What the last action did, or the last error.
     pub status: String,
     pub quit: bool,
+    /// Whether the log pane is open (`l`), and what it shows.
+    pub show_log: bool,
+    log: Vec<String>,
 }
 
 impl Default for View {
@@ -191,6 +208,8 @@ impl Default for View {
             table: TableState::default().with_selected(Some(0)),
             status: String::new(),
             quit: false,
+            show_log: false,
+            log: Vec::new(),
         }
     }
 }
@@ -297,10 +316,22 @@ impl View {
                 self.reverse = !self.reverse;
                 self.sort_rows(selected);
             }
+            KeyCode::Char('l') => self.show_log = !self.show_log,
             KeyCode::Char('k') => self.kill(src, "TERM"),
             KeyCode::Char('K') => self.kill(src, "KILL"),
             _ => {}
         }
+    }
+
+    /// Fetches the log pane's lines, when it is open, for the selected
+    /// task; an error is shown in the pane.
+    pub fn fetch_log(&mut self, src: &mut dyn Source) {
+        let Some(pid) = self.selected().map(|r| r.s.pid).filter(|_| self.show_log) else {
+            return;
+        };
+        self.log = src
+            .logs(pid, LOG_LINES)
+            .unwrap_or_else(|e| vec![format!("{e:#}")]);
     }
 
     fn kill(&mut self, src: &mut dyn Source, signal: &str) {
@@ -320,9 +351,15 @@ impl View {
 
     /// Draws one frame.
     pub fn draw(&mut self, f: &mut Frame<'_>) {
-        let [title, body, status, keys] = Layout::vertical([
+        let pane = if self.show_log {
+            LOG_LINES as u16 + 1
+        } else {
+            0
+        };
+        let [title, body, log, status, keys] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(1),
+            Constraint::Length(pane),
             Constraint::Length(1),
             Constraint::Length(1),
         ])
@@ -377,6 +414,14 @@ impl View {
             .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD))
             .highlight_symbol("> ");
         f.render_stateful_widget(table, body, &mut self.table);
+        if self.show_log {
+            let tag = self.selected().map_or("", |r| r.s.tag.as_str());
+            let lines: Vec<Line<'_>> = self.log.iter().map(|l| Line::from(l.as_str())).collect();
+            let block = Block::new()
+                .borders(Borders::TOP)
+                .title(format!(" log of {tag} (l closes) "));
+            f.render_widget(Paragraph::new(lines).block(block), log);
+        }
         f.render_widget(Paragraph::new(self.status.as_str()), status);
         f.render_widget(
             Line::from(KEYS).style(Style::new().add_modifier(Modifier::DIM)),
@@ -469,13 +514,17 @@ where
             let at = Instant::now();
             // ned gone, or a bad reply: the view ends with the error.
             view.update(parse(&src.sample()?)?, at);
+            view.fetch_log(src);
             next = at + REFRESH;
         }
         term.draw(|f| view.draw(f))?;
         let wait = next.saturating_duration_since(Instant::now());
         if event::poll(wait)? {
             match event::read()? {
-                Event::Key(k) => view.key(k, src),
+                Event::Key(k) => {
+                    view.key(k, src);
+                    view.fetch_log(src);
+                }
                 Event::Resize(..) => {}
                 _ => continue,
             }
@@ -537,6 +586,13 @@ mod tests {
         killed: Vec<(i32, String)>,
     }
 
+    impl Fixed {
+        /// The fixed log of a pid: `<pid> line <i>`.
+        fn log(pid: i32, n: usize) -> Vec<String> {
+            (1..=n).map(|i| format!("{pid} line {i}")).collect()
+        }
+    }
+
     impl Source for Fixed {
         fn sample(&mut self) -> Result<String> {
             if self.samples.is_empty() {
@@ -547,6 +603,12 @@ mod tests {
         fn kill(&mut self, pid: i32, signal: &str) -> Result<()> {
             self.killed.push((pid, signal.to_owned()));
             Ok(())
+        }
+        fn logs(&mut self, pid: i32, n: usize) -> Result<Vec<String>> {
+            if pid == 103 {
+                bail!("logs: no task with pid 103");
+            }
+            Ok(Fixed::log(pid, n))
         }
     }
 
@@ -640,15 +702,7 @@ mod tests {
     #[test]
     fn a_frame_shows_the_table_the_sort_and_the_keys() {
         let mut v = two_samples();
-        let mut term = Terminal::new(TestBackend::new(90, 8)).unwrap();
-        term.draw(|f| v.draw(f)).unwrap();
-        let text: String = term
-            .backend()
-            .buffer()
-            .content()
-            .chunks(90)
-            .map(|l| l.iter().map(|c| c.symbol()).collect::<String>() + "\n")
-            .collect();
+        let text = frame(&mut v, 90, 8);
         assert!(text.contains("ned top — 3 tasks, 2 running"), "{text}");
         assert!(text.contains("CPU%▼"), "{text}");
         // The selection followed the first sample's first row.
@@ -696,5 +750,42 @@ mod tests {
         assert_eq!(duration(93600.0), "1d02h");
         assert_eq!(bytes(812 * 1024), "812K");
         assert_eq!(bytes(14 * 1024 * 1024 + 200 * 1024), "14.2M");
+    }
+
+    /// Renders a frame of `v` as text, one line per row.
+    fn frame(v: &mut View, cols: u16, rows: u16) -> String {
+        let mut term = Terminal::new(TestBackend::new(cols, rows)).unwrap();
+        term.draw(|f| v.draw(f)).unwrap();
+        term.backend()
+            .buffer()
+            .content()
+            .chunks(cols as usize)
+            .map(|l| l.iter().map(|c| c.symbol()).collect::<String>() + "\n")
+            .collect()
+    }
+
+    #[test]
+    fn l_opens_the_selected_tasks_log_and_errors_show_in_it() {
+        let mut v = two_samples();
+        let mut src = Fixed::default();
+        v.fetch_log(&mut src);
+        assert!(!frame(&mut v, 90, 20).contains("log of"), "closed at first");
+        v.key(key(KeyCode::Char('l')), &mut src);
+        v.fetch_log(&mut src);
+        let text = frame(&mut v, 90, 20);
+        assert!(text.contains("log of web (l closes)"), "{text}");
+        assert!(
+            text.contains("101 line 1") && text.contains("101 line 8"),
+            "{text}"
+        );
+        v.key(key(KeyCode::End), &mut src);
+        v.fetch_log(&mut src);
+        let text = frame(&mut v, 90, 20);
+        assert!(
+            text.contains("log of cron") && text.contains("no task with pid 103"),
+            "{text}"
+        );
+        v.key(key(KeyCode::Char('l')), &mut src);
+        assert!(!frame(&mut v, 90, 20).contains("log of"), "closed again");
     }
 }

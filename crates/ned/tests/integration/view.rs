@@ -228,6 +228,27 @@ impl Tmux {
         self.keys(&["Enter"]);
     }
 
+    /// Types `text` and Enter at the prompt, then waits for the next
+    /// prompt (`ned>` or `>>`): what is typed while a command runs is read
+    /// by the prompt's Ctrl-C watcher, as at a real terminal.
+    fn enter(&self, text: &str) -> String {
+        self.submit(text, || self.line(text))
+    }
+
+    /// Sends `keys` (ending in Enter), then waits for the next prompt.
+    fn submit(&self, what: &str, send: impl FnOnce()) -> String {
+        let prompts = |s: &str| {
+            s.lines()
+                .filter(|l| l.starts_with("ned>") || l.starts_with(">>"))
+                .count()
+        };
+        let before = prompts(&self.screen());
+        send();
+        self.wait(&format!("the prompt after {what:?}"), |s| {
+            prompts(s) > before
+        })
+    }
+
     fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-t", "0"])
     }
@@ -301,24 +322,27 @@ fn a_person_at_the_prompt_in_a_terminal() {
     let prompt_pid = t.pane_pid();
     // capture-pane drops trailing blanks: the prompt reads `ned>`.
     t.wait("the prompt", |s| s.contains("ned>"));
-    t.line("x = 40 + 2");
-    t.line("function twice(a)");
-    t.wait("a continuation prompt", |s| {
-        s.lines().any(|l| l.starts_with(">>"))
-    });
-    t.line("return a * 2");
-    t.line("end");
-    t.line("twice(x)");
-    t.wait("twice(x)", |s| s.lines().any(|l| l.trim() == "84"));
+    t.enter("x = 40 + 2");
+    let screen = t.enter("function twice(a)");
+    assert!(
+        screen.lines().any(|l| l.starts_with(">>")),
+        "a continuation prompt:\n{screen}"
+    );
+    t.enter("return a * 2");
+    t.enter("end");
+    let screen = t.enter("twice(x)");
+    assert!(screen.lines().any(|l| l.trim() == "84"), "{screen}");
     // Up brings back `twice(x)`; Enter runs it again.
     t.keys(&["Up"]);
     t.wait("the recalled line", |s| {
         s.lines().filter(|l| l.contains("twice(x)")).count() == 2
     });
-    t.keys(&["Enter"]);
-    t.wait("84 twice", |s| {
-        s.lines().filter(|l| l.trim() == "84").count() == 2
-    });
+    let screen = t.submit("the recalled line", || t.keys(&["Enter"]));
+    assert_eq!(
+        screen.lines().filter(|l| l.trim() == "84").count(),
+        2,
+        "{screen}"
+    );
     // A bare expression over a helper.
     t.line("require('ned.prompt').ps()");
     t.wait("the task table", |s| {
@@ -340,6 +364,13 @@ fn a_person_at_the_prompt_in_a_terminal() {
     );
     // Sorted by CPU, ties by pid: web is first and selected. Kill it.
     assert!(screen.lines().any(|l| l.starts_with("> web ")), "{screen}");
+    // `l` opens web's log under the table.
+    t.keys(&["l"]);
+    t.wait("web's log", |s| {
+        s.contains("log of web") && s.contains("line 3")
+    });
+    t.keys(&["l"]);
+    t.wait("the log closed", |s| !s.contains("log of web"));
     t.keys(&["k"]);
     t.wait("the kill", |s| {
         s.contains("sent TERM to web")
