@@ -192,6 +192,9 @@ pub struct View {
     /// What the last action did, or the last error.
     pub status: String,
     pub quit: bool,
+    /// Ctrl-L asked for the whole screen to be drawn again (ned's own
+    /// console may have printed over it).
+    pub redraw: bool,
     /// Whether the log pane is open (`l`), and what it shows.
     pub show_log: bool,
     log: Vec<String>,
@@ -208,6 +211,7 @@ impl Default for View {
             table: TableState::default().with_selected(Some(0)),
             status: String::new(),
             quit: false,
+            redraw: false,
             show_log: false,
             log: Vec::new(),
         }
@@ -295,6 +299,7 @@ impl View {
         match k.code {
             KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
             KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => self.quit = true,
+            KeyCode::Char('l') if k.modifiers.contains(KeyModifiers::CONTROL) => self.redraw = true,
             KeyCode::Up => self.table.select(Some(at.saturating_sub(1))),
             KeyCode::Down => self.table.select(Some((at + 1).min(last))),
             KeyCode::PageUp => self.table.select(Some(at.saturating_sub(10))),
@@ -517,6 +522,9 @@ where
             view.fetch_log(src);
             next = at + REFRESH;
         }
+        if std::mem::take(&mut view.redraw) {
+            term.clear()?;
+        }
         term.draw(|f| view.draw(f))?;
         let wait = next.saturating_duration_since(Instant::now());
         if event::poll(wait)? {
@@ -695,6 +703,11 @@ mod tests {
             Instant::now() + Duration::from_secs(5),
         );
         assert_eq!(v.selected().unwrap().s.pid, 101);
+        v.key(
+            KeyEvent::new(KeyCode::Char('l'), KeyModifiers::CONTROL),
+            &mut src,
+        );
+        assert!(v.redraw && !v.show_log, "Ctrl-L redraws, l opens the log");
         v.key(key(KeyCode::Char('q')), &mut src);
         assert!(v.quit);
     }
