@@ -15,6 +15,7 @@ mod rom;
 mod signal;
 mod socket;
 mod task;
+mod tasks_info;
 mod timeline;
 mod timer;
 
@@ -296,6 +297,7 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
                 .call::<Value>(())
         })?,
     )?;
+    tasks_info::preload(lua, &host)?;
     rom::install(lua, lock(&host.host).rom.clone())?;
     install_exit(lua, &host)?;
     interrupt_on_signals(lua, &host)?;

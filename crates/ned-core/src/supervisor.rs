@@ -22,7 +22,7 @@ use ned_spawn::{Child, Command, Spawner};
 
 use crate::cap::{Cap, Kind};
 use crate::control::{ClientId, Control, ControlError, Stop};
-use crate::log::{Color, LogMux, Pumped, StreamId};
+use crate::log::{Color, LogMux, Pumped, RECENT_LINES, StreamId};
 use crate::notify::{Change, Notify, Watch};
 use crate::object::{Cx, Service, ServiceError};
 use crate::reactor::{Reactor, Token};
@@ -122,6 +122,46 @@ struct Task {
     /// The channels (by object address) this task holds with `c`: while
     /// one lives, a `create` forwarded to that channel may still be answered.
     serves: Vec<usize>,
+    facts: Facts,
+}
+
+/// What a task was started as, kept for [`Supervisor::tasks`].
+struct Facts {
+    /// The log tag, or the program's file name for a console task.
+    name: String,
+    caps: Vec<CapFact>,
+    started: Instant,
+    /// When the loop collected the exit.
+    ended: Option<Instant>,
+    /// Its log stream while no later task reuses the stream's slot: the
+    /// multiplexer keeps a closed stream's recent lines until then.
+    log: Option<StreamId>,
+    /// The stream's line count and recent lines, taken at the exit.
+    kept: Option<(u64, Vec<Vec<u8>>)>,
+}
+
+/// One cap a task was granted: its name, type and rights.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapFact {
+    pub name: String,
+    pub kind: Kind,
+    pub rights: Rights,
+}
+
+/// A read-only look at one task the supervisor knows (running, released
+/// or not, or exited and still held), for the prompt's helpers.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskView<'a> {
+    pub id: TaskId,
+    pub pid: i32,
+    pub name: &'a str,
+    pub state: State,
+    pub caps: &'a [CapFact],
+    pub started: Instant,
+    pub ended: Option<Instant>,
+    /// Lines its log printed (0 for a console task); the recent ones are
+    /// [`Supervisor::log_tail`].
+    pub lines: u64,
 }
 
 /// Something the loop observed that the script layer reacts to.
@@ -164,6 +204,8 @@ pub struct Supervisor {
     pub(crate) object_wait: Duration,
     events: VecDeque<Event>,
     next: u64,
+    /// Which task each log stream slot was last opened for.
+    log_owner: HashMap<StreamId, u64>,
     control: Control,
     /// SIGCHLD, read when ned reaps orphans (PID 1 or `--subreaper`).
     reaper: Option<ned_spawn::SignalFd>,
@@ -210,6 +252,7 @@ impl Supervisor {
             tasks: HashMap::new(),
             events: VecDeque::new(),
             next: 0,
+            log_owner: HashMap::new(),
             control: Control::default(),
             reaper: None,
             exit_from: None,
@@ -256,6 +299,22 @@ impl Supervisor {
             }
         }
         let name = task_name(&spec);
+        let facts = Facts {
+            name: name.clone(),
+            caps: spec
+                .caps
+                .iter()
+                .map(|(name, cap)| CapFact {
+                    name: name.clone(),
+                    kind: cap.kind(),
+                    rights: cap.rights,
+                })
+                .collect(),
+            started: Instant::now(),
+            ended: None,
+            log: None,
+            kept: None,
+        };
         let (stream, log_write) = self.open_log(&spec.log)?;
         let stdio = match &log_write {
             Some(w) => [self.dev_null.as_fd(), w.as_fd(), w.as_fd()],
@@ -287,7 +346,7 @@ impl Supervisor {
         };
         match spawned {
             Ok(child) => {
-                let (id, pid) = self.watch(child, stream, group, tag)?;
+                let (id, pid) = self.watch(child, stream, group, tag, facts)?;
                 if let Some(t) = self.tasks.get_mut(&id.0) {
                     t.serves = serves;
                 }
@@ -338,6 +397,7 @@ impl Supervisor {
         stream: Option<StreamId>,
         group: bool,
         tag: Option<String>,
+        mut facts: Facts,
     ) -> Result<(TaskId, i32), SupervisorError> {
         let id = TaskId(self.next);
         let mut watched = self.reactor.add(&child.pidfd, Token::Task(id));
@@ -360,6 +420,14 @@ impl Supervisor {
             });
         }
         self.next += 1;
+        if let Some(sid) = stream {
+            facts.log = Some(sid);
+            if let Some(old) = self.log_owner.insert(sid, id.0)
+                && let Some(t) = self.tasks.get_mut(&old)
+            {
+                t.facts.log = None;
+            }
+        }
         self.tasks.insert(
             id.0,
             Task {
@@ -370,6 +438,7 @@ impl Supervisor {
                 group,
                 tag,
                 serves: Vec::new(),
+                facts,
             },
         );
         Ok((id, child.pid))
@@ -594,15 +663,31 @@ impl Supervisor {
         };
         let stream = task.stream;
         self.note_exit_from(id, ended);
-        if let Some(pidfd) = self.tasks.get_mut(&id.0).and_then(|t| t.pidfd.take()) {
-            self.reactor.remove(&pidfd);
+        if let Some(t) = self.tasks.get_mut(&id.0) {
+            t.facts.ended = Some(Instant::now());
+            if let Some(pidfd) = t.pidfd.take() {
+                self.reactor.remove(&pidfd);
+            }
         }
         if let Some(sid) = stream {
             self.drain_snapshot(sid);
         }
         self.notify.forget(id);
         self.record(id, Fact::Exited(ended));
+        self.keep_log(id);
         self.apply(id, Input::Exited(ended));
+    }
+
+    /// Takes an ended task's log facts out of its stream, whose slot a
+    /// later task may reuse.
+    fn keep_log(&mut self, id: TaskId) {
+        let Some(t) = self.tasks.get_mut(&id.0) else {
+            return;
+        };
+        if let Some(sid) = t.facts.log.take() {
+            t.facts.kept = Some((self.log.lines(sid), self.log.recent(sid, RECENT_LINES)));
+            self.log_owner.remove(&sid);
+        }
     }
 
     /// Prints what a stream held when its task ended, and no more (see
@@ -622,7 +707,11 @@ impl Supervisor {
         match next {
             Some(s) => t.state = s,
             None => {
-                self.tasks.remove(&id.0);
+                if let Some(t) = self.tasks.remove(&id.0)
+                    && let Some(sid) = t.facts.log
+                {
+                    self.log_owner.remove(&sid);
+                }
             }
         }
         if let Output::Report(e) = out {
@@ -680,6 +769,43 @@ impl Supervisor {
         self.tasks
             .values()
             .any(|t| t.state.is_running() && t.serves.contains(&object))
+    }
+
+    /// Every task the supervisor knows, in start order.
+    pub fn tasks(&self) -> Vec<TaskView<'_>> {
+        let mut all: Vec<TaskView<'_>> = self
+            .tasks
+            .iter()
+            .map(|(&id, t)| TaskView {
+                id: TaskId(id),
+                pid: t.pid,
+                name: &t.facts.name,
+                state: t.state,
+                caps: &t.facts.caps,
+                started: t.facts.started,
+                ended: t.facts.ended,
+                lines: match (&t.facts.kept, t.facts.log) {
+                    (Some((n, _)), _) => *n,
+                    (None, Some(sid)) => self.log.lines(sid),
+                    (None, None) => 0,
+                },
+            })
+            .collect();
+        all.sort_by_key(|t| t.id.0);
+        all
+    }
+
+    /// The last `n` lines of task `id`'s log that ned keeps (at most
+    /// [`RECENT_LINES`]), oldest first; none for a console task.
+    pub fn log_tail(&self, id: TaskId, n: usize) -> Vec<Vec<u8>> {
+        let Some(t) = self.tasks.get(&id.0) else {
+            return Vec::new();
+        };
+        match (&t.facts.kept, t.facts.log) {
+            (Some((_, recent)), _) => recent[recent.len().saturating_sub(n)..].to_vec(),
+            (None, Some(sid)) => self.log.recent(sid, n),
+            (None, None) => Vec::new(),
+        }
     }
 
     /// Tasks whose process is still alive, released or not.
@@ -945,7 +1071,15 @@ mod tests {
         let child = sup.spawner.spawn(&cmd).unwrap();
         drop(write);
         let pid = child.pid;
-        let err = sup.watch(child, stream, true, None).unwrap_err();
+        let facts = Facts {
+            name: "t".into(),
+            caps: Vec::new(),
+            started: Instant::now(),
+            ended: None,
+            log: None,
+            kept: None,
+        };
+        let err = sup.watch(child, stream, true, None, facts).unwrap_err();
         assert!(matches!(err, SupervisorError::Watch { .. }), "{err}");
         // Reaped: the pid names no process (not even a zombie) any more.
         assert!(
@@ -954,5 +1088,130 @@ mod tests {
         );
         assert_eq!(sup.live(), 0);
         assert!(sup.tasks.is_empty());
+    }
+
+    /// `tasks()` shows what a task was started as — tag, caps with their
+    /// rights — and when it started and ended, until the script lets go.
+    #[test]
+    fn tasks_show_name_caps_and_times() {
+        let sink = Sink::default();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let path = CString::new("/bin/sleep").unwrap();
+        let spec = StartSpec {
+            argv: vec![path.clone(), CString::new("100").unwrap()],
+            path,
+            env: Vec::new(),
+            caps: vec![(
+                "chan".into(),
+                Cap::new(crate::cap::Object::channel().unwrap(), Rights::READ),
+            )],
+            log: LogTarget::Tagged("sl".into(), Color::WHITE),
+            cpus: None,
+            nice: None,
+        };
+        let (id, pid) = sup.start(spec).unwrap();
+        let console_spec = StartSpec {
+            path: CString::new("/bin/true").unwrap(),
+            argv: vec![CString::new("true").unwrap()],
+            env: Vec::new(),
+            caps: Vec::new(),
+            log: LogTarget::Console,
+            cpus: None,
+            nice: None,
+        };
+        let (id2, _) = sup.start(console_spec).unwrap();
+        let all = sup.tasks();
+        assert_eq!(all.len(), 2);
+        let t = all[0];
+        assert_eq!((t.id, t.pid, t.name), (id, pid, "sl"));
+        assert_eq!(t.state, State::Running { held: true });
+        assert_eq!(
+            t.caps,
+            [CapFact {
+                name: "chan".into(),
+                kind: Kind::Channel,
+                rights: Rights::READ
+            }]
+        );
+        assert!(t.ended.is_none());
+        assert_eq!((all[1].id, all[1].name, all[1].lines), (id2, "true", 0));
+        sup.signal(id, libc::SIGKILL).unwrap();
+        let gone = |s: &Supervisor| s.live() == 0;
+        let until = sup.run_until(Some(Instant::now() + Duration::from_secs(10)), false, gone);
+        assert_eq!(until, Until::Done);
+        let t = sup.tasks()[0];
+        assert_eq!(t.state, State::Zombie(Ended::Signal(libc::SIGKILL)));
+        assert!(t.ended.is_some_and(|e| e >= t.started));
+        sup.release(id);
+        sup.release(id2);
+        assert!(sup.tasks().is_empty());
+    }
+
+    /// An ended task keeps its log's count and recent lines, even when a
+    /// later task reuses its stream's slot.
+    #[test]
+    fn an_ended_task_keeps_its_log_tail() {
+        let sink = Sink::default();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let spec = |tag: &str, script: &str| StartSpec {
+            path: CString::new("/bin/sh").unwrap(),
+            argv: ["sh", "-c", script]
+                .map(|a| CString::new(a).unwrap())
+                .to_vec(),
+            env: Vec::new(),
+            caps: Vec::new(),
+            log: LogTarget::Tagged(tag.into(), Color::WHITE),
+            cpus: None,
+            nice: None,
+        };
+        let gone = |s: &Supervisor| s.live() == 0;
+        let deadline = || Some(Instant::now() + Duration::from_secs(10));
+        let (a, _) = sup
+            .start(spec("a", "echo one; echo two; echo three"))
+            .unwrap();
+        assert_eq!(sup.run_until(deadline(), false, gone), Until::Done);
+        let (b, _) = sup.start(spec("b", "echo four")).unwrap();
+        assert_eq!(sup.run_until(deadline(), false, gone), Until::Done);
+        let all = sup.tasks();
+        assert_eq!((all[0].id, all[0].lines), (a, 3));
+        assert_eq!((all[1].id, all[1].lines), (b, 1));
+        assert_eq!(sup.log_tail(a, 2), [b"two".to_vec(), b"three".to_vec()]);
+        assert_eq!(sup.log_tail(a, 99).len(), 3);
+        assert_eq!(sup.log_tail(b, 5), [b"four".to_vec()]);
+        assert_eq!(sup.log_tail(TaskId(99), 5), Vec::<Vec<u8>>::new());
+    }
+
+    /// A running task that closed its log pipe loses its stream once a
+    /// later task reuses the slot, rather than showing that task's lines.
+    #[test]
+    fn a_reused_slot_is_not_shown_for_its_first_task() {
+        let sink = Sink::default();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let spec = |tag: &str, script: &str| StartSpec {
+            path: CString::new("/bin/sh").unwrap(),
+            argv: ["sh", "-c", script]
+                .map(|a| CString::new(a).unwrap())
+                .to_vec(),
+            env: Vec::new(),
+            caps: Vec::new(),
+            log: LogTarget::Tagged(tag.into(), Color::WHITE),
+            cpus: None,
+            nice: None,
+        };
+        let (a, _) = sup
+            .start(spec("a", "echo x; exec >/dev/null 2>&1; sleep 100"))
+            .unwrap();
+        let sid = sup.tasks[&a.0].facts.log.unwrap();
+        let closed = |s: &Supervisor| s.log.fd(sid).is_none();
+        let deadline = Some(Instant::now() + Duration::from_secs(10));
+        assert_eq!(sup.run_until(deadline, false, closed), Until::Done);
+        let (b, _) = sup.start(spec("b", "echo y")).unwrap();
+        assert_eq!(sup.tasks[&b.0].facts.log, Some(sid), "the slot is reused");
+        let gone = |s: &Supervisor| s.tasks[&b.0].state != State::Running { held: true };
+        let deadline = Some(Instant::now() + Duration::from_secs(10));
+        assert_eq!(sup.run_until(deadline, false, gone), Until::Done);
+        assert_eq!(sup.log_tail(a, 5), Vec::<Vec<u8>>::new());
+        assert_eq!(sup.log_tail(b, 5), [b"y".to_vec()]);
+        sup.terminate_all(Duration::from_secs(5));
     }
 }

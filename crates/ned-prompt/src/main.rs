@@ -10,6 +10,7 @@
 mod chunk;
 mod repl;
 use ned_prompt::wire;
+mod top;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -38,6 +39,10 @@ pub struct Args {
     /// $XDG_STATE_HOME/ned/prompt_history, else ~/.local/state/ned/prompt_history).
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
+    /// Show the live view of ned's tasks (docs/prompt-helpers.md); plain
+    /// text when stdout is not a terminal.
+    #[arg(long)]
+    top: bool,
     /// The prompt string.
     #[arg(default_value = "ned> ")]
     prompt: String,
@@ -51,14 +56,16 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { USAGE } else { 0 });
         }
     };
-    let conn = match connect(&args) {
+    let mut conn = match connect(&args) {
         Ok(c) => c,
         Err(msg) => {
             eprintln!("ned-prompt: {msg}");
             return ExitCode::from(NO_NED);
         }
     };
-    ExitCode::from(if !args.execute.is_empty() {
+    ExitCode::from(if args.top {
+        top::run(&mut conn)
+    } else if !args.execute.is_empty() {
         one_shot(conn, &args.execute)
     } else if rustix::termios::isatty(rustix::stdio::stdin()) {
         repl::run(conn, &args)

@@ -24,6 +24,10 @@ use ned_prompt::wire::{Conn, Interrupt};
 /// Prompt of a continuation line.
 const MORE: &str = ">> ";
 
+/// The line that opens the live view (`return top` reads a global of
+/// that name).
+const TOP: &str = "top";
+
 pub fn run(conn: Conn, args: &Args) -> u8 {
     let conn = Rc::new(RefCell::new(conn));
     let mut rl: Editor<Names, DefaultHistory> = match Editor::new() {
@@ -69,6 +73,17 @@ pub fn run(conn: Conn, args: &Args) -> u8 {
         buffer.push_str(&line);
         if buffer.trim().is_empty() {
             buffer.clear();
+            continue;
+        }
+        // `top` alone on a fresh line opens the live view (its errors are
+        // shown by it; a gone ned shows at the next command).
+        if first && buffer.trim() == TOP {
+            let _ = rl.add_history_entry(TOP);
+            if let Some(h) = &history {
+                let _ = rl.append_history(h);
+            }
+            buffer.clear();
+            crate::top::run(&mut conn.borrow_mut());
             continue;
         }
         let Form::Send(src) = checker.form(&buffer, first) else {

@@ -4,6 +4,7 @@
 //! and the test fails naming the block).
 //!
 //! - docs/l4.md: `ned --wait-and-exit --rom /bin <example>`
+//! - docs/prompt-helpers.md: as docs/l4.md.
 //! - docs/lunatik.md: `ned --exit --lua-root docs/lunatik <example>`, so the
 //!   runtime scripts the examples load are docs/lunatik/*.lua.
 
@@ -113,4 +114,13 @@ fn lunatik_docs_examples() {
     let root = repo().join("docs/lunatik");
     let root = root.to_str().expect("utf-8 path");
     run_page("docs/lunatik.md", &["--exit", "--lua-root", root], 10);
+}
+
+#[test]
+fn prompt_helpers_docs_examples() {
+    run_page(
+        "docs/prompt-helpers.md",
+        &["--wait-and-exit", "--rom", "/bin"],
+        3,
+    );
 }

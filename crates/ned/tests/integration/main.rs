@@ -35,3 +35,4 @@ mod start;
 mod tasks;
 mod teardown;
 mod trees;
+mod view;
