@@ -130,13 +130,18 @@ fn as_pid1_sigterm_ends_every_tree_before_ned_exits() {
     .stdin(Stdio::null());
     // ned is unshare's one child (--fork): SIGTERM from outside the
     // namespace, as a container runtime sends it to its PID 1.
-    let ned = |unshare: &std::process::Child| {
+    let term_ned = |unshare: &std::process::Child| {
         let children =
             std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
                 .expect("unshare's children");
-        children.trim().parse::<u32>().expect("one child: ned")
+        let ned = children.trim().parse::<i32>().expect("one child: ned");
+        let st = std::process::Command::new("kill")
+            .args(["-TERM", &ned.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill failed");
     };
-    let (out, err, code, _) = signal_served(cmd, 3, "-TERM", ned);
+    let (out, err, code, _) = signal_served(cmd, 3, term_ned);
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert_terminated(&sb, &out, &err, true, false);
 }
