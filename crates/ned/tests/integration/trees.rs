@@ -228,7 +228,7 @@ fn ctrl_c_reaches_ned_alone_and_ned_stops_its_tasks_with_sigterm() {
         status.is_some()
     });
     assert!(stopped, "ned did not stop after Ctrl-C: {lines:?}");
-    guard.take();
+    let _ = guard.take().wait();
     drop(stdin);
     lines.extend(rx.iter());
     let all = lines.join("\n");
