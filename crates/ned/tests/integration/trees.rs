@@ -308,3 +308,45 @@ fn on_signal_takes_hup_and_usr1_from_ned() {
         .stdout_has("bad argument #1 to 'on_signal' (signal name or number expected, got table)")
         .stdout_has("true\ttrue");
 }
+
+/// `task:kill_tree(sig)` reaches a `setsid` child the task still waits
+/// for and leaves the task held; `task:kill()` ends a tree too; a bad
+/// signal is a Lua error.
+#[test]
+fn kill_tree_and_kill_end_a_tasks_whole_tree() {
+    let sb = Sandbox::new();
+    std::fs::copy("/bin/sleep", sb.rom().join("napper")).expect("copy sleep");
+    let napper = sb.rom().join("napper");
+    let out = sb.wait_and_exit(&format!(
+        "local L4 = require('L4')\n\
+         local ld = L4.default_loader\n\
+         local function tree(tag)\n\
+           return ld:startv({{ log = {{ tag }} }}, '/bin/sh', '-c', 'setsid \"$0\" 100 & echo \"child $!\"; : > \"$1\"; wait', '{}', tag .. '.up')\n\
+         end\n\
+         -- Each task has forked its child once its file exists.\n\
+         local function up(p)\n\
+           for _ = 1, 1000 do local f = io.open(p) if f then f:close() return end L4.msleep(10) end\n\
+           error(p .. ' never appeared')\n\
+         end\n\
+         local a, b = tree('a'), tree('b')\n\
+         up('a.up') up('b.up')\n\
+         print('kill_tree', a:kill_tree(15))\n\
+         print('a ended', a:wait(), a:signal())\n\
+         print('kill', b:kill())\n\
+         print(pcall(a.kill_tree, a, 'x'))\n",
+        path_str(&napper)
+    ));
+    out.clean()
+        .stdout_has("kill_tree\ttrue")
+        .stdout_has("a ended\tnil\t15")
+        .stdout_has("kill\tkilled")
+        .stdout_has("bad argument #1 to 'kill_tree' (integer signal number expected, got string)");
+    let pids = children(&out.stdout);
+    assert_eq!(pids.len(), 2, "{out}");
+    for pid in pids {
+        assert!(
+            wait_for(Duration::from_secs(10), || !pid_alive(pid)),
+            "{pid}, a setsid child, outlived its task's kill\n{out}"
+        );
+    }
+}
