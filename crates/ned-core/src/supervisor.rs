@@ -1108,6 +1108,8 @@ mod tests {
             log: LogTarget::Tagged("sl".into(), Color::WHITE),
             cpus: None,
             nice: None,
+            notify: false,
+            watchdog: None,
         };
         let (id, pid) = sup.start(spec).unwrap();
         let console_spec = StartSpec {
@@ -1118,6 +1120,8 @@ mod tests {
             log: LogTarget::Console,
             cpus: None,
             nice: None,
+            notify: false,
+            watchdog: None,
         };
         let (id2, _) = sup.start(console_spec).unwrap();
         let all = sup.tasks();
@@ -1163,6 +1167,8 @@ mod tests {
             log: LogTarget::Tagged(tag.into(), Color::WHITE),
             cpus: None,
             nice: None,
+            notify: false,
+            watchdog: None,
         };
         let gone = |s: &Supervisor| s.live() == 0;
         let deadline = || Some(Instant::now() + Duration::from_secs(10));
@@ -1197,6 +1203,8 @@ mod tests {
             log: LogTarget::Tagged(tag.into(), Color::WHITE),
             cpus: None,
             nice: None,
+            notify: false,
+            watchdog: None,
         };
         let (a, _) = sup
             .start(spec("a", "echo x; exec >/dev/null 2>&1; sleep 100"))

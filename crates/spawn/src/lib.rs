@@ -10,6 +10,10 @@
 //!   `docs/spawn.md` and the module docs of `spawn.rs`.
 //! * [`try_wait`], [`wait`] and [`send_signal`] work on the pidfd in
 //!   [`Child`], so a pid is never reused under ned's feet.
+//!   [`signal_group`] signals a task's process group (each task leads one,
+//!   [`Command::new_group`]); [`open_pidfd`] pins any process for
+//!   signalling; [`reap_orphans`] reaps exited children that are not tasks
+//!   (PID 1, subreaper) without taking a task's exit.
 //! * [`take_listen_fds`] adopts the caps ned itself was started with.
 //! * [`SignalFd`] blocks signals and reads them from a signalfd, for the
 //!   event loop; [`set_child_subreaper`] is for running as (or like) PID 1;

@@ -114,15 +114,17 @@ impl Supervisor {
             pid: task.pid,
             source,
         };
+        // Descendants first, while the task is alive to show them as its
+        // own: once it dies of `sig`, they belong to another parent.
+        if task.pidfd.is_some() {
+            // The pid is still this task's (unreaped), so are its children.
+            tree::signal_descendants(&[task.pid], sig, |d| task.group && d.pgrp == task.pid);
+        }
         if let Some(pidfd) = &task.pidfd {
             gone_is_fine(ned_spawn::send_signal(pidfd.as_fd(), sig)).map_err(err)?;
         }
         if task.group {
             gone_is_fine(ned_spawn::signal_group(task.pid, sig)).map_err(err)?;
-        }
-        if task.pidfd.is_some() {
-            // The pid is still this task's (unreaped), so are its children.
-            tree::signal_descendants(&[task.pid], sig, |d| task.group && d.pgrp == task.pid);
         }
         Ok(())
     }

@@ -19,6 +19,7 @@ mod util;
 
 mod channels;
 mod cli;
+mod container;
 mod diagnostics;
 mod examples;
 mod exits;

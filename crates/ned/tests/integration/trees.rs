@@ -130,13 +130,18 @@ fn as_pid1_sigterm_ends_every_tree_before_ned_exits() {
     .stdin(Stdio::null());
     // ned is unshare's one child (--fork): SIGTERM from outside the
     // namespace, as a container runtime sends it to its PID 1.
-    let ned = |unshare: &std::process::Child| {
+    let term_ned = |unshare: &std::process::Child| {
         let children =
             std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
                 .expect("unshare's children");
-        children.trim().parse::<u32>().expect("one child: ned")
+        let ned = children.trim().parse::<i32>().expect("one child: ned");
+        let st = std::process::Command::new("kill")
+            .args(["-TERM", &ned.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill failed");
     };
-    let (out, err, code, _) = signal_served(cmd, 3, "-TERM", ned);
+    let (out, err, code, _) = signal_served(cmd, 3, term_ned);
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert_terminated(&sb, &out, &err, true, false);
 }
@@ -223,7 +228,7 @@ fn ctrl_c_reaches_ned_alone_and_ned_stops_its_tasks_with_sigterm() {
         status.is_some()
     });
     assert!(stopped, "ned did not stop after Ctrl-C: {lines:?}");
-    guard.take();
+    let _ = guard.take().wait();
     drop(stdin);
     lines.extend(rx.iter());
     let all = lines.join("\n");
@@ -302,4 +307,46 @@ fn on_signal_takes_hup_and_usr1_from_ned() {
         .stdout_has("got 99)")
         .stdout_has("bad argument #1 to 'on_signal' (signal name or number expected, got table)")
         .stdout_has("true\ttrue");
+}
+
+/// `task:kill_tree(sig)` reaches a `setsid` child the task still waits
+/// for and leaves the task held; `task:kill()` ends a tree too; a bad
+/// signal is a Lua error.
+#[test]
+fn kill_tree_and_kill_end_a_tasks_whole_tree() {
+    let sb = Sandbox::new();
+    std::fs::copy("/bin/sleep", sb.rom().join("napper")).expect("copy sleep");
+    let napper = sb.rom().join("napper");
+    let out = sb.wait_and_exit(&format!(
+        "local L4 = require('L4')\n\
+         local ld = L4.default_loader\n\
+         local function tree(tag)\n\
+           return ld:startv({{ log = {{ tag }} }}, '/bin/sh', '-c', 'setsid \"$0\" 100 & echo \"child $!\"; : > \"$1\"; wait', '{}', tag .. '.up')\n\
+         end\n\
+         -- Each task has forked its child once its file exists.\n\
+         local function up(p)\n\
+           for _ = 1, 1000 do local f = io.open(p) if f then f:close() return end L4.msleep(10) end\n\
+           error(p .. ' never appeared')\n\
+         end\n\
+         local a, b = tree('a'), tree('b')\n\
+         up('a.up') up('b.up')\n\
+         print('kill_tree', a:kill_tree(15))\n\
+         print('a ended', a:wait(), a:signal())\n\
+         print('kill', b:kill())\n\
+         print(pcall(a.kill_tree, a, 'x'))\n",
+        path_str(&napper)
+    ));
+    out.clean()
+        .stdout_has("kill_tree\ttrue")
+        .stdout_has("a ended\tnil\t15")
+        .stdout_has("kill\tkilled")
+        .stdout_has("bad argument #1 to 'kill_tree' (integer signal number expected, got string)");
+    let pids = children(&out.stdout);
+    assert_eq!(pids.len(), 2, "{out}");
+    for pid in pids {
+        assert!(
+            wait_for(Duration::from_secs(10), || !pid_alive(pid)),
+            "{pid}, a setsid child, outlived its task's kill\n{out}"
+        );
+    }
 }
