@@ -11,6 +11,8 @@ pub mod cap;
 pub mod channel;
 pub mod console;
 pub mod log;
+pub mod logfile;
+pub mod logfmt;
 pub mod reactor;
 pub mod rights;
 pub mod shutdown;

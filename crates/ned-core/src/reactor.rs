@@ -28,6 +28,8 @@ pub enum Token {
     Log(StreamId),
     /// The console has room again for throttled log pipes.
     LogSpace,
+    /// A task's stderr log pipe has data or was closed.
+    LogErr(StreamId),
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -36,6 +38,7 @@ const KIND_SHUTDOWN: u64 = 1;
 const KIND_TASK: u64 = 2;
 const KIND_LOG: u64 = 3;
 const KIND_LOG_SPACE: u64 = 4;
+const KIND_LOG_ERR: u64 = 5;
 
 impl Token {
     fn encode(self) -> u64 {
@@ -44,6 +47,7 @@ impl Token {
             Token::Task(t) => (KIND_TASK, t.0),
             Token::Log(s) => (KIND_LOG, s.0 as u64),
             Token::LogSpace => (KIND_LOG_SPACE, 0),
+            Token::LogErr(s) => (KIND_LOG_ERR, s.0 as u64),
         };
         debug_assert!(id <= ID_MASK, "token id {id} does not fit");
         kind << KIND_SHIFT | (id & ID_MASK)
@@ -56,6 +60,7 @@ impl Token {
             KIND_TASK => Some(Token::Task(TaskId(id))),
             KIND_LOG => Some(Token::Log(StreamId(id as usize))),
             KIND_LOG_SPACE => Some(Token::LogSpace),
+            KIND_LOG_ERR => Some(Token::LogErr(StreamId(id as usize))),
             _ => None,
         }
     }

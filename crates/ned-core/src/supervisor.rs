@@ -20,7 +20,7 @@ pub use ned_spawn::Exit;
 use ned_spawn::{Child, Command, Spawner};
 
 use crate::cap::{Cap, CapError, Granted};
-use crate::log::{Color, LogMux, Pumped, StreamId};
+use crate::log::{Color, LogEvent, LogMux, Pumped, StreamId, StreamSpec, Which};
 use crate::reactor::{Reactor, Token};
 pub use crate::shutdown::{Reason, SHUTDOWN_SIGNALS, Shutdown};
 use crate::task::{self, Ended, Input, Output, State};
@@ -71,6 +71,8 @@ pub enum LogTarget {
     Console,
     /// A pipe into the multiplexer with this tag and colour.
     Tagged(String, Color),
+    /// Pipes into the multiplexer, with files, times and so on.
+    Stream(StreamSpec),
 }
 
 /// Everything needed to start one task; the caller resolved the program.
@@ -95,6 +97,8 @@ struct Task {
     /// and exited tasks the script never waits for must not pile up fds.
     pidfd: Option<OwnedFd>,
     stream: Option<StreamId>,
+    /// The log tag (for a console task: the program's name), for events.
+    tag: String,
     state: State,
 }
 
@@ -138,9 +142,11 @@ impl Supervisor {
                 .add(fd, Token::Shutdown)
                 .map_err(SupervisorError::Setup)?;
         }
-        reactor
-            .add(log.space_fd(), Token::LogSpace)
-            .map_err(SupervisorError::Setup)?;
+        for fd in log.space_fds() {
+            reactor
+                .add(fd, Token::LogSpace)
+                .map_err(SupervisorError::Setup)?;
+        }
         let dev_null = rustix::fs::open(
             "/dev/null",
             rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
@@ -179,7 +185,7 @@ impl Supervisor {
         let env = listen_env(std::mem::take(&mut spec.env), &names);
         let (stream, log_write) = self.open_log(&spec.log)?;
         let stdio = match &log_write {
-            Some(w) => [self.dev_null.as_fd(), w.as_fd(), w.as_fd()],
+            Some([out, err]) => [self.dev_null.as_fd(), out.as_fd(), err.as_fd()],
             None => [
                 rustix::stdio::stdin(),
                 rustix::stdio::stdout(),
@@ -199,7 +205,19 @@ impl Supervisor {
         let spawned = self.spawner.spawn(&cmd);
         drop(log_write);
         match spawned {
-            Ok(child) => self.watch(child, stream),
+            Ok(child) => {
+                let tag = match &spec.log {
+                    LogTarget::Console => {
+                        let prog = spec.argv.first().unwrap_or(&spec.path).to_string_lossy();
+                        prog.rsplit('/').next().unwrap_or_default().to_owned()
+                    }
+                    LogTarget::Tagged(tag, _) => tag.clone(),
+                    LogTarget::Stream(s) => s.tag.clone(),
+                };
+                let (id, pid) = self.watch(child, stream, tag)?;
+                self.record(id, &LogEvent::Started { argv: &spec.argv });
+                Ok((id, pid))
+            }
             Err(e) => {
                 if let Some(id) = stream {
                     // Nothing was written: closing prints nothing.
@@ -210,20 +228,28 @@ impl Supervisor {
         }
     }
 
-    /// A log stream for a tagged task: its id and the pipe's write end.
+    /// A log stream for a tagged task: its id and the pipes' write ends.
+    #[allow(clippy::type_complexity)]
     fn open_log(
         &mut self,
         target: &LogTarget,
-    ) -> Result<(Option<StreamId>, Option<OwnedFd>), SupervisorError> {
-        match target {
-            LogTarget::Console => Ok((None, None)),
-            LogTarget::Tagged(tag, color) => {
-                let (id, w) = self
-                    .log
-                    .open(tag, *color)
-                    .map_err(SupervisorError::LogPipe)?;
-                Ok((Some(id), Some(w)))
-            }
+    ) -> Result<(Option<StreamId>, Option<[OwnedFd; 2]>), SupervisorError> {
+        let spec = match target {
+            LogTarget::Console => return Ok((None, None)),
+            LogTarget::Tagged(tag, color) => &StreamSpec::tagged(tag, *color),
+            LogTarget::Stream(spec) => spec,
+        };
+        let (id, w) = self.log.open(spec).map_err(SupervisorError::LogPipe)?;
+        Ok((Some(id), Some(w)))
+    }
+
+    /// Prints one of ned's events about task `id` as a log record
+    /// ([`LogMux::event`]: always in JSON, in text with `--log-events`).
+    /// Supervision calls it for [`LogEvent::Restarted`] and
+    /// [`LogEvent::Ready`].
+    pub fn record(&mut self, id: TaskId, ev: &LogEvent<'_>) {
+        if let Some(t) = self.tasks.get(&id.0) {
+            self.log.event(t.stream, &t.tag, t.pid, ev);
         }
     }
 
@@ -233,20 +259,30 @@ impl Supervisor {
         &mut self,
         child: Child,
         stream: Option<StreamId>,
+        tag: String,
     ) -> Result<(TaskId, i32), SupervisorError> {
         let id = TaskId(self.next);
         let mut watched = self.reactor.add(&child.pidfd, Token::Task(id));
-        if watched.is_ok()
-            && let Some(sid) = stream
-            && let Some(fd) = self.log.fd(sid)
-        {
-            watched = self.reactor.add(fd, Token::Log(sid));
+        if let Some(sid) = stream {
+            self.log.set_pid(sid, child.pid);
+            for which in [Which::Out, Which::Err] {
+                if watched.is_ok()
+                    && let Some(fd) = self.log.fd(sid, which)
+                {
+                    watched = self.reactor.add(fd, log_token(sid, which));
+                }
+            }
         }
         if let Err(source) = watched {
             self.reactor.remove(&child.pidfd);
             let _ = ned_spawn::send_signal(child.pidfd.as_fd(), libc::SIGKILL);
             let _ = ned_spawn::wait(child.pidfd.as_fd());
             if let Some(sid) = stream {
+                for which in [Which::Out, Which::Err] {
+                    if let Some(fd) = self.log.fd(sid, which) {
+                        self.reactor.remove(fd);
+                    }
+                }
                 self.log.close(sid);
             }
             return Err(SupervisorError::Watch {
@@ -261,6 +297,7 @@ impl Supervisor {
                 pid: child.pid,
                 pidfd: Some(child.pidfd),
                 stream,
+                tag,
                 state: State::Running { held: true },
             },
         );
@@ -277,7 +314,8 @@ impl Supervisor {
             .map_err(SupervisorError::Poll)?;
         for t in ready {
             match t {
-                Token::Log(sid) => self.pump(sid),
+                Token::Log(sid) => self.pump(sid, Which::Out),
+                Token::LogErr(sid) => self.pump(sid, Which::Err),
                 Token::LogSpace => self.rewatch_logs(),
                 Token::Task(id) => self.collect(id),
                 Token::Shutdown => self.shutdown.drain(),
@@ -331,10 +369,10 @@ impl Supervisor {
     /// Prints what a stream has. When the console is full the pipe leaves
     /// the loop, so its task waits on it, until [`Token::LogSpace`]. A
     /// failing pipe must not stop the loop, so the error goes to stderr.
-    fn pump(&mut self, id: StreamId) {
-        match self.log.pump(id) {
+    fn pump(&mut self, id: StreamId, which: Which) {
+        match self.log.pump(id, which) {
             Ok(Pumped::Throttled) => {
-                if let Some(fd) = self.log.fd(id) {
+                if let Some(fd) = self.log.fd(id, which) {
                     self.reactor.remove(fd);
                 }
             }
@@ -345,9 +383,9 @@ impl Supervisor {
 
     /// The console has room again: watch the throttled pipes again.
     fn rewatch_logs(&mut self) {
-        for sid in self.log.on_space() {
-            if let Some(fd) = self.log.fd(sid)
-                && let Err(e) = self.reactor.add(fd, Token::Log(sid))
+        for (sid, which) in self.log.on_space() {
+            if let Some(fd) = self.log.fd(sid, which)
+                && let Err(e) = self.reactor.add(fd, log_token(sid, which))
             {
                 crate::diag!("ned: failed to watch a task log again: {e}");
             }
@@ -383,6 +421,12 @@ impl Supervisor {
         if let Some(sid) = stream {
             self.drain_snapshot(sid);
         }
+        let ev = match ended {
+            Ended::Code(c) => LogEvent::Exited(c),
+            Ended::Signal(s) => LogEvent::Killed(s),
+            Ended::Lost => LogEvent::Lost,
+        };
+        self.record(id, &ev);
         self.apply(id, Input::Exited(ended));
     }
 
@@ -489,10 +533,18 @@ impl Supervisor {
     }
 }
 
+/// The token of pipe `which` of stream `sid`.
+fn log_token(sid: StreamId, which: Which) -> Token {
+    match which {
+        Which::Out => Token::Log(sid),
+        Which::Err => Token::LogErr(sid),
+    }
+}
+
 /// How long ned waits for tasks after SIGKILL before it gives up on them.
 const KILL_BOUND: Duration = Duration::from_secs(5);
 
-/// Two fds per task (pidfd, log pipe): raise the soft limit to the hard one,
+/// Three fds per task (pidfd, two log pipes): raise the soft limit to the hard one,
 /// and give tasks the limit ned was started with.
 fn raise_nofile(spawner: &mut Spawner) {
     let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
@@ -553,14 +605,14 @@ mod tests {
     #[test]
     fn a_child_that_cannot_be_watched_is_killed_and_reaped() {
         let sink = Sink::default();
-        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false).unwrap()).unwrap();
         let (stream, write) = sup
             .open_log(&LogTarget::Tagged("t".into(), Color::WHITE))
             .unwrap();
         let sid = stream.unwrap();
-        let write = write.unwrap();
+        let [write, _] = write.unwrap();
         sup.reactor
-            .add(sup.log.fd(sid).unwrap(), Token::Log(sid))
+            .add(sup.log.fd(sid, Which::Out).unwrap(), Token::Log(sid))
             .unwrap();
         let path = CString::new("/bin/sleep").unwrap();
         let argv = [path.clone(), CString::new("100").unwrap()];
@@ -577,7 +629,7 @@ mod tests {
         let child = sup.spawner.spawn(&cmd).unwrap();
         drop(write);
         let pid = child.pid;
-        let err = sup.watch(child, stream).unwrap_err();
+        let err = sup.watch(child, stream, "t".into()).unwrap_err();
         assert!(matches!(err, SupervisorError::Watch { .. }), "{err}");
         // Reaped: the pid names no process (not even a zombie) any more.
         assert!(
