@@ -10,6 +10,7 @@ mod cap;
 mod fail;
 mod info;
 mod loader;
+mod logspec;
 mod rom;
 mod socket;
 mod task;

@@ -327,6 +327,9 @@ struct Stream {
     file: Option<Console>,
     /// Rendered for the file, not queued yet.
     file_pending: Vec<u8>,
+    /// Its task's end was recorded ([`LogMux::release`]): the stream goes
+    /// with its last pipe.
+    released: bool,
 }
 
 /// Identifies a stream inside the multiplexer.
@@ -466,6 +469,7 @@ impl LogMux {
             console: spec.console,
             file,
             file_pending: Vec::new(),
+            released: false,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -593,10 +597,37 @@ impl LogMux {
         for which in [Which::Out, Which::Err] {
             self.close_pipe(id, which, Emit::Own);
         }
+        self.release(id);
     }
 
-    /// Prints what is left of a pipe and closes it; the stream goes with
-    /// its last pipe.
+    /// The stream's task ended and its last event was recorded: the
+    /// stream goes once its pipes are closed (now, or when a process that
+    /// inherited them ends). Until then events still find its sinks.
+    pub fn release(&mut self, id: StreamId) {
+        if let Some(s) = self.stream_mut(id) {
+            s.released = true;
+        }
+        self.forget_if_done(id);
+    }
+
+    fn forget_if_done(&mut self, id: StreamId) {
+        let done = self
+            .streams
+            .get(id.0)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.released && s.pipes.iter().all(Option::is_none));
+        if done && let Some(stream) = self.streams[id.0].take() {
+            self.free.push(id.0);
+            if let Some(f) = stream.file {
+                f.close();
+                self.closing.retain(|c| !c.is_done());
+                self.closing.push(f);
+            }
+        }
+    }
+
+    /// Prints what is left of a pipe and closes it; a released stream goes
+    /// with its last pipe.
     fn close_pipe(&mut self, id: StreamId, which: Which, emit: Emit) {
         let Some(mut stream) = self.streams.get_mut(id.0).and_then(Option::take) else {
             return;
@@ -608,17 +639,9 @@ impl LogMux {
             }
             self.throttled.retain(|&t| t != (id, which));
         }
-        let done = stream.pipes.iter().all(Option::is_none);
         self.streams[id.0] = Some(stream);
         self.flush_pending(id, emit);
-        if done && let Some(stream) = self.streams[id.0].take() {
-            self.free.push(id.0);
-            if let Some(f) = stream.file {
-                f.close();
-                self.closing.retain(|c| !c.is_done());
-                self.closing.push(f);
-            }
-        }
+        self.forget_if_done(id);
     }
 
     /// Renders the per-read prefixes of pipe `which` of `s`.
@@ -652,7 +675,7 @@ impl LogMux {
                 p.file.extend_from_slice(sep);
             }
             Format::Json => {
-                json_head(s, which.name(), &mut p.console);
+                json_head(&s.tag, s.pid, s.time, which.name(), &mut p.console);
                 p.file.extend_from_slice(&p.console);
             }
         }
@@ -747,17 +770,7 @@ impl LogMux {
         let render = |pad: usize| {
             let mut line = Vec::new();
             if json {
-                let head = Stream {
-                    pipes: [None, None],
-                    tag: tag.to_owned(),
-                    color: Color::WHITE,
-                    pid,
-                    time,
-                    console: true,
-                    file: None,
-                    file_pending: Vec::new(),
-                };
-                json_head(&head, "event", &mut line);
+                json_head(tag, pid, time, "event", &mut line);
                 line.extend_from_slice(format!("\"event\":\"{}\"", ev.name()).as_bytes());
                 ev.json_fields(&mut line);
                 line.push(b',');
@@ -809,10 +822,10 @@ impl LogMux {
     }
 }
 
-/// `{"time":..,"tag":..,"pid":..,"stream":..,` for `s`: a UTC time, or
-/// with [`Time::Mono`] a `"mono"` number of seconds.
-fn json_head(s: &Stream, stream: &str, out: &mut Vec<u8>) {
-    if s.time == Time::Mono {
+/// `{"time":..,"tag":..,"pid":..,"stream":..,`: a UTC time, or with
+/// [`Time::Mono`] a `"mono"` number of seconds.
+fn json_head(tag: &str, pid: i32, time: Time, stream: &str, out: &mut Vec<u8>) {
+    if time == Time::Mono {
         out.extend_from_slice(b"{\"mono\":");
         Time::Mono.now(out);
     } else {
@@ -821,25 +834,16 @@ fn json_head(s: &Stream, stream: &str, out: &mut Vec<u8>) {
         out.push(b'"');
     }
     out.extend_from_slice(b",\"tag\":\"");
-    logfmt::json_str(&s.tag, out);
-    out.extend_from_slice(format!("\",\"pid\":{},\"stream\":\"{stream}\",", s.pid).as_bytes());
+    logfmt::json_str(tag, out);
+    out.extend_from_slice(format!("\",\"pid\":{pid},\"stream\":\"{stream}\",").as_bytes());
 }
 
 /// A line the script printed (without its line end) as a JSON record,
 /// `{"time":..,"tag":"print","pid":<ned's>,"stream":"print","line":..}`.
 pub fn print_record(line: &[u8]) -> Vec<u8> {
-    let head = Stream {
-        pipes: [None, None],
-        tag: "print".to_owned(),
-        color: Color::WHITE,
-        pid: rustix::process::getpid().as_raw_nonzero().get(),
-        time: Time::Utc,
-        console: true,
-        file: None,
-        file_pending: Vec::new(),
-    };
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
     let mut out = Vec::with_capacity(line.len() + 100);
-    json_head(&head, "print", &mut out);
+    json_head("print", pid, Time::Utc, "print", &mut out);
     logfmt::json_line(line, &mut out);
     out.extend_from_slice(b"}\n");
     out
@@ -1044,6 +1048,7 @@ mod tests {
         drop(wb);
         while mux.pump(b, Which::Out).unwrap() != Pumped::Closed {}
         assert_eq!(mux.pump(b, Which::Err).unwrap(), Pumped::Closed);
+        mux.release(b);
         assert_eq!(mux.lines(b), 5);
         let kept = mux.recent(b, 10);
         assert!(kept.len() <= 2 && !kept.is_empty(), "{}", kept.len());

@@ -427,6 +427,9 @@ impl Supervisor {
             Ended::Lost => LogEvent::Lost,
         };
         self.record(id, &ev);
+        if let Some(sid) = stream {
+            self.log.release(sid);
+        }
         self.apply(id, Input::Exited(ended));
     }
 
