@@ -64,7 +64,7 @@ pub fn stream_spec(
     if let Some(b) = bad {
         return Ok(Err(b));
     }
-    Ok(parse(t, tag, color)?)
+    parse(t, tag, color)
 }
 
 fn key_text(k: &Value) -> String {
