@@ -23,6 +23,7 @@ mod diagnostics;
 mod examples;
 mod exits;
 mod logs;
+mod logs_files;
 mod lua_scripts;
 mod nested;
 mod rom;
