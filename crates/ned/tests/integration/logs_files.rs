@@ -226,7 +226,8 @@ fn a_closed_console_loses_counted_lines_and_ned_serves_on() {
         }),
         "ned did not finish"
     );
-    guard.take();
+    // Reaped by try_wait already; wait() returns the same status.
+    let _ = guard.take().wait();
     let stderr = reader.join().unwrap();
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
