@@ -12,6 +12,8 @@ pub mod channel;
 pub mod console;
 pub mod control;
 pub mod log;
+pub mod logfile;
+pub mod logfmt;
 pub mod notify;
 pub mod object;
 pub mod reactor;

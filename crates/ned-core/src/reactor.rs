@@ -43,6 +43,8 @@ pub enum Token {
     Notify,
     /// The timerfd expired ([`crate::timer`]).
     Timer,
+    /// A task's stderr log pipe has data or was closed.
+    LogErr(StreamId),
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -58,6 +60,7 @@ const KIND_OBJECT: u64 = 8;
 const KIND_FORWARD: u64 = 9;
 const KIND_NOTIFY: u64 = 10;
 const KIND_TIMER: u64 = 11;
+const KIND_LOG_ERR: u64 = 12;
 
 impl Token {
     fn encode(self) -> u64 {
@@ -73,6 +76,7 @@ impl Token {
             Token::Forward => (KIND_FORWARD, 0),
             Token::Notify => (KIND_NOTIFY, 0),
             Token::Timer => (KIND_TIMER, 0),
+            Token::LogErr(s) => (KIND_LOG_ERR, s.0 as u64),
         };
         debug_assert!(id <= ID_MASK, "token id {id} does not fit");
         kind << KIND_SHIFT | (id & ID_MASK)
@@ -92,6 +96,7 @@ impl Token {
             KIND_FORWARD => Some(Token::Forward),
             KIND_NOTIFY => Some(Token::Notify),
             KIND_TIMER => Some(Token::Timer),
+            KIND_LOG_ERR => Some(Token::LogErr(StreamId(id as usize))),
             _ => None,
         }
     }

@@ -22,7 +22,7 @@ use ned_spawn::{Child, Command, Spawner};
 
 use crate::cap::{Cap, Kind};
 use crate::control::{ClientId, Control, ControlError, Stop};
-use crate::log::{Color, LogMux, Pumped, RECENT_LINES, StreamId};
+use crate::log::{Color, LogEvent, LogMux, Pumped, RECENT_LINES, StreamId, StreamSpec, Which};
 use crate::notify::{Change, Notify, Watch};
 use crate::object::{Cx, Service, ServiceError};
 use crate::reactor::{Reactor, Token};
@@ -85,6 +85,8 @@ pub enum LogTarget {
     Console,
     /// A pipe into the multiplexer with this tag and colour.
     Tagged(String, Color),
+    /// Pipes into the multiplexer, with files, times and so on.
+    Stream(StreamSpec),
 }
 
 /// Everything needed to start one task; the caller resolved the program.
@@ -228,9 +230,11 @@ impl Supervisor {
                 .add(fd, Token::Shutdown)
                 .map_err(SupervisorError::Setup)?;
         }
-        reactor
-            .add(log.space_fd(), Token::LogSpace)
-            .map_err(SupervisorError::Setup)?;
+        for fd in log.space_fds() {
+            reactor
+                .add(fd, Token::LogSpace)
+                .map_err(SupervisorError::Setup)?;
+        }
         let dev_null = rustix::fs::open(
             "/dev/null",
             rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
@@ -317,7 +321,7 @@ impl Supervisor {
         };
         let (stream, log_write) = self.open_log(&spec.log)?;
         let stdio = match &log_write {
-            Some(w) => [self.dev_null.as_fd(), w.as_fd(), w.as_fd()],
+            Some([out, err]) => [self.dev_null.as_fd(), out.as_fd(), err.as_fd()],
             None => [
                 rustix::stdio::stdin(),
                 rustix::stdio::stdout(),
@@ -342,6 +346,7 @@ impl Supervisor {
         drop(log_write);
         let tag = match &spec.log {
             LogTarget::Tagged(tag, _) => Some(tag.clone()),
+            LogTarget::Stream(s) => Some(s.tag.clone()),
             LogTarget::Console => None,
         };
         match spawned {
@@ -360,6 +365,10 @@ impl Supervisor {
                 }
                 let restart = self.timeline.starts_of(&name);
                 self.record(id, Fact::Started { name, pid, restart });
+                self.log_event(id, &LogEvent::Started { argv: &spec.argv });
+                if restart > 0 {
+                    self.log_event(id, &LogEvent::Restarted);
+                }
                 Ok((id, pid))
             }
             Err(e) => {
@@ -372,20 +381,27 @@ impl Supervisor {
         }
     }
 
-    /// A log stream for a tagged task: its id and the pipe's write end.
+    /// A log stream for a tagged task: its id and the pipes' write ends.
+    #[allow(clippy::type_complexity)]
     fn open_log(
         &mut self,
         target: &LogTarget,
-    ) -> Result<(Option<StreamId>, Option<OwnedFd>), SupervisorError> {
-        match target {
-            LogTarget::Console => Ok((None, None)),
-            LogTarget::Tagged(tag, color) => {
-                let (id, w) = self
-                    .log
-                    .open(tag, *color)
-                    .map_err(SupervisorError::LogPipe)?;
-                Ok((Some(id), Some(w)))
-            }
+    ) -> Result<(Option<StreamId>, Option<[OwnedFd; 2]>), SupervisorError> {
+        let spec = match target {
+            LogTarget::Console => return Ok((None, None)),
+            LogTarget::Tagged(tag, color) => &StreamSpec::tagged(tag, *color),
+            LogTarget::Stream(spec) => spec,
+        };
+        let (id, w) = self.log.open(spec).map_err(SupervisorError::LogPipe)?;
+        Ok((Some(id), Some(w)))
+    }
+
+    /// Prints one of ned's events about task `id` as a log record
+    /// ([`LogMux::event`]: always in JSON, in text with `--log-events`).
+    /// Called where a task starts, restarts, becomes ready and ends.
+    fn log_event(&mut self, id: TaskId, ev: &LogEvent<'_>) {
+        if let Some(t) = self.tasks.get(&id.0) {
+            self.log.event(t.stream, &t.facts.name, t.pid, ev);
         }
     }
 
@@ -401,17 +417,26 @@ impl Supervisor {
     ) -> Result<(TaskId, i32), SupervisorError> {
         let id = TaskId(self.next);
         let mut watched = self.reactor.add(&child.pidfd, Token::Task(id));
-        if watched.is_ok()
-            && let Some(sid) = stream
-            && let Some(fd) = self.log.fd(sid)
-        {
-            watched = self.reactor.add(fd, Token::Log(sid));
+        if let Some(sid) = stream {
+            self.log.set_pid(sid, child.pid);
+            for which in [Which::Out, Which::Err] {
+                if watched.is_ok()
+                    && let Some(fd) = self.log.fd(sid, which)
+                {
+                    watched = self.reactor.add(fd, log_token(sid, which));
+                }
+            }
         }
         if let Err(source) = watched {
             self.reactor.remove(&child.pidfd);
             let _ = ned_spawn::send_signal(child.pidfd.as_fd(), libc::SIGKILL);
             let _ = ned_spawn::wait(child.pidfd.as_fd());
             if let Some(sid) = stream {
+                for which in [Which::Out, Which::Err] {
+                    if let Some(fd) = self.log.fd(sid, which) {
+                        self.reactor.remove(fd);
+                    }
+                }
                 self.log.close(sid);
             }
             return Err(SupervisorError::Watch {
@@ -471,7 +496,8 @@ impl Supervisor {
             .map_err(SupervisorError::Poll)?;
         for t in ready {
             match t {
-                Token::Log(sid) => self.pump(sid),
+                Token::Log(sid) => self.pump(sid, Which::Out),
+                Token::LogErr(sid) => self.pump(sid, Which::Err),
                 Token::LogSpace => self.rewatch_logs(),
                 Token::Task(id) => self.collect(id),
                 Token::Shutdown => self.shutdown.drain(),
@@ -616,10 +642,10 @@ impl Supervisor {
     /// Prints what a stream has. When the console is full the pipe leaves
     /// the loop, so its task waits on it, until [`Token::LogSpace`]. A
     /// failing pipe must not stop the loop, so the error goes to stderr.
-    fn pump(&mut self, id: StreamId) {
-        match self.log.pump(id) {
+    fn pump(&mut self, id: StreamId, which: Which) {
+        match self.log.pump(id, which) {
             Ok(Pumped::Throttled) => {
-                if let Some(fd) = self.log.fd(id) {
+                if let Some(fd) = self.log.fd(id, which) {
                     self.reactor.remove(fd);
                 }
             }
@@ -630,9 +656,9 @@ impl Supervisor {
 
     /// The console has room again: watch the throttled pipes again.
     fn rewatch_logs(&mut self) {
-        for sid in self.log.on_space() {
-            if let Some(fd) = self.log.fd(sid)
-                && let Err(e) = self.reactor.add(fd, Token::Log(sid))
+        for (sid, which) in self.log.on_space() {
+            if let Some(fd) = self.log.fd(sid, which)
+                && let Err(e) = self.reactor.add(fd, log_token(sid, which))
             {
                 crate::diag!("ned: failed to watch a task log again: {e}");
             }
@@ -674,7 +700,16 @@ impl Supervisor {
         }
         self.notify.forget(id);
         self.record(id, Fact::Exited(ended));
+        let ev = match ended {
+            Ended::Code(c) => LogEvent::Exited(c),
+            Ended::Signal(s) => LogEvent::Killed(s),
+            Ended::Lost => LogEvent::Lost,
+        };
+        self.log_event(id, &ev);
         self.keep_log(id);
+        if let Some(sid) = stream {
+            self.log.release(sid);
+        }
         self.apply(id, Input::Exited(ended));
     }
 
@@ -889,6 +924,7 @@ impl Supervisor {
             match change {
                 Change::Ready(id) => {
                     self.record(id, Fact::Ready);
+                    self.log_event(id, &LogEvent::Ready);
                     self.events.push_back(Event::Ready(id));
                 }
                 Change::Trigger(id) => {
@@ -984,6 +1020,7 @@ impl Supervisor {
 fn task_name(spec: &StartSpec) -> String {
     match &spec.log {
         LogTarget::Tagged(tag, _) => tag.clone(),
+        LogTarget::Stream(s) => s.tag.clone(),
         LogTarget::Console => {
             let p = std::path::Path::new(std::ffi::OsStr::from_bytes(spec.path.as_bytes()));
             p.file_name()
@@ -994,10 +1031,18 @@ fn task_name(spec: &StartSpec) -> String {
     }
 }
 
+/// The token of pipe `which` of stream `sid`.
+pub(crate) fn log_token(sid: StreamId, which: Which) -> Token {
+    match which {
+        Which::Out => Token::Log(sid),
+        Which::Err => Token::LogErr(sid),
+    }
+}
+
 /// How long ned waits for tasks after SIGKILL before it gives up on them.
 const KILL_BOUND: Duration = Duration::from_secs(5);
 
-/// Two fds per task (pidfd, log pipe): raise the soft limit to the hard one,
+/// Three fds per task (pidfd, two log pipes): raise the soft limit to the hard one,
 /// and give tasks the limit ned was started with.
 fn raise_nofile(spawner: &mut Spawner) {
     let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
@@ -1046,14 +1091,14 @@ mod tests {
     #[test]
     fn a_child_that_cannot_be_watched_is_killed_and_reaped() {
         let sink = Sink::default();
-        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false).unwrap()).unwrap();
         let (stream, write) = sup
             .open_log(&LogTarget::Tagged("t".into(), Color::WHITE))
             .unwrap();
         let sid = stream.unwrap();
-        let write = write.unwrap();
+        let [write, _] = write.unwrap();
         sup.reactor
-            .add(sup.log.fd(sid).unwrap(), Token::Log(sid))
+            .add(sup.log.fd(sid, Which::Out).unwrap(), Token::Log(sid))
             .unwrap();
         let path = CString::new("/bin/sleep").unwrap();
         let argv = [path.clone(), CString::new("100").unwrap()];
@@ -1095,7 +1140,7 @@ mod tests {
     #[test]
     fn tasks_show_name_caps_and_times() {
         let sink = Sink::default();
-        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false).unwrap()).unwrap();
         let path = CString::new("/bin/sleep").unwrap();
         let spec = StartSpec {
             argv: vec![path.clone(), CString::new("100").unwrap()],
@@ -1156,7 +1201,7 @@ mod tests {
     #[test]
     fn an_ended_task_keeps_its_log_tail() {
         let sink = Sink::default();
-        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false).unwrap()).unwrap();
         let spec = |tag: &str, script: &str| StartSpec {
             path: CString::new("/bin/sh").unwrap(),
             argv: ["sh", "-c", script]
@@ -1192,7 +1237,7 @@ mod tests {
     #[test]
     fn a_reused_slot_is_not_shown_for_its_first_task() {
         let sink = Sink::default();
-        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false).unwrap()).unwrap();
         let spec = |tag: &str, script: &str| StartSpec {
             path: CString::new("/bin/sh").unwrap(),
             argv: ["sh", "-c", script]
@@ -1210,7 +1255,9 @@ mod tests {
             .start(spec("a", "echo x; exec >/dev/null 2>&1; sleep 100"))
             .unwrap();
         let sid = sup.tasks[&a.0].facts.log.unwrap();
-        let closed = |s: &Supervisor| s.log.fd(sid).is_none();
+        let closed = |s: &Supervisor| {
+            s.log.fd(sid, Which::Out).is_none() && s.log.fd(sid, Which::Err).is_none()
+        };
         let deadline = Some(Instant::now() + Duration::from_secs(10));
         assert_eq!(sup.run_until(deadline, false, closed), Until::Done);
         let (b, _) = sup.start(spec("b", "echo y")).unwrap();

@@ -26,9 +26,10 @@ pub use create::{Arg, Charge, CreateError, Quota, create, log_spec};
 pub use forward::wait_from_env;
 
 use crate::cap::{Cap, Granted, Kind, Object};
-use crate::log::LogMux;
+use crate::log::{LogMux, StreamSpec, Which};
 use crate::reactor::{Reactor, Token};
 use crate::rights::Rights;
+use crate::supervisor::log_token;
 
 /// Most connections ned serves at once.
 pub const MAX_CONNECTIONS: usize = 4096;
@@ -172,14 +173,19 @@ impl Service {
             return self.connect(cx, cap.clone());
         }
         if let Object::Log(Some((tag, color))) = &*cap.object {
-            let (sid, w) = cx.log.open(tag, *color).map_err(ServiceError::LogPipe)?;
-            if let Some(fd) = cx.log.fd(sid)
-                && let Err(e) = cx.reactor.add(fd, Token::Log(sid))
-            {
-                cx.log.close(sid);
-                return Err(ServiceError::LogPipe(e));
+            let spec = StreamSpec::tagged(tag, *color);
+            let (sid, [out, err]) = cx.log.open(&spec).map_err(ServiceError::LogPipe)?;
+            // A log cap is one stream: its stderr pipe just ends.
+            drop(err);
+            for which in [Which::Out, Which::Err] {
+                if let Some(fd) = cx.log.fd(sid, which)
+                    && let Err(e) = cx.reactor.add(fd, log_token(sid, which))
+                {
+                    cx.log.close(sid);
+                    return Err(ServiceError::LogPipe(e));
+                }
             }
-            return Ok(w);
+            return Ok(out);
         }
         match cap.grant()? {
             Granted::Own(fd) => Ok(fd),
