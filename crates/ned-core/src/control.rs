@@ -418,11 +418,6 @@ impl Control {
         r.stopped
     }
 
-    /// Clients connected now.
-    pub fn clients(&self) -> usize {
-        self.clients.len()
-    }
-
     fn drop_client(&mut self, reactor: &Reactor, id: u64, why: Option<&str>) {
         if let Some(c) = self.clients.remove(&id)
             && let Some(fd) = &c.fd
