@@ -341,6 +341,12 @@ fn stale_socket_is_replaced_and_a_live_one_kept() {
     let third = sb.ned(&["--control", path_str(&sock), path_str(&s)]);
     third.status(2).stderr_has("is not a socket");
     assert_eq!(std::fs::read_to_string(&sock).expect("read"), "precious");
+
+    let nowhere = sb.root.join("missing/c.sock");
+    let fourth = sb.ned(&["--control", path_str(&nowhere), path_str(&s)]);
+    fourth
+        .status(2)
+        .stderr_has("failed to create the control socket");
 }
 
 #[test]
