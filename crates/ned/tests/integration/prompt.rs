@@ -508,7 +508,9 @@ fn ctrl_c_at_the_prompt_interrupts_a_running_command() {
             "for i = 1, 2 do\\r=>>> ",
             "base = base + i\\r=>>> ",
             "end\\r=>ned> ",
-            "base\\r=>43",
+            // Tab asks ned for the globals that start so.
+            "bas\\t=>base",
+            "\\r=>43",
             "\\x04=>",
         ])
         .stdin(Stdio::null())
@@ -542,4 +544,53 @@ fn control_socket_serves_beside_server_loop() {
     assert_eq!(call(&c, "return where"), (0, "in server_loop".into()));
     drop(c);
     ned.stop().no_lua_error();
+}
+
+#[test]
+fn a_client_that_never_reads_is_dropped() {
+    let sb = Sandbox::new();
+    let ned = serve(&sb, &[], "");
+    let hog = connect(&ned.sock);
+    let other = connect(&ned.sock);
+    // Six replies of 1 MiB, none read: more than ned keeps for a client.
+    for _ in 0..6 {
+        send(&hog, &frame(b'Q', b"return string.rep('x', 1 << 20)"));
+    }
+    // Dropped: ned closed its end (seen without reading, which would
+    // make room for more replies).
+    let hung_up = || {
+        let mut fds = [rustix::event::PollFd::new(
+            &hog,
+            rustix::event::PollFlags::RDHUP,
+        )];
+        let zero = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        rustix::event::poll(&mut fds, Some(&zero)).is_ok()
+            && fds[0]
+                .revents()
+                .intersects(rustix::event::PollFlags::RDHUP | rustix::event::PollFlags::HUP)
+    };
+    assert!(
+        wait_for(HANG_GUARD, hung_up),
+        "the client that never reads was not dropped"
+    );
+    assert!(drain_to_end(&hog), "open after the drop");
+    assert_eq!(call(&other, "return 'fine'"), (0, "fine".into()));
+    ned.stop()
+        .stderr_has("ned: control: dropped a client: it does not read its replies");
+}
+
+/// Reads `fd` to its end; false when it is still open after what it holds.
+fn drain_to_end(fd: &OwnedFd) -> bool {
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        match rustix::net::recv(fd, &mut buf, RecvFlags::DONTWAIT) {
+            // A close with our requests still unread in ned's queue is a reset.
+            Ok((0, _)) | Err(rustix::io::Errno::CONNRESET) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
 }
