@@ -7,9 +7,12 @@
 #  - the round trip of 16 bytes to an echo server running in a runtime
 #    (bench/lua/echo_unix.lua, socket.unix) against the same client talking
 #    to a plain Rust echo server; medians of ROUNDS rounds, target ratio
-#    <= 1.5.
+#    <= 1.5;
+#  - 8 writers x LINES lines through ned with a pass-through log hook (a
+#    non-sleepable runtime resumed for every line, bench/lua/passthrough.lua)
+#    against the same run without the hook; target ratio <= 1.5.
 #
-# Usage: bench/lunatik.sh   (GETS=100000 TRIPS=20000 ROUNDS=5 by default)
+# Usage: bench/lunatik.sh   (GETS=100000 TRIPS=20000 ROUNDS=5 LINES=200000)
 source "$(dirname "$0")/common.sh"
 build_ned
 SOCK_BENCH=$TARGET/release/sock-bench
@@ -35,6 +38,18 @@ local t = L4.default_loader:startv({ log = { "echo" } }, "$SOCK_BENCH", "echo-cl
 t:exit_handler(function() server:stop(); rt:stop() end)
 LUA
 
+need_tools hyperfine:hyperfine
+prog=$(build_c static-lines)
+lines=${LINES:-200000}
+cat >"$WORK/logs.lua" <<'LUA'
+local L4, lunatik = require("L4"), require("lunatik")
+local prog, lines, hook = arg[1], arg[2], arg[3] == "hook"
+if hook then L4.log_hook(lunatik.runtime("passthrough", "softirq")) end
+for i = 1, 8 do
+  L4.default_loader:startv({ log = { "w" .. i, "g" } }, prog, "w" .. i, lines)
+end
+LUA
+
 rates=() ned_rtt=() base_rtt=()
 for r in $(seq "$rounds"); do
 	out=$("$NED" --wait-and-exit --lua-root "$ROOT/examples" "$WORK/kv.lua") || die "kv run failed: $out"
@@ -52,6 +67,12 @@ rates, ned, base = ([float(x) for x in a.split()] for a in sys.argv[1:4])
 print(f"{st.median(rates):.0f} {st.median(ned):.0f} {st.median(base):.0f} {st.median(n / b for n, b in zip(ned, base)):.3f}")
 PY
 )
+logs="$NED --wait-and-exit --lua-root $BENCH_DIR/lua $WORK/logs.lua $prog $lines"
+hyperfine -N --warmup 1 --runs "${RUNS:-5}" --output "$WORK/logs.out" --export-json "$WORK/hook.json" \
+	-n hook "$logs hook" -n plain "$logs plain" >&2 || die "hyperfine failed"
+[ "$(wc -l <"$WORK/logs.out")" -eq $((8 * lines)) ] || die "the hooked run lost lines"
+read -r hook_s plain_s hook_ratio < <(median_ratio "$WORK/hook.json")
 echo "lunatik: shared store $rate GETs/s; echo round trip ${ned} ns in a runtime, ${base} ns in plain Rust" >&2
 result "shared store GETs/s (runtime per connection, client in another process)" "$rate/s" "—" "—" ">= 50000/s" "$(met "$rate" '>=' 50000)"
+result "8 x $lines log lines through a pass-through log hook" "${hook_s} s" "${plain_s} s (no hook)" "$hook_ratio" "<= 1.5" "$(met "$hook_ratio" '<=' 1.5)"
 result "socket echo round trip from a runtime (median)" "${ned} ns" "${base} ns (plain Rust)" "$ratio" "<= 1.5" "$(met "$ratio" '<=' 1.5)"

@@ -63,6 +63,23 @@ L4.socket = lift(core.socket)
 -- L4.server_loop(channel): serves ned's command protocol (ned-prompt) on
 -- the channel and runs ned's loop until ned shuts down (docs/prompt.md).
 L4.server_loop = lift(core.server_loop)
+-- Lunatik hooks on ned's loop (docs/lunatik.md "Hooks"): a non-sleepable
+-- runtime sees every task line; L4.unhook(id) removes it.
+L4.log_hook = lift(core.log_hook)
+L4.unhook = lift(core.unhook)
+-- rt's body resumed every ms milliseconds on ned's loop (an L4.every
+-- timer): an error or a blown budget cancels it, with a logged line.
+function L4.timer_hook(rt, ms)
+  local t
+  t = L4.every(ms, function()
+    local ok, err = pcall(rt.resume, rt)
+    if not ok then
+      t:cancel()
+      io.stderr:write("ned: timer hook removed: " .. tostring(err) .. "\n")
+    end
+  end)
+  return t
+end
 
 -- L4.sleep(s) and L4.msleep(ms), as upstream (spec §15): nothing at all
 -- for a missing, nil, non-number or non-positive argument (NaN included);

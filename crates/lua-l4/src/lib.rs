@@ -9,6 +9,7 @@
 mod cap;
 mod command;
 mod fail;
+mod hooks;
 mod info;
 mod loader;
 mod logspec;
@@ -194,6 +195,8 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("task_signal", hosted(lua, host, task::signal)?)?;
     t.set("task_pid", hosted(lua, host, task::pid)?)?;
     t.set("task_kill_tree", hosted(lua, host, task::kill_tree)?)?;
+    t.set("log_hook", hosted(lua, host, hooks::log_hook)?)?;
+    t.set("unhook", hosted(lua, host, hooks::unhook)?)?;
     t.set("on_signal", hosted(lua, host, signal::on_signal)?)?;
     t.set("sleep", hosted(lua, host, task::sleep)?)?;
     t.set("task_readiness", hosted(lua, host, task::readiness)?)?;

@@ -14,6 +14,7 @@ pub mod control;
 pub mod log;
 pub mod logfile;
 pub mod logfmt;
+pub mod loghook;
 pub mod notify;
 pub mod object;
 pub mod reactor;

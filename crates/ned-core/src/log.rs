@@ -48,6 +48,7 @@ use rustix::event::{EventfdFlags, eventfd};
 use crate::console::{Console, EXIT_FLUSH};
 use crate::logfile::{FileSpec, RotatingFile};
 use crate::logfmt::{self, Time};
+use crate::loghook::{Filtered, Hooks};
 
 /// Longest line kept before it is printed in pieces.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -385,6 +386,8 @@ pub struct LogMux {
     file_space: Arc<OwnedFd>,
     /// File consoles of closed streams that may still be writing.
     closing: Vec<Console>,
+    /// Code that sees every line first (crate::loghook).
+    hooks: Hooks,
 }
 
 impl LogMux {
@@ -415,7 +418,13 @@ impl LogMux {
             recent: Vec::new(),
             file_space: Arc::new(space),
             closing: Vec::new(),
+            hooks: Hooks::default(),
         })
+    }
+
+    /// The log hooks, to add and remove them.
+    pub fn hooks(&mut self) -> &mut Hooks {
+        &mut self.hooks
     }
 
     /// The last `n` lines stream `id` printed (at most [`RECENT_LINES`],
@@ -635,7 +644,7 @@ impl LogMux {
         if let Some(pipe) = stream.pipes[which as usize].take() {
             if !pipe.partial.is_empty() {
                 self.stamp(&stream, which);
-                self.line(id, &mut stream, &pipe.partial);
+                self.line(id, which, &mut stream, &pipe.partial);
             }
             self.throttled.retain(|&t| t != (id, which));
         }
@@ -696,10 +705,10 @@ impl LogMux {
         while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
             let (line, tail) = rest.split_at(pos);
             if pipe.partial.is_empty() {
-                self.line(id, &mut stream, line);
+                self.line(id, which, &mut stream, line);
             } else {
                 pipe.partial.extend_from_slice(line);
-                self.line(id, &mut stream, &pipe.partial);
+                self.line(id, which, &mut stream, &pipe.partial);
                 pipe.partial.clear();
             }
             rest = &tail[1..];
@@ -708,7 +717,7 @@ impl LogMux {
         while pipe.partial.len() >= MAX_LINE {
             let tail = pipe.partial.split_off(MAX_LINE);
             let line = std::mem::replace(&mut pipe.partial, tail);
-            self.line(id, &mut stream, &line);
+            self.line(id, which, &mut stream, &line);
         }
         if pipe.partial.capacity() > MAX_LINE * 2 {
             pipe.partial.shrink_to(MAX_LINE);
@@ -720,7 +729,20 @@ impl LogMux {
 
     /// One line of `s`, after [`LogMux::stamp`]: kept in its recent lines
     /// and rendered for each sink.
-    fn line(&mut self, id: StreamId, s: &mut Stream, line: &[u8]) {
+    fn line(&mut self, id: StreamId, which: Which, s: &mut Stream, line: &[u8]) {
+        let rewritten;
+        let line = if self.hooks.is_empty() {
+            line
+        } else {
+            match self.hooks.filter(&s.tag, which, line) {
+                Filtered::Keep => line,
+                Filtered::Drop => return,
+                Filtered::Replaced(v) => {
+                    rewritten = v;
+                    &rewritten[..]
+                }
+            }
+        };
         if let Some(r) = self.recent.get_mut(id.0) {
             r.push(line);
         }

@@ -764,6 +764,11 @@ impl Supervisor {
             .filter(|s| s.is_held())
     }
 
+    /// The log hooks (crate::loghook), to add and remove them.
+    pub fn log_hooks(&mut self) -> &mut crate::loghook::Hooks {
+        self.log.hooks()
+    }
+
     /// The log multiplexer, for views of a task's recent lines
     /// ([`LogMux::recent`], [`LogMux::lines`]).
     pub fn log(&self) -> &LogMux {

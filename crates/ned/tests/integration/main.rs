@@ -24,6 +24,7 @@ mod container;
 mod diagnostics;
 mod examples;
 mod exits;
+mod hooks;
 mod logs;
 mod logs_files;
 mod lua_scripts;
