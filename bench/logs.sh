@@ -41,7 +41,6 @@ for i = 1, k do
 end
 LUA
 direct_cmd="bash -c 'for i in \$(seq $writers); do $prog w\$i $lines & done; wait'"
-mkdir -p "$WORK/files"
 
 # check MODE: verifies the output of one run of MODE.
 check() {
@@ -67,6 +66,8 @@ def lines():
             l = l.rstrip(b"\n")
             if mode == "json":
                 r = json.loads(l)
+                if r["stream"] == "event":
+                    continue
                 yield r["tag"].encode(), r["line"].encode()
             else:
                 t, _, rest = l.partition(b" | ")
@@ -96,12 +97,12 @@ for mode in "${modes[@]}"; do
 	file) ned_cmd="$NED --wait-and-exit $WORK/logs.lua $prog $writers $lines $WORK/files" target=5000000 ;;
 	*) die "unknown mode $mode (text, json or file)" ;;
 	esac
-	rm -f "$WORK"/files/*
+	rm -rf "$WORK/files" && mkdir "$WORK/files"
 	$ned_cmd >"$WORK/out.txt" 2>"$WORK/err.txt" || die "ned failed: $(head -5 "$WORK/err.txt")"
 	[ ! -s "$WORK/err.txt" ] || die "ned wrote to stderr: $(head -5 "$WORK/err.txt")"
 	check "$mode" || die "$mode: log output check failed"
 	hyperfine -N --warmup 1 --runs "${RUNS:-10}" --output "$WORK/out.txt" \
-		--prepare "rm -rf $WORK/files; mkdir $WORK/files" \
+		--prepare "bash -c 'rm -rf $WORK/files; mkdir $WORK/files'" \
 		--export-json "$WORK/logs.json" \
 		-n ned "$ned_cmd" -n direct "$direct_cmd" >&2 || die "hyperfine failed"
 	read -r ned base ratio < <(median_ratio "$WORK/logs.json")

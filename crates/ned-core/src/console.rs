@@ -94,6 +94,9 @@ struct State {
     sleeping: bool,
     /// [`Console::close`] was called: the writer ends once the queue is out.
     closed: bool,
+    /// The writer ended after `closed` (or never started): nothing more
+    /// will be written or reported.
+    finished: bool,
 }
 
 impl State {
@@ -169,15 +172,25 @@ impl Console {
 
     /// Closed, and everything written (or dropped and counted).
     pub fn is_done(&self) -> bool {
-        let st = self.lock();
-        st.closed && st.used() == 0 && st.dropped == 0
+        self.lock().finished
     }
 
     /// Lets the writer end once it wrote what is queued (reporting any
     /// loss); nothing may be queued after this.
     pub fn close(&self) {
+        let never_started = self
+            .0
+            .unstarted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
         let mut st = self.lock();
         st.closed = true;
+        if never_started && st.queue.is_empty() {
+            // Nothing was ever queued: no thread to start just to end it.
+            st.finished = true;
+            return;
+        }
         self.wake(st);
     }
 
@@ -208,6 +221,8 @@ impl Console {
                 let n = st.unwritten();
                 st.queue.clear();
                 st.dropped = 0;
+                // No writer will ever run for this console.
+                st.finished = true;
                 n
             };
             let msg = own_line(format_args!(
@@ -303,13 +318,15 @@ impl Console {
         let _ = rustix::io::read(&self.0.space, &mut b);
     }
 
-    /// Waits until everything queued is written, or until `deadline`. Then
+    /// Waits until everything queued is written (and, once closed, its
+    /// writer ended), or until `deadline`. Then
     /// forgets what is still queued and returns how many lines were not
     /// written (queued, in flight, or dropped without a report yet).
     pub fn flush(&self, deadline: Instant) -> u64 {
         let mut st = self.lock();
         loop {
-            if st.used() == 0 && st.dropped == 0 {
+            // A closed console is done once its writer reported its loss.
+            if st.used() == 0 && st.dropped == 0 && (!st.closed || st.finished) {
                 return 0;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -350,6 +367,7 @@ fn write_loop(shared: &Shared, mut sink: Box<dyn Write + Send>, name: &str, repo
                 loss.report(name, st.closed);
             }
             if st.closed {
+                st.finished = true;
                 shared.idle.notify_all();
                 return;
             }
