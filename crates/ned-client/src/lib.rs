@@ -256,6 +256,30 @@ fn got(vals: Vec<Value>, fds: Vec<OwnedFd>) -> Result<Got, Error> {
 pub struct Peer {
     /// Counts accepted connections from 1.
     pub id: u64,
+    /// The rights and cap name ned started the client with, read from the
+    /// connection's label (docs/protocol.md, "Labels"); `None` when the
+    /// connection carries none (ned did not make it). A client cannot
+    /// forge it: only ned can connect to a channel.
+    pub label: Option<(u32, String)>,
+}
+
+impl Peer {
+    fn of(conn: &OwnedFd, id: u64) -> Peer {
+        let label = rustix::net::getpeername(conn)
+            .ok()
+            .flatten()
+            .and_then(|a| rustix::net::SocketAddrUnix::try_from(a).ok())
+            .and_then(|a| {
+                let path = a.path()?.to_bytes().to_vec();
+                ned_proto::parse_label(&path).map(|(r, n)| (r, n.to_owned()))
+            });
+        Peer { id, label }
+    }
+
+    /// The client's rights (`L4.Rights` bits), if ned labelled it.
+    pub fn rights(&self) -> Option<u32> {
+        self.label.as_ref().map(|(r, _)| *r)
+    }
 }
 
 /// What a driver answers for a `create`: the cap to hand back.
@@ -317,7 +341,8 @@ pub fn serve(listener: OwnedFd, driver: &mut impl Driver) -> Result<(), Error> {
                 &listener,
                 rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK,
             )?;
-            clients.push((c, Peer { id: next }));
+            let peer = Peer::of(&c, next);
+            clients.push((c, peer));
             next += 1;
         }
     }

@@ -108,6 +108,10 @@ pub struct Service {
     ends: HashMap<(u64, u64), u64>,
     parked: Vec<Parked>,
     next: u64,
+    /// ned's own connection to each channel it forwarded a `create` to,
+    /// kept for the next one (the `Weak` keeps the address from being
+    /// reused by another channel while the entry exists).
+    pub(crate) forwards: Vec<(std::sync::Weak<Object>, OwnedFd)>,
 }
 
 fn end_of(fd: impl AsFd) -> std::io::Result<(u64, u64)> {

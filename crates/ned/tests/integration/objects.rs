@@ -329,7 +329,7 @@ d2:kill()
         [
             "create: the server of this channel did not answer within 400 ms (-110)",
             "made",
-            "create: the server of this channel has exited (-32)",
+            "create: the server of this channel went away before it answered (-32)",
             "fb: protocol 16384 not served (-38)",
             "bad argument #2 to 'create' (a number cannot be sent to a server) (-22)",
         ],
