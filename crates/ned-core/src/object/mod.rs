@@ -566,7 +566,7 @@ fn type_info(cap: &Cap) -> Vec<Value> {
             v.extend(cpus.iter().flatten().map(|c| Value::Int(*c as i64)));
         }
         Object::Factory(q) => v.push(match q {
-            Some(q) => Value::Int(q.left().min(i64::MAX as u64) as i64),
+            Some(q) => Value::Int(q.available().min(i64::MAX as u64) as i64),
             None => Value::Nil,
         }),
         _ => {}
