@@ -156,6 +156,9 @@ fn malformed_messages_get_error_replies_and_the_connection_goes_on() {
         hdr("0", "08", "0300000100040000"), // cut-off cap value
         hdr("1", "00", ""),                 // says 1 fd, carries none
         hdr("0", "02", "00"),               // length says 2, payload is 1
+        "big:ns:70000".to_owned(),
+        "fds:ns:20".to_owned(),
+        "fds:ns:1".to_owned(),
         "type:ns".to_owned(),
     ];
     let out = sb.run_script(
@@ -184,6 +187,9 @@ print("exit", t:wait())
             "err -71 value 0 is cut off",
             "err -71 fd 0 is named by more than one cap value, or by none",
             "err -71 header says 2 payload bytes, the message has 1",
+            "err -7 message longer than 65536 bytes",
+            "err -71 more than 16 fds in one message",
+            "err -71 header says 0 fds, the message carries 1",
             "ok Namespace rights=0x4 []",
         ],
     );
