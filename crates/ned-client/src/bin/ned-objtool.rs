@@ -176,6 +176,13 @@ fn run(cmd: &str, held: &mut HashMap<String, OwnedFd>) -> Result<String, Error> 
         }
         "hold" => {
             let n = parse_int(arg(3)?) as usize;
+            // Room for the N fds, as far as the hard limit allows.
+            let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+            let raised = rustix::process::Rlimit {
+                current: lim.maximum,
+                maximum: lim.maximum,
+            };
+            let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, raised);
             let mut ns = object(held, arg(1)?)?;
             let mut kept = Vec::new();
             for i in 0..n {

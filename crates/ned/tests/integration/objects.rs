@@ -64,10 +64,14 @@ local t = L:start({caps = {ns = ns:m("rw"), fab = L4.Env.factory, sched = L4.Env
   "rom/ned-objtool type:ns query:ns:ds query:ns:missing:4:0 create:fab:d:0x4000:4096 " ..
   "create:fab:sub:-15:10000 create:sub:x:0x4000:20000 create:sub:y:0x4000:6000 type:sub " ..
   "create:fab:z:-16 create:fab:n:0x4001 type:n type:sched write:log:hello type:rm query:rm:x " ..
-  "type:parent register:ns:new:d names:ns query:ns:ds:7:0 query:ns:fab create:fab:q:0x4000:1")
+  "type:parent register:ns:new:d names:ns query:ns:ds:7:0 query:ns:fab create:fab:q:0x4000:1 " ..
+  "register:ns:fab2:fab")
 print("pid " .. t:pid())
 print("exit", t:wait())
 print("new " .. tostring(ns:query("new")()):match("^L4::Cap<%a+>"))
+-- The task registered its own connection: that very object, with its rights.
+local fab2 = ns:query("fab2", "rws")()
+print("fab2 is the factory", fab2 == L4.Env.factory)
 "#,
     );
     out.ok().no_lua_error();
@@ -99,11 +103,13 @@ print("new " .. tostring(ns:query("new")()):match("^L4::Cap<%a+>"))
             "ok Factory rights=0x4",
             // The queried factory has `r` only.
             "err -1 create: factory cap lacks the 's' right",
+            "ok ",
         ],
     );
     assert_eq!(out.log("tasklog"), ["hello"], "{out}");
     out.stdout_has("exit\t0")
-        .stdout_has("new L4::Cap<Dataspace>");
+        .stdout_has("new L4::Cap<Dataspace>")
+        .stdout_has("fab2 is the factory\ttrue");
     no_leftovers(&out);
 }
 
