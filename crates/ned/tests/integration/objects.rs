@@ -60,8 +60,8 @@ ns:register("ds", L4.Env.mem_alloc:create(L4.Proto.Dataspace, 8192):m("rw"))
 ns:register("fab", L4.Env.factory)
 local log = L4.Env.factory:create(L4.Proto.Log, "tasklog", "g")
 local t = L:start({caps = {ns = ns:m("rw"), fab = L4.Env.factory, sched = L4.Env.scheduler,
-    log = log, rm = L4.Env.rm, parent = L4.Env.parent}, log = {"tool"}},
-  "rom/ned-objtool type:ns query:ns:ds query:ns:missing:4:0 create:fab:d:0x4000:4096 " ..
+    log = log, con = L4.Env.log, rm = L4.Env.rm, parent = L4.Env.parent}, log = {"tool"}},
+  "rom/ned-objtool write:con:straight-to-the-console type:ns query:ns:ds query:ns:missing:4:0 create:fab:d:0x4000:4096 " ..
   "create:fab:sub:-15:10000 create:sub:x:0x4000:20000 create:sub:y:0x4000:6000 type:sub " ..
   "create:fab:z:-16 create:fab:n:0x4001 type:n type:sched write:log:hello type:rm query:rm:x " ..
   "type:parent register:ns:new:d names:ns query:ns:ds:7:0 query:ns:fab create:fab:q:0x4000:1 " ..
@@ -79,6 +79,7 @@ print("fab2 is the factory", fab2 == L4.Env.factory)
         &out,
         "tool",
         &[
+            "ok ",
             "ok Namespace rights=0x5 []",
             // Asked for nothing: `r`, though the entry holds `rw`.
             "ok Dataspace rights=0x4",
@@ -107,6 +108,11 @@ print("fab2 is the factory", fab2 == L4.Env.factory)
         ],
     );
     assert_eq!(out.log("tasklog"), ["hello"], "{out}");
+    // `L4.Env.log` is ned's own stdout, untagged.
+    assert!(
+        out.stdout.lines().any(|l| l == "straight-to-the-console"),
+        "{out}"
+    );
     out.stdout_has("exit\t0")
         .stdout_has("new L4::Cap<Dataspace>")
         .stdout_has("fab2 is the factory\ttrue");
