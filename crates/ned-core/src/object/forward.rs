@@ -25,6 +25,23 @@ pub fn wait_from_env() -> Duration {
         .map_or(Duration::from_secs(10), Duration::from_millis)
 }
 
+/// A new connection of ned's to a channel, non-blocking.
+fn connect(chan: &crate::channel::Channel) -> Result<OwnedFd, CreateError> {
+    let sock = chan
+        .connect()
+        .map_err(|e| fail(format!("create: {}", chain(&e)), status::EPIPE))?;
+    rustix::fs::fcntl_setfl(&sock, rustix::fs::OFlags::NONBLOCK)
+        .map_err(|e| fail(format!("create: {e}"), -e.raw_os_error()))?;
+    Ok(sock)
+}
+
+fn send_fail(e: rustix::io::Errno) -> CreateError {
+    fail(
+        format!("create: failed to send to the server of this channel: {e}"),
+        -e.raw_os_error(),
+    )
+}
+
 fn fail(msg: impl Into<String>, code: i32) -> CreateError {
     CreateError {
         msg: msg.into(),
@@ -33,8 +50,10 @@ fn fail(msg: impl Into<String>, code: i32) -> CreateError {
 }
 
 impl Supervisor {
-    /// `ch:create(proto, args...)` on a channel: a `create` request on a new
-    /// connection to its server, answered by a cap or an error.
+    /// `ch:create(proto, args...)` on a channel: a `create` request to its
+    /// server, answered by a cap or an error. ned keeps its connection to
+    /// the channel for the next create (a new one after a timeout or when
+    /// the server went away).
     pub fn forward_create(
         &mut self,
         ch: &Cap,
@@ -47,11 +66,16 @@ impl Supervisor {
                 status::ENOSYS,
             ));
         };
-        let sock = chan
-            .connect()
-            .map_err(|e| fail(format!("create: {}", chain(&e)), status::EPIPE))?;
-        rustix::fs::fcntl_setfl(&sock, rustix::fs::OFlags::NONBLOCK)
-            .map_err(|e| fail(format!("create: {e}"), -e.raw_os_error()))?;
+        // ned's connection from an earlier create, else a new one.
+        let cached = self
+            .objects
+            .forwards
+            .iter()
+            .position(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&ch.object)));
+        let (sock, fresh) = match cached {
+            Some(i) => (self.objects.forwards.swap_remove(i).1, false),
+            None => (connect(chan)?, true),
+        };
         let mut values = vec![Value::Int(proto)];
         let mut fds: Vec<OwnedFd> = Vec::new();
         for (i, a) in args.iter().enumerate() {
@@ -95,12 +119,16 @@ impl Supervisor {
             ));
         }
         let borrowed: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
-        ned_proto::send(&sock, &request, &borrowed).map_err(|e| {
-            fail(
-                format!("create: failed to send to the server of this channel: {e}"),
-                -e.raw_os_error(),
-            )
-        })?;
+        let sock = match ned_proto::send(&sock, &request, &borrowed) {
+            Ok(()) => sock,
+            // The cached connection's server went away: try a new one once.
+            Err(_) if !fresh => {
+                let sock = connect(chan)?;
+                ned_proto::send(&sock, &request, &borrowed).map_err(send_fail)?;
+                sock
+            }
+            Err(e) => return Err(send_fail(e)),
+        };
         drop(fds);
         self.reactor
             .add(&sock, Token::Forward)
@@ -130,21 +158,17 @@ impl Supervisor {
                 return Err(fail("create: interrupted: ned is stopping", -libc::EINTR));
             }
         }
-        let rec = match ned_proto::recv(&sock) {
-            Ok(Some(rec)) => rec,
-            Ok(None) => {
-                return Err(fail(
-                    "create: the server of this channel closed the connection",
-                    status::EPIPE,
-                ));
-            }
-            Err(_) => {
-                return Err(fail(
-                    "create: the server of this channel has exited",
-                    status::EPIPE,
-                ));
-            }
+        // Nothing to read: the server's task ended. End of file: it
+        // closed the connection (or died with it).
+        let Ok(Some(rec)) = ned_proto::recv(&sock) else {
+            return Err(fail(
+                "create: the server of this channel went away before it answered",
+                status::EPIPE,
+            ));
         };
+        let weak = Arc::downgrade(&ch.object);
+        self.objects.forwards.retain(|(w, _)| w.strong_count() > 0);
+        self.objects.forwards.push((weak, sock));
         let bad = |why: String| {
             fail(
                 format!("create: bad reply from the server: {why}"),
