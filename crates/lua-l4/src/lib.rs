@@ -11,6 +11,7 @@ mod command;
 mod fail;
 mod info;
 mod loader;
+mod logspec;
 mod rom;
 mod socket;
 mod task;

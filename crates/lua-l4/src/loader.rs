@@ -578,6 +578,12 @@ fn log_target(args: &Args<'_>, env: &Table, prog: &str) -> Res<LogTarget> {
         }
     };
     let (tag, color) = log_spec(&tag, &color, &default_tag).map_err(|m| bad_arg(1, f, m))?;
+    if let Value::Table(t) = &v
+        && crate::logspec::is_extended(t)?
+    {
+        let spec = crate::logspec::stream_spec(t, tag, color)?.map_err(|m| bad_arg(1, f, m))?;
+        return Ok(LogTarget::Stream(spec));
+    }
     Ok(LogTarget::Tagged(tag, color))
 }
 

@@ -23,12 +23,20 @@
 //! `log = L4.Env.log`) cannot land inside one of ned's lines because of how
 //! ned splits its writes. At exit [`finish`] gives the writers
 //! [`EXIT_FLUSH`]; what is left then is counted and reported on stderr, if
-//! stderr takes it. A failing write drops what it held (reported once on
-//! stderr for stdout), so a closed console cannot stall ned either.
+//! stderr takes it. A failing write drops what it held, so a closed console
+//! (or a full disk under a log file) cannot stall ned either: the lines are
+//! counted and the loss reported on stderr (`ned: NAME: 12 lines dropped:
+//! ERROR`) when writes work again, when the writer goes idle (at most once a
+//! second) and when it is closed.
+//!
+//! In JSON mode ([`set_json`]) ned's own lines — diagnostics and drop
+//! reports — are JSON objects too (`{"time":..,"tag":"ned","stream":"ned",
+//! "line":..}`).
 
 use std::fmt;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -56,8 +64,9 @@ struct Shared {
     work: Condvar,
     /// Notified whenever the writer has nothing left to write.
     idle: Condvar,
-    /// Readable once the queue drained after [`Console::has_room`] said no.
-    space: OwnedFd,
+    /// Readable once the queue drained after [`Console::has_room`] said no;
+    /// several consoles may share one.
+    space: Arc<OwnedFd>,
     /// The writer thread's sink until the first line starts the thread: a
     /// ned that never prints (`ned --exit` on a quiet script) never pays
     /// for a thread.
@@ -83,6 +92,8 @@ struct State {
     dropped: u64,
     want_space: bool,
     sleeping: bool,
+    /// [`Console::close`] was called: the writer ends once the queue is out.
+    closed: bool,
 }
 
 impl State {
@@ -93,7 +104,10 @@ impl State {
     /// Queues the report of the lines dropped since the last one.
     fn report_drops(&mut self) {
         if self.dropped > 0 {
-            let line = format!("ned: {} lines dropped: console too slow\n", self.dropped);
+            let line = own_line(format_args!(
+                "ned: {} lines dropped: console too slow",
+                self.dropped
+            ));
             self.queue.extend_from_slice(line.as_bytes());
             self.dropped = 0;
         }
@@ -125,7 +139,22 @@ impl Console {
         report_errors: bool,
     ) -> io::Result<Console> {
         let space = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-        Ok(Console(Arc::new(Shared {
+        Ok(Console::spawn_with_space(
+            sink,
+            name,
+            report_errors,
+            Arc::new(space),
+        ))
+    }
+
+    /// [`Console::spawn`] with a space fd shared with other consoles.
+    pub fn spawn_with_space(
+        sink: Box<dyn Write + Send>,
+        name: &str,
+        report_errors: bool,
+        space: Arc<OwnedFd>,
+    ) -> Console {
+        Console(Arc::new(Shared {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
             idle: Condvar::new(),
@@ -135,7 +164,21 @@ impl Console {
                 name: name.to_owned(),
                 report_errors,
             })),
-        })))
+        }))
+    }
+
+    /// Closed, and everything written (or dropped and counted).
+    pub fn is_done(&self) -> bool {
+        let st = self.lock();
+        st.closed && st.used() == 0 && st.dropped == 0
+    }
+
+    /// Lets the writer end once it wrote what is queued (reporting any
+    /// loss); nothing may be queued after this.
+    pub fn close(&self) {
+        let mut st = self.lock();
+        st.closed = true;
+        self.wake(st);
     }
 
     /// Starts the writer thread if it is not running yet. Should the thread
@@ -156,8 +199,9 @@ impl Console {
             name,
             report_errors,
         } = w;
+        let label = name.clone();
         if let Err(e) = ned_spawn::spawn_thread_without_signals(&name, move || {
-            write_loop(&theirs, sink, report_errors)
+            write_loop(&theirs, sink, &label, report_errors)
         }) {
             let lost = {
                 let mut st = self.lock();
@@ -166,7 +210,9 @@ impl Console {
                 st.dropped = 0;
                 n
             };
-            let msg = format!("ned: failed to start the {name} writer ({e}); {lost} lines lost\n");
+            let msg = own_line(format_args!(
+                "ned: failed to start the {name} writer ({e}); {lost} lines lost"
+            ));
             let _ = rustix::io::write(rustix::stdio::stderr(), msg.as_bytes());
         }
     }
@@ -292,14 +338,21 @@ impl Shared {
 
 /// The writer thread: takes the whole queue, writes it in chunks and tells
 /// the loop when there is room again.
-fn write_loop(shared: &Shared, mut sink: Box<dyn Write + Send>, report_errors: bool) {
-    let mut failing = false;
+fn write_loop(shared: &Shared, mut sink: Box<dyn Write + Send>, name: &str, report_errors: bool) {
+    let mut loss = Loss::default();
     let mut st = shared.lock();
     loop {
         if st.queue.is_empty() {
             st.report_drops();
         }
         if st.queue.is_empty() {
+            if report_errors {
+                loss.report(name, st.closed);
+            }
+            if st.closed {
+                shared.idle.notify_all();
+                return;
+            }
             shared.idle.notify_all();
             st.sleeping = true;
             st = shared.work.wait(st).unwrap_or_else(PoisonError::into_inner);
@@ -315,12 +368,18 @@ fn write_loop(shared: &Shared, mut sink: Box<dyn Write + Send>, report_errors: b
         st = loop {
             let end = chunk_end(&data, done);
             match sink.write_all(&data[done..end]).and_then(|()| sink.flush()) {
-                Ok(()) => failing = false,
-                Err(e) => {
-                    if report_errors && !failing {
-                        crate::diag!("ned: failed to print task log: {e}");
+                Ok(()) => {
+                    if report_errors {
+                        loss.report(name, true);
                     }
-                    failing = true;
+                    loss.error = None;
+                }
+                Err(e) => {
+                    if report_errors && loss.error.is_none() {
+                        crate::diag!("ned: {name}: failed to write ({e}); lines are dropped");
+                    }
+                    loss.lines += lines(&data[done..end]);
+                    loss.error = Some(e.to_string());
                 }
             }
             done = end;
@@ -343,6 +402,31 @@ fn write_loop(shared: &Shared, mut sink: Box<dyn Write + Send>, report_errors: b
         }
     }
 }
+
+/// Lines a writer could not write, not reported yet.
+#[derive(Default)]
+struct Loss {
+    lines: u64,
+    error: Option<String>,
+    last: Option<Instant>,
+}
+
+impl Loss {
+    /// Reports the count on stderr: `now`, or if a second passed since the
+    /// last report.
+    fn report(&mut self, name: &str, now: bool) {
+        if self.lines == 0 || !(now || self.last.is_none_or(|t| t.elapsed() >= LOSS_REPORT)) {
+            return;
+        }
+        let why = self.error.as_deref().unwrap_or("write failed");
+        crate::diag!("ned: {name}: {} lines dropped: {why}", self.lines);
+        self.lines = 0;
+        self.last = Some(Instant::now());
+    }
+}
+
+/// How often a writer that keeps failing reports its loss.
+const LOSS_REPORT: Duration = Duration::from_secs(1);
 
 /// Where the chunk of `data` that starts at `from` ends: after the last line
 /// end within [`WRITE_CHUNK`], or after the first one beyond it.
@@ -416,12 +500,40 @@ pub fn stderr() -> Option<&'static Console> {
         .as_ref()
 }
 
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// From now on ned's own lines are JSON objects (`--log-format json`).
+pub fn set_json(on: bool) {
+    JSON.store(on, Ordering::Relaxed);
+}
+
+/// Whether ned's own lines are JSON objects.
+pub fn json() -> bool {
+    JSON.load(Ordering::Relaxed)
+}
+
+/// One of ned's own lines, with its line end: the text, or in JSON mode a
+/// record `{"time":..,"tag":"ned","stream":"ned","line":..}`.
+pub fn own_line(args: fmt::Arguments<'_>) -> String {
+    if !json() {
+        return format!("{args}\n");
+    }
+    let text = args.to_string();
+    let mut v = Vec::with_capacity(text.len() + 80);
+    v.extend_from_slice(b"{\"time\":\"");
+    crate::logfmt::Time::Utc.now(&mut v);
+    v.extend_from_slice(b"\",\"tag\":\"ned\",\"stream\":\"ned\",");
+    crate::logfmt::json_line(text.as_bytes(), &mut v);
+    v.extend_from_slice(b"}\n");
+    String::from_utf8(v).unwrap_or_default()
+}
+
 /// Prints one diagnostic line on ned's stderr, through its console. Unlike
 /// `eprintln!`, which panics when stderr is a broken pipe and blocks when
 /// nobody reads it, this never fails and never waits: ned may be PID 1 and
 /// must not die, or freeze, because nobody reads its complaints.
 pub fn diag(args: fmt::Arguments<'_>) {
-    let line = format!("{args}\n");
+    let line = own_line(args);
     match stderr() {
         Some(c) => c.write_lines(line.as_bytes()),
         // No writer thread: the last resort is a direct write.

@@ -12,6 +12,8 @@ pub mod channel;
 pub mod console;
 pub mod control;
 pub mod log;
+pub mod logfile;
+pub mod logfmt;
 pub mod reactor;
 pub mod rights;
 pub mod shutdown;

@@ -1,29 +1,53 @@
-//! The log multiplexer: every task's stdout and stderr arrive on one pipe per
-//! task; ned prints each complete line as `<tag> | <line>`.
+//! The log multiplexer: every task's stdout and stderr arrive on two pipes
+//! per task (one per stream, so ned knows which stream a line came from and
+//! never reorders the lines of one stream); ned prints each complete line,
+//! by default as upstream does: `<tag> | <line>`.
 //!
 //! Lines are assembled per stream, so output of different tasks never mixes
 //! inside a line. All lines that one read produced are queued at once on
 //! ned's stdout [`Console`], which keeps throughput high when many tasks log
 //! at once. A line longer than [`MAX_LINE`] is cut there, so a task without
 //! newlines cannot make ned grow without bound. Bytes are passed through
-//! untouched, UTF-8 or not.
+//! untouched, UTF-8 or not — except on a terminal, where control characters
+//! and escape sequences other than colour are shown escaped
+//! ([`LogOptions::escape`], see [`crate::logfmt`]).
 //!
-//! A pipe is read only while the console has room ([`LogMux::pump`] answers
-//! [`Pumped::Throttled`] otherwise): the task then waits on its own full
-//! pipe and loses nothing, and ned's loop goes on. What a task left in its
-//! pipe when it ended ([`LogMux::drain`]) is read at once, whatever the
-//! room, and counted as dropped where the console cannot take it.
+//! What a line looks like ([`LogOptions`], docs/logs.md): with a time
+//! ([`Time`]) it starts with the time its read returned and a space; with
+//! [`LogOptions::mark_stderr`] a stderr line has ` ! ` where a stdout line
+//! has ` | `; in [`Format::Json`] every line is one JSON object. ned's own
+//! events ([`LogEvent`]: a task started, ended, ...) are lines with ` * `,
+//! printed only when asked for in text mode, always in JSON.
+//!
+//! A task may also log to a file with rotation ([`StreamSpec::file`], see
+//! [`crate::logfile`]), written by a console of its own, with or without a
+//! copy on ned's console.
+//!
+//! A pipe is read only while every sink of its task has room
+//! ([`LogMux::pump`] answers [`Pumped::Throttled`] otherwise): the task then
+//! waits on its own full pipe and loses nothing, and ned's loop goes on.
+//! What a task left in its pipe when it ended ([`LogMux::drain`]) is read at
+//! once, whatever the room, and counted as dropped where a sink cannot take
+//! it. A sink whose writes fail (a closed console, a full disk) drops its
+//! lines, counted and reported by its console; it never blocks ned.
 //!
 //! Each stream also keeps its most recent lines ([`LogMux::recent`], at most
-//! [`RECENT_LINES`] lines and [`RECENT_BYTES`] bytes) and counts every line
-//! it printed ([`LogMux::lines`]), for views that show a task's log. Both
-//! stay readable after the stream closed, until its id is reused by a new
-//! stream.
+//! [`RECENT_LINES`] lines and [`RECENT_BYTES`] bytes, stdout and stderr
+//! together) and counts every line it printed ([`LogMux::lines`]), for views
+//! that show a task's log. Both stay readable after the stream closed, until
+//! its id is reused by a new stream.
 
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Instant;
 
-use crate::console::Console;
+use rustix::event::{EventfdFlags, eventfd};
+
+use crate::console::{Console, EXIT_FLUSH};
+use crate::logfile::{FileSpec, RotatingFile};
+use crate::logfmt::{self, Time};
 
 /// Longest line kept before it is printed in pieces.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -135,28 +159,191 @@ impl Color {
     }
 }
 
-/// One task's log stream.
-struct Stream {
+/// How lines are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// `<tag> | <line>`, as upstream.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// How ned prints logs; the default is upstream's output.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LogOptions {
+    pub format: Format,
+    /// The default for tasks that do not choose (`--log-time`).
+    pub time: Time,
+    /// ned's own events in text mode (`--log-events`).
+    pub events: bool,
+    /// stderr lines get ` ! ` instead of ` | ` (`--log-streams`).
+    pub mark_stderr: bool,
+    /// Show control characters escaped on the console (a terminal without
+    /// `--log-raw`).
+    pub escape: bool,
+    /// Colour tags (a terminal without `NO_COLOR`).
+    pub colors: bool,
+}
+
+/// One of a task's two output streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Which {
+    Out = 0,
+    Err = 1,
+}
+
+impl Which {
+    fn name(self) -> &'static str {
+        match self {
+            Which::Out => "stdout",
+            Which::Err => "stderr",
+        }
+    }
+}
+
+/// Where and how one task's lines go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamSpec {
+    pub tag: String,
+    pub color: Color,
+    /// Also (or only) to this file, with rotation.
+    pub file: Option<FileSpec>,
+    /// Printed on ned's console (the default).
+    pub console: bool,
+    /// Its own choice of time stamps, else [`LogOptions::time`].
+    pub time: Option<Time>,
+}
+
+impl StreamSpec {
+    /// Tag and colour only: the console, as upstream.
+    pub fn tagged(tag: &str, color: Color) -> StreamSpec {
+        StreamSpec {
+            tag: tag.to_owned(),
+            color,
+            file: None,
+            console: true,
+            time: None,
+        }
+    }
+}
+
+/// Something ned did with a task, as a log record ([`LogMux::event`]).
+#[derive(Clone, Copy, Debug)]
+pub enum LogEvent<'a> {
+    Started {
+        argv: &'a [CString],
+    },
+    Exited(u8),
+    Killed(i32),
+    /// Gone, but its exit status could not be collected.
+    Lost,
+    /// Started again by its supervision (`pid` is the new one).
+    Restarted,
+    /// Declared ready.
+    Ready,
+}
+
+impl LogEvent<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            LogEvent::Started { .. } => "started",
+            LogEvent::Exited(_) => "exited",
+            LogEvent::Killed(_) => "killed",
+            LogEvent::Lost => "lost",
+            LogEvent::Restarted => "restarted",
+            LogEvent::Ready => "ready",
+        }
+    }
+
+    /// The record's text: `started pid 12: /bin/echo hi`, `exited with code 0`.
+    fn text(&self, pid: i32) -> String {
+        match self {
+            LogEvent::Started { argv } => {
+                // One line whatever the arguments hold.
+                let args: Vec<String> = argv
+                    .iter()
+                    .map(|a| {
+                        a.to_string_lossy()
+                            .chars()
+                            .map(|c| {
+                                if c.is_control() {
+                                    format!("\\x{:02x}", u32::from(c))
+                                } else {
+                                    c.to_string()
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect();
+                format!("started pid {pid}: {}", args.join(" "))
+            }
+            LogEvent::Exited(c) => format!("exited with code {c}"),
+            LogEvent::Killed(s) => format!("killed by signal {s}"),
+            LogEvent::Lost => "ended, its exit status lost".to_owned(),
+            LogEvent::Restarted => format!("restarted as pid {pid}"),
+            LogEvent::Ready => "ready".to_owned(),
+        }
+    }
+
+    /// The record's JSON fields beyond the common ones, each with a leading
+    /// comma.
+    fn json_fields(&self, out: &mut Vec<u8>) {
+        match self {
+            LogEvent::Started { argv } => {
+                out.extend_from_slice(b",\"argv\":[");
+                for (i, a) in argv.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.push(b'"');
+                    logfmt::json_str(&a.to_string_lossy(), out);
+                    out.push(b'"');
+                }
+                out.push(b']');
+            }
+            LogEvent::Exited(c) => out.extend_from_slice(format!(",\"code\":{c}").as_bytes()),
+            LogEvent::Killed(s) => out.extend_from_slice(format!(",\"signal\":{s}").as_bytes()),
+            LogEvent::Lost | LogEvent::Restarted | LogEvent::Ready => {}
+        }
+    }
+}
+
+/// One of a stream's pipes.
+struct Pipe {
     read: OwnedFd,
-    /// Rendered prefix `<tag> | ` (padded and coloured when it was opened).
-    tag: String,
-    color: Color,
     /// The unfinished last line.
     partial: Vec<u8>,
+}
+
+/// One task's log: its pipes and sinks.
+struct Stream {
+    pipes: [Option<Pipe>; 2],
+    tag: String,
+    color: Color,
+    pid: i32,
+    time: Time,
+    console: bool,
+    file: Option<Console>,
+    /// Rendered for the file, not queued yet.
+    file_pending: Vec<u8>,
+    /// Its task's end was recorded ([`LogMux::release`]): the stream goes
+    /// with its last pipe.
+    released: bool,
 }
 
 /// Identifies a stream inside the multiplexer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StreamId(pub usize);
 
-/// What [`LogMux::pump`] and [`LogMux::drain`] left a stream in.
+/// What [`LogMux::pump`] and [`LogMux::drain`] left a pipe in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pumped {
     /// Still open; watch it as before.
     Open,
-    /// End of file: the stream is closed and its fd gone.
+    /// End of file: the pipe is closed and its fd gone.
     Closed,
-    /// The console is full: stop watching the stream's fd until
+    /// A sink is full: stop watching the pipe's fd until
     /// [`LogMux::on_space`] hands it back.
     Throttled,
 }
@@ -164,43 +351,71 @@ pub enum Pumped {
 /// How the lines of one read are queued.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Emit {
-    /// Read because the console had room: always queued.
+    /// Read because the sinks had room: always queued.
     Task,
     /// Read whatever the room (a task's end): dropped and counted when
     /// they do not fit.
     Own,
 }
 
+/// The per-read parts of a line: the time stamp and the rendered prefixes.
+#[derive(Default)]
+struct Prefix {
+    /// Text: `[time ]<tag><pad> | `, for the console (coloured, padded) and
+    /// the file (plain). JSON: `{"time":..,"tag":..,"pid":..,"stream":..,`.
+    console: Vec<u8>,
+    file: Vec<u8>,
+}
+
 /// All log streams and the console they are printed to.
 pub struct LogMux {
     out: Console,
-    colors: bool,
+    opts: LogOptions,
     width: usize,
     streams: Vec<Option<Stream>>,
     free: Vec<usize>,
     buf: Vec<u8>,
     pending: Vec<u8>,
-    /// Streams left unwatched until the console has room again.
-    throttled: Vec<StreamId>,
+    prefix: Prefix,
+    /// Pipes left unwatched until their sinks have room again.
+    throttled: Vec<(StreamId, Which)>,
     /// Per stream slot: its recent lines and line count.
     recent: Vec<Recent>,
+    /// Shared by the file consoles: readable when one has room again.
+    file_space: Arc<OwnedFd>,
+    /// File consoles of closed streams that may still be writing.
+    closing: Vec<Console>,
 }
 
 impl LogMux {
-    /// Prints to `out`; `colors` only when the sink is a terminal and
-    /// `NO_COLOR` is unset (the caller decides).
-    pub fn new(out: Console, colors: bool) -> LogMux {
-        LogMux {
+    /// Prints to `out` as upstream does; `colors` only when the sink is a
+    /// terminal and `NO_COLOR` is unset (the caller decides).
+    pub fn new(out: Console, colors: bool) -> io::Result<LogMux> {
+        LogMux::with_options(
             out,
-            colors,
+            LogOptions {
+                colors,
+                ..LogOptions::default()
+            },
+        )
+    }
+
+    pub fn with_options(out: Console, opts: LogOptions) -> io::Result<LogMux> {
+        let space = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+        Ok(LogMux {
+            out,
+            opts,
             width: 0,
             streams: Vec::new(),
             free: Vec::new(),
             buf: Vec::new(),
             pending: Vec::new(),
+            prefix: Prefix::default(),
             throttled: Vec::new(),
             recent: Vec::new(),
-        }
+            file_space: Arc::new(space),
+            closing: Vec::new(),
+        })
     }
 
     /// The last `n` lines stream `id` printed (at most [`RECENT_LINES`],
@@ -215,16 +430,46 @@ impl LogMux {
         self.recent.get(id.0).map_or(0, |r| r.count)
     }
 
-    /// Opens a stream: returns its id and the write end for the task's fds 1, 2.
-    pub fn open(&mut self, tag: &str, color: Color) -> io::Result<(StreamId, OwnedFd)> {
-        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-        rustix::fs::fcntl_setfl(&read, rustix::fs::OFlags::NONBLOCK)?;
-        self.width = self.width.max(tag.chars().count());
+    /// Opens a stream: returns its id and the write ends for the task's
+    /// fds 1 and 2. A log file is opened (created) here.
+    pub fn open(&mut self, spec: &StreamSpec) -> io::Result<(StreamId, [OwnedFd; 2])> {
+        let file = match &spec.file {
+            Some(f) => {
+                let rf = RotatingFile::open(f.clone())
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", f.path.display())))?;
+                Some(Console::spawn_with_space(
+                    Box::new(rf),
+                    &f.path.display().to_string(),
+                    true,
+                    Arc::clone(&self.file_space),
+                ))
+            }
+            None => None,
+        };
+        let (out_r, out_w) = log_pipe()?;
+        let (err_r, err_w) = log_pipe()?;
+        if spec.console {
+            self.width = self.width.max(spec.tag.chars().count());
+        }
         let stream = Stream {
-            read,
-            tag: tag.to_owned(),
-            color,
-            partial: Vec::new(),
+            pipes: [
+                Some(Pipe {
+                    read: out_r,
+                    partial: Vec::new(),
+                }),
+                Some(Pipe {
+                    read: err_r,
+                    partial: Vec::new(),
+                }),
+            ],
+            tag: spec.tag.clone(),
+            color: spec.color,
+            pid: 0,
+            time: spec.time.unwrap_or(self.opts.time),
+            console: spec.console,
+            file,
+            file_pending: Vec::new(),
+            released: false,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -238,72 +483,105 @@ impl LogMux {
                 self.streams.len() - 1
             }
         };
-        Ok((StreamId(idx), write))
+        Ok((StreamId(idx), [out_w, err_w]))
     }
 
-    /// The read end to watch for `id`.
-    pub fn fd(&self, id: StreamId) -> Option<BorrowedFd<'_>> {
-        self.streams.get(id.0)?.as_ref().map(|s| s.read.as_fd())
+    /// The task's pid, for JSON records and events.
+    pub fn set_pid(&mut self, id: StreamId, pid: i32) {
+        if let Some(s) = self.stream_mut(id) {
+            s.pid = pid;
+        }
     }
 
-    /// The console's fd to watch: readable when throttled streams may be
-    /// read again; then call [`LogMux::on_space`].
-    pub fn space_fd(&self) -> BorrowedFd<'_> {
-        self.out.space_fd()
+    fn stream_mut(&mut self, id: StreamId) -> Option<&mut Stream> {
+        self.streams.get_mut(id.0).and_then(Option::as_mut)
     }
 
-    /// The console has room again: returns the throttled streams, to be
-    /// watched again (they are forgotten here; a stream that is still too
-    /// much is throttled anew by its next pump).
-    pub fn on_space(&mut self) -> Vec<StreamId> {
+    /// The read end of pipe `which` of `id`, while it is open.
+    pub fn fd(&self, id: StreamId, which: Which) -> Option<BorrowedFd<'_>> {
+        let s = self.streams.get(id.0)?.as_ref()?;
+        s.pipes[which as usize].as_ref().map(|p| p.read.as_fd())
+    }
+
+    /// The fds to watch: readable when throttled pipes may be read again
+    /// (ned's console, and the log files'); then call [`LogMux::on_space`].
+    pub fn space_fds(&self) -> [BorrowedFd<'_>; 2] {
+        [self.out.space_fd(), self.file_space.as_fd()]
+    }
+
+    /// A sink has room again: returns the throttled pipes, to be watched
+    /// again (they are forgotten here; a pipe that is still too much is
+    /// throttled anew by its next pump).
+    pub fn on_space(&mut self) -> Vec<(StreamId, Which)> {
         self.out.clear_space();
+        let mut b = [0u8; 8];
+        let _ = rustix::io::read(&*self.file_space, &mut b);
         std::mem::take(&mut self.throttled)
     }
 
-    /// Reads what is available on `id`, as long as the console has room,
+    /// Reads what is available on a pipe, as long as its sinks have room,
     /// and prints its complete lines.
-    pub fn pump(&mut self, id: StreamId) -> io::Result<Pumped> {
-        self.read_some(id, PUMP_ROUNDS, Emit::Task)
+    pub fn pump(&mut self, id: StreamId, which: Which) -> io::Result<Pumped> {
+        self.read_some(id, which, PUMP_ROUNDS, Emit::Task)
     }
 
-    /// At the end of a stream's task: reads what the pipe holds now, and no
-    /// more (a grandchild that keeps the pipe open and floods it cannot keep
-    /// ned here), whatever the console's room; lines it cannot take are
-    /// dropped and counted. A stream that stays open goes on through
-    /// [`LogMux::pump`].
-    pub fn drain(&mut self, id: StreamId) -> io::Result<Pumped> {
-        let Some(stream) = self.streams.get(id.0).and_then(Option::as_ref) else {
-            return Ok(Pumped::Closed);
-        };
-        let held = rustix::io::ioctl_fionread(&stream.read).unwrap_or(0) as usize;
-        // One read more than the bytes held, to see the end of file.
-        self.read_some(id, held.div_ceil(READ_CHUNK) + 1, Emit::Own)
+    /// At the end of a stream's task: reads what both pipes hold now, and no
+    /// more (a grandchild that keeps a pipe open and floods it cannot keep
+    /// ned here), whatever the room; lines a sink cannot take are dropped
+    /// and counted. Returns what each pipe was left in; one that stays
+    /// open goes on through [`LogMux::pump`].
+    pub fn drain(&mut self, id: StreamId) -> io::Result<[Pumped; 2]> {
+        let mut left = [Pumped::Closed; 2];
+        for which in [Which::Out, Which::Err] {
+            let Some(fd) = self.fd(id, which) else {
+                continue;
+            };
+            let held = rustix::io::ioctl_fionread(fd).unwrap_or(0) as usize;
+            // One read more than the bytes held, to see the end of file.
+            left[which as usize] =
+                self.read_some(id, which, held.div_ceil(READ_CHUNK) + 1, Emit::Own)?;
+        }
+        Ok(left)
     }
 
-    /// Up to `reads` reads of `id`, each printed at once; with
-    /// [`Emit::Task`] only while the console has room.
-    fn read_some(&mut self, id: StreamId, reads: usize, emit: Emit) -> io::Result<Pumped> {
+    /// Whether every sink of `s` can take task lines now.
+    fn has_room(&self, s: &Stream) -> bool {
+        (!s.console || self.out.has_room()) && s.file.as_ref().is_none_or(Console::has_room)
+    }
+
+    /// Up to `reads` reads of a pipe, each printed at once; with
+    /// [`Emit::Task`] only while its sinks have room.
+    fn read_some(
+        &mut self,
+        id: StreamId,
+        which: Which,
+        reads: usize,
+        emit: Emit,
+    ) -> io::Result<Pumped> {
         if self.buf.len() < READ_CHUNK {
             self.buf.resize(READ_CHUNK, 0);
         }
         for _ in 0..reads {
-            if emit == Emit::Task && !self.out.has_room() {
-                if !self.throttled.contains(&id) {
-                    self.throttled.push(id);
-                }
-                return Ok(Pumped::Throttled);
-            }
             let Some(stream) = self.streams.get(id.0).and_then(Option::as_ref) else {
                 return Ok(Pumped::Closed);
             };
-            match rustix::io::read(&stream.read, &mut self.buf[..]) {
+            if emit == Emit::Task && !self.has_room(stream) {
+                if !self.throttled.contains(&(id, which)) {
+                    self.throttled.push((id, which));
+                }
+                return Ok(Pumped::Throttled);
+            }
+            let Some(pipe) = stream.pipes[which as usize].as_ref() else {
+                return Ok(Pumped::Closed);
+            };
+            match rustix::io::read(&pipe.read, &mut self.buf[..]) {
                 Ok(0) => {
-                    self.close_as(id, emit);
+                    self.close_pipe(id, which, emit);
                     return Ok(Pumped::Closed);
                 }
                 Ok(n) => {
-                    self.take(id, n);
-                    self.flush_pending(emit);
+                    self.take(id, which, n);
+                    self.flush_pending(id, emit);
                 }
                 Err(rustix::io::Errno::AGAIN) => break,
                 Err(rustix::io::Errno::INTR) => continue,
@@ -313,81 +591,287 @@ impl LogMux {
         Ok(Pumped::Open)
     }
 
-    /// Prints the unfinished last line of `id`, if any, and forgets the
+    /// Prints the unfinished last lines of `id`, if any, and forgets the
     /// stream.
     pub fn close(&mut self, id: StreamId) {
-        self.close_as(id, Emit::Own);
-    }
-
-    fn close_as(&mut self, id: StreamId, emit: Emit) {
-        if let Some(mut stream) = self.streams.get_mut(id.0).and_then(Option::take) {
-            if !stream.partial.is_empty() {
-                let line = std::mem::take(&mut stream.partial);
-                self.render(id, &stream.tag, stream.color, &line);
-            }
-            self.free.push(id.0);
-            self.throttled.retain(|&t| t != id);
+        for which in [Which::Out, Which::Err] {
+            self.close_pipe(id, which, Emit::Own);
         }
-        self.flush_pending(emit);
+        self.release(id);
     }
 
-    /// Splits the `n` bytes just read into lines of stream `id`.
-    fn take(&mut self, id: StreamId, n: usize) {
+    /// The stream's task ended and its last event was recorded: the
+    /// stream goes once its pipes are closed (now, or when a process that
+    /// inherited them ends). Until then events still find its sinks.
+    pub fn release(&mut self, id: StreamId) {
+        if let Some(s) = self.stream_mut(id) {
+            s.released = true;
+        }
+        self.forget_if_done(id);
+    }
+
+    fn forget_if_done(&mut self, id: StreamId) {
+        let done = self
+            .streams
+            .get(id.0)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.released && s.pipes.iter().all(Option::is_none));
+        if done && let Some(stream) = self.streams[id.0].take() {
+            self.free.push(id.0);
+            if let Some(f) = stream.file {
+                f.close();
+                self.closing.retain(|c| !c.is_done());
+                self.closing.push(f);
+            }
+        }
+    }
+
+    /// Prints what is left of a pipe and closes it; a released stream goes
+    /// with its last pipe.
+    fn close_pipe(&mut self, id: StreamId, which: Which, emit: Emit) {
         let Some(mut stream) = self.streams.get_mut(id.0).and_then(Option::take) else {
             return;
         };
+        if let Some(pipe) = stream.pipes[which as usize].take() {
+            if !pipe.partial.is_empty() {
+                self.stamp(&stream, which);
+                self.line(id, &mut stream, &pipe.partial);
+            }
+            self.throttled.retain(|&t| t != (id, which));
+        }
+        self.streams[id.0] = Some(stream);
+        self.flush_pending(id, emit);
+        self.forget_if_done(id);
+    }
+
+    /// Renders the per-read prefixes of pipe `which` of `s`.
+    fn stamp(&mut self, s: &Stream, which: Which) {
+        let p = &mut self.prefix;
+        p.console.clear();
+        p.file.clear();
+        match self.opts.format {
+            Format::Text => {
+                s.time.now(&mut p.file);
+                if !p.file.is_empty() {
+                    p.file.push(b' ');
+                }
+                p.console.extend_from_slice(&p.file);
+                if self.opts.colors {
+                    p.console.extend_from_slice(s.color.sgr().as_bytes());
+                    p.console.extend_from_slice(s.tag.as_bytes());
+                    p.console.extend_from_slice(b"\x1b[0m");
+                } else {
+                    p.console.extend_from_slice(s.tag.as_bytes());
+                }
+                let pad = self.width.saturating_sub(s.tag.chars().count());
+                p.console.extend(std::iter::repeat_n(b' ', pad));
+                p.file.extend_from_slice(s.tag.as_bytes());
+                let sep: &[u8] = if self.opts.mark_stderr && which == Which::Err {
+                    b" ! "
+                } else {
+                    b" | "
+                };
+                p.console.extend_from_slice(sep);
+                p.file.extend_from_slice(sep);
+            }
+            Format::Json => {
+                json_head(&s.tag, s.pid, s.time, which.name(), &mut p.console);
+                p.file.extend_from_slice(&p.console);
+            }
+        }
+    }
+
+    /// Splits the `n` bytes just read into lines of pipe `which` of `id`.
+    fn take(&mut self, id: StreamId, which: Which, n: usize) {
+        let Some(mut stream) = self.streams.get_mut(id.0).and_then(Option::take) else {
+            return;
+        };
+        let Some(mut pipe) = stream.pipes[which as usize].take() else {
+            self.streams[id.0] = Some(stream);
+            return;
+        };
+        self.stamp(&stream, which);
         let buf = std::mem::take(&mut self.buf);
         let mut rest = &buf[..n];
         while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
             let (line, tail) = rest.split_at(pos);
-            if stream.partial.is_empty() {
-                self.render(id, &stream.tag, stream.color, line);
+            if pipe.partial.is_empty() {
+                self.line(id, &mut stream, line);
             } else {
-                stream.partial.extend_from_slice(line);
-                let whole = std::mem::take(&mut stream.partial);
-                self.render(id, &stream.tag, stream.color, &whole);
+                pipe.partial.extend_from_slice(line);
+                self.line(id, &mut stream, &pipe.partial);
+                pipe.partial.clear();
             }
             rest = &tail[1..];
         }
-        stream.partial.extend_from_slice(rest);
-        while stream.partial.len() >= MAX_LINE {
-            let tail = stream.partial.split_off(MAX_LINE);
-            let line = std::mem::replace(&mut stream.partial, tail);
-            self.render(id, &stream.tag, stream.color, &line);
+        pipe.partial.extend_from_slice(rest);
+        while pipe.partial.len() >= MAX_LINE {
+            let tail = pipe.partial.split_off(MAX_LINE);
+            let line = std::mem::replace(&mut pipe.partial, tail);
+            self.line(id, &mut stream, &line);
         }
-        if stream.partial.capacity() > MAX_LINE * 2 {
-            stream.partial.shrink_to(MAX_LINE);
+        if pipe.partial.capacity() > MAX_LINE * 2 {
+            pipe.partial.shrink_to(MAX_LINE);
         }
         self.buf = buf;
+        stream.pipes[which as usize] = Some(pipe);
         self.streams[id.0] = Some(stream);
     }
 
-    fn render(&mut self, id: StreamId, tag: &str, color: Color, line: &[u8]) {
+    /// One line of `s`, after [`LogMux::stamp`]: kept in its recent lines
+    /// and rendered for each sink.
+    fn line(&mut self, id: StreamId, s: &mut Stream, line: &[u8]) {
         if let Some(r) = self.recent.get_mut(id.0) {
             r.push(line);
         }
-        let pad = self.width.saturating_sub(tag.chars().count());
-        if self.colors {
-            self.pending.extend_from_slice(color.sgr().as_bytes());
-            self.pending.extend_from_slice(tag.as_bytes());
-            self.pending.extend_from_slice(b"\x1b[0m");
-        } else {
-            self.pending.extend_from_slice(tag.as_bytes());
+        let json = self.opts.format == Format::Json;
+        if s.console {
+            let out = &mut self.pending;
+            out.extend_from_slice(&self.prefix.console);
+            if json {
+                logfmt::json_line(line, out);
+                out.extend_from_slice(b"}\n");
+            } else {
+                if self.opts.escape && logfmt::needs_term_escape(line) {
+                    logfmt::term_escape(line, out);
+                } else {
+                    out.extend_from_slice(line);
+                }
+                out.push(b'\n');
+            }
         }
-        self.pending.extend(std::iter::repeat_n(b' ', pad));
-        self.pending.extend_from_slice(b" | ");
-        self.pending.extend_from_slice(line);
-        self.pending.push(b'\n');
+        if s.file.is_some() {
+            let out = &mut s.file_pending;
+            out.extend_from_slice(&self.prefix.file);
+            if json {
+                logfmt::json_line(line, out);
+                out.extend_from_slice(b"}\n");
+            } else {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+            }
+        }
+    }
+
+    /// Prints one of ned's events about stream `id`'s task (`tag`, `pid`
+    /// for a task without a stream): always in JSON, in text only with
+    /// [`LogOptions::events`]. Goes to the console, and to the task's file
+    /// if it has one.
+    pub fn event(&mut self, id: Option<StreamId>, tag: &str, pid: i32, ev: &LogEvent<'_>) {
+        let json = self.opts.format == Format::Json;
+        if !json && !self.opts.events {
+            return;
+        }
+        let stream = id
+            .and_then(|i| self.streams.get(i.0))
+            .and_then(Option::as_ref);
+        let time = stream.map_or(self.opts.time, |s| s.time);
+        let text = ev.text(pid);
+        let render = |pad: usize| {
+            let mut line = Vec::new();
+            if json {
+                json_head(tag, pid, time, "event", &mut line);
+                line.extend_from_slice(format!("\"event\":\"{}\"", ev.name()).as_bytes());
+                ev.json_fields(&mut line);
+                line.push(b',');
+                logfmt::json_line(text.as_bytes(), &mut line);
+                line.extend_from_slice(b"}\n");
+            } else {
+                time.now(&mut line);
+                if !line.is_empty() {
+                    line.push(b' ');
+                }
+                line.extend_from_slice(tag.as_bytes());
+                line.extend(std::iter::repeat_n(b' ', pad));
+                line.extend_from_slice(b" * ");
+                line.extend_from_slice(text.as_bytes());
+                line.push(b'\n');
+            }
+            line
+        };
+        if stream.is_none_or(|s| s.console) {
+            let pad = self.width.saturating_sub(tag.chars().count());
+            self.out.write_lines(&render(pad));
+        }
+        if let Some(f) = stream.and_then(|s| s.file.as_ref()) {
+            f.write_lines(&render(0));
+        }
     }
 
     /// Queues what was rendered: lines read with room always, others as
-    /// far as the console takes them.
-    fn flush_pending(&mut self, emit: Emit) {
+    /// far as each sink takes them.
+    fn flush_pending(&mut self, id: StreamId, emit: Emit) {
         match emit {
             Emit::Task => self.out.write_read(&mut self.pending),
             Emit::Own => {
                 self.out.write_lines(&self.pending);
                 self.pending.clear();
+            }
+        }
+        if let Some(s) = self.streams.get_mut(id.0).and_then(Option::as_mut)
+            && let Some(f) = &s.file
+        {
+            match emit {
+                Emit::Task => f.write_read(&mut s.file_pending),
+                Emit::Own => {
+                    f.write_lines(&s.file_pending);
+                    s.file_pending.clear();
+                }
+            }
+        }
+    }
+}
+
+/// `{"time":..,"tag":..,"pid":..,"stream":..,`: a UTC time, or with
+/// [`Time::Mono`] a `"mono"` number of seconds.
+fn json_head(tag: &str, pid: i32, time: Time, stream: &str, out: &mut Vec<u8>) {
+    if time == Time::Mono {
+        out.extend_from_slice(b"{\"mono\":");
+        Time::Mono.now(out);
+    } else {
+        out.extend_from_slice(b"{\"time\":\"");
+        Time::Utc.now(out);
+        out.push(b'"');
+    }
+    out.extend_from_slice(b",\"tag\":\"");
+    logfmt::json_str(tag, out);
+    out.extend_from_slice(format!("\",\"pid\":{pid},\"stream\":\"{stream}\",").as_bytes());
+}
+
+/// A line the script printed (without its line end) as a JSON record,
+/// `{"time":..,"tag":"print","pid":<ned's>,"stream":"print","line":..}`.
+pub fn print_record(line: &[u8]) -> Vec<u8> {
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    let mut out = Vec::with_capacity(line.len() + 100);
+    json_head("print", pid, Time::Utc, "print", &mut out);
+    logfmt::json_line(line, &mut out);
+    out.extend_from_slice(b"}\n");
+    out
+}
+
+fn log_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    rustix::fs::fcntl_setfl(&read, rustix::fs::OFlags::NONBLOCK)?;
+    Ok((read, write))
+}
+
+impl Drop for LogMux {
+    /// Gives the log files [`EXIT_FLUSH`] to take what is queued; what is
+    /// left is reported.
+    fn drop(&mut self) {
+        let deadline = Instant::now() + EXIT_FLUSH;
+        let open = self
+            .streams
+            .iter_mut()
+            .filter_map(|s| s.as_mut().and_then(|s| s.file.take()));
+        let files: Vec<Console> = open.chain(self.closing.drain(..)).collect();
+        for f in &files {
+            f.close();
+        }
+        for f in files {
+            let lost = f.flush(deadline);
+            if lost > 0 {
+                crate::diag!("ned: {lost} log file lines dropped at exit: disk too slow");
             }
         }
     }
@@ -398,6 +882,7 @@ mod tests {
     use super::*;
     use crate::console::tests::{Sink, console, readable, soon};
     use crate::console::{QUEUE_LIMIT, QUEUE_SOFT};
+    use crate::logfile::numbered;
     use std::time::Duration;
 
     fn write_all(fd: &OwnedFd, data: &[u8]) {
@@ -410,16 +895,20 @@ mod tests {
     #[test]
     fn lines_are_tagged_padded_and_partials_flushed_at_close() {
         let sink = Sink::default();
-        let mut mux = LogMux::new(console(&sink), false);
-        let (a, wa) = mux.open("server", Color::WHITE).unwrap();
-        let (b, wb) = mux.open("c", Color::parse("green").unwrap()).unwrap();
+        let mut mux = LogMux::new(console(&sink), false).unwrap();
+        let (a, [wa, _]) = mux
+            .open(&StreamSpec::tagged("server", Color::WHITE))
+            .unwrap();
+        let (b, [wb, _]) = mux
+            .open(&StreamSpec::tagged("c", Color::parse("green").unwrap()))
+            .unwrap();
         write_all(&wa, b"one\ntw");
         write_all(&wb, b"x\xff\n");
-        mux.pump(a).unwrap();
-        mux.pump(b).unwrap();
+        mux.pump(a, Which::Out).unwrap();
+        mux.pump(b, Which::Out).unwrap();
         write_all(&wa, b"o\nlast");
         drop(wa);
-        assert_eq!(mux.pump(a).unwrap(), Pumped::Closed);
+        assert_eq!(mux.pump(a, Which::Out).unwrap(), Pumped::Closed);
         assert_eq!(mux.out.flush(soon()), 0);
         let out = sink.out.lock().unwrap().clone();
         assert_eq!(
@@ -432,16 +921,18 @@ mod tests {
     #[test]
     fn overlong_lines_are_cut_and_colours_applied() {
         let sink = Sink::default();
-        let mut mux = LogMux::new(console(&sink), true);
-        let (a, wa) = mux.open("t", Color::parse("B").unwrap()).unwrap();
+        let mut mux = LogMux::new(console(&sink), true).unwrap();
+        let (a, [wa, _]) = mux
+            .open(&StreamSpec::tagged("t", Color::parse("B").unwrap()))
+            .unwrap();
         // The pipe holds less than a long line: feed it in pieces.
         for _ in 0..(MAX_LINE + 10) / 1000 {
             write_all(&wa, &[b'x'; 1000]);
-            mux.pump(a).unwrap();
+            mux.pump(a, Which::Out).unwrap();
         }
         write_all(&wa, &[b'x'; (MAX_LINE + 10) % 1000]);
         drop(wa);
-        while mux.pump(a).unwrap() != Pumped::Closed {}
+        while mux.pump(a, Which::Out).unwrap() != Pumped::Closed {}
         assert_eq!(mux.out.flush(soon()), 0);
         let out = sink.out.lock().unwrap().clone();
         let text = String::from_utf8(out).unwrap();
@@ -454,8 +945,8 @@ mod tests {
     #[test]
     fn a_full_console_throttles_the_pipe_and_loses_nothing() {
         let sink = Sink::stalled();
-        let mut mux = LogMux::new(console(&sink), false);
-        let (a, wa) = mux.open("t", Color::WHITE).unwrap();
+        let mut mux = LogMux::new(console(&sink), false).unwrap();
+        let (a, [wa, _]) = mux.open(&StreamSpec::tagged("t", Color::WHITE)).unwrap();
         let n = 4 * QUEUE_SOFT / 8;
         let writer = std::thread::spawn(move || {
             for i in 0..n {
@@ -464,20 +955,20 @@ mod tests {
         });
         let mut throttled = 0;
         loop {
-            match mux.pump(a).unwrap() {
+            match mux.pump(a, Which::Out).unwrap() {
                 Pumped::Open => {
-                    let fd = mux.fd(a).unwrap();
+                    let fd = mux.fd(a, Which::Out).unwrap();
                     assert!(readable(fd, Duration::from_secs(10)), "the writer stopped");
                 }
                 Pumped::Throttled => {
                     if throttled == 0 {
                         // Nothing drains: no space, and ned is not blocked.
-                        assert!(!readable(mux.space_fd(), Duration::from_millis(50)));
+                        assert!(!readable(mux.space_fds()[0], Duration::from_millis(50)));
                         sink.open();
                     }
                     throttled += 1;
-                    assert!(readable(mux.space_fd(), Duration::from_secs(10)));
-                    assert_eq!(mux.on_space(), [a]);
+                    assert!(readable(mux.space_fds()[0], Duration::from_secs(10)));
+                    assert_eq!(mux.on_space(), [(a, Which::Out)]);
                 }
                 Pumped::Closed => break,
             }
@@ -496,8 +987,8 @@ mod tests {
     #[test]
     fn what_a_task_left_is_drained_at_once_and_the_excess_counted() {
         let sink = Sink::stalled();
-        let mut mux = LogMux::new(console(&sink), false);
-        let (a, wa) = mux.open("t", Color::WHITE).unwrap();
+        let mut mux = LogMux::new(console(&sink), false).unwrap();
+        let (a, [wa, _]) = mux.open(&StreamSpec::tagged("t", Color::WHITE)).unwrap();
         // The console is nearly full of ned's own lines.
         let filler = [&vec![b'f'; 99][..], b"\n"].concat();
         for _ in 0..(QUEUE_LIMIT - 2000) / 100 {
@@ -509,7 +1000,7 @@ mod tests {
         write_all(&wa, &left);
         write_all(&wa, b"partial");
         drop(wa);
-        assert_eq!(mux.drain(a).unwrap(), Pumped::Closed);
+        assert_eq!(mux.drain(a).unwrap()[0], Pumped::Closed);
         sink.open();
         assert_eq!(mux.out.flush(soon()), 0);
         let text = sink.text();
@@ -525,18 +1016,18 @@ mod tests {
     #[test]
     fn recent_lines_and_counts_are_kept_per_stream_and_bounded() {
         let sink = Sink::default();
-        let mut mux = LogMux::new(console(&sink), false);
-        let (a, wa) = mux.open("a", Color::WHITE).unwrap();
-        let (b, wb) = mux.open("b", Color::WHITE).unwrap();
+        let mut mux = LogMux::new(console(&sink), false).unwrap();
+        let (a, [wa, _]) = mux.open(&StreamSpec::tagged("a", Color::WHITE)).unwrap();
+        let (b, [wb, _]) = mux.open(&StreamSpec::tagged("b", Color::WHITE)).unwrap();
         for i in 0..1000 {
             write_all(&wa, format!("a{i}\n").as_bytes());
             if i % 100 == 0 {
-                mux.pump(a).unwrap();
+                mux.pump(a, Which::Out).unwrap();
             }
         }
         write_all(&wb, b"only\n");
-        mux.pump(a).unwrap();
-        mux.pump(b).unwrap();
+        mux.pump(a, Which::Out).unwrap();
+        mux.pump(b, Which::Out).unwrap();
         assert_eq!(mux.lines(a), 1000);
         assert_eq!(mux.lines(b), 1);
         assert_eq!(mux.recent(b, 10), [b"only".to_vec()]);
@@ -552,21 +1043,159 @@ mod tests {
         for _ in 0..4 {
             write_all(&wb, &long);
             write_all(&wb, b"\n");
-            assert_eq!(mux.pump(b).unwrap(), Pumped::Open);
+            assert_eq!(mux.pump(b, Which::Out).unwrap(), Pumped::Open);
         }
         drop(wb);
-        while mux.pump(b).unwrap() != Pumped::Closed {}
+        while mux.pump(b, Which::Out).unwrap() != Pumped::Closed {}
+        assert_eq!(mux.pump(b, Which::Err).unwrap(), Pumped::Closed);
+        mux.release(b);
         assert_eq!(mux.lines(b), 5);
         let kept = mux.recent(b, 10);
         assert!(kept.len() <= 2 && !kept.is_empty(), "{}", kept.len());
         assert!(kept.iter().all(|l| l.len() == RECENT_BYTES));
         // Kept after the stream closed, reset when its id is reused.
-        let (c, wc) = mux.open("c", Color::WHITE).unwrap();
+        let (c, [wc, _]) = mux.open(&StreamSpec::tagged("c", Color::WHITE)).unwrap();
         assert_eq!(c, b);
         assert_eq!(mux.lines(c), 0);
         assert!(mux.recent(c, 1).is_empty());
         assert!(mux.recent(StreamId(99), 1).is_empty());
         drop((wa, wc));
+    }
+
+    fn opts(format: Format) -> LogOptions {
+        LogOptions {
+            format,
+            ..LogOptions::default()
+        }
+    }
+
+    #[test]
+    fn streams_are_kept_apart_and_marked_on_request() {
+        let sink = Sink::default();
+        let o = LogOptions {
+            mark_stderr: true,
+            ..opts(Format::Text)
+        };
+        let mut mux = LogMux::with_options(console(&sink), o).unwrap();
+        let (a, [out, err]) = mux.open(&StreamSpec::tagged("t", Color::WHITE)).unwrap();
+        write_all(&err, b"e1\ne");
+        write_all(&out, b"o1\n");
+        mux.pump(a, Which::Err).unwrap();
+        mux.pump(a, Which::Out).unwrap();
+        drop((out, err));
+        mux.drain(a).unwrap();
+        assert!(mux.fd(a, Which::Out).is_none() && mux.fd(a, Which::Err).is_none());
+        assert_eq!(mux.out.flush(soon()), 0);
+        assert_eq!(sink.text(), "t ! e1\nt | o1\nt ! e\n");
+        assert_eq!(mux.lines(a), 3);
+    }
+
+    #[test]
+    fn json_records_events_and_terminal_escapes() {
+        let sink = Sink::default();
+        let mut mux = LogMux::with_options(console(&sink), opts(Format::Json)).unwrap();
+        let (a, [out, err]) = mux
+            .open(&StreamSpec::tagged("we\"b", Color::WHITE))
+            .unwrap();
+        mux.set_pid(a, 42);
+        let argv = [CString::new("/bin/x").unwrap()];
+        mux.event(Some(a), "we\"b", 42, &LogEvent::Started { argv: &argv });
+        write_all(&out, b"caf\xc3\xa9 \x1b[2J\n\xff\xfe\n");
+        write_all(&err, b"oops");
+        drop((out, err));
+        mux.drain(a).unwrap();
+        mux.event(None, "gone", 7, &LogEvent::Killed(9));
+        assert_eq!(mux.out.flush(soon()), 0);
+        let text = sink.text();
+        let recs: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        assert_eq!(recs.len(), 5, "{text}");
+        assert_eq!(recs[0]["event"], "started");
+        assert_eq!(recs[0]["argv"][0], "/bin/x");
+        assert_eq!(recs[1]["tag"], "we\"b");
+        assert_eq!(recs[1]["pid"], 42);
+        assert_eq!(recs[1]["stream"], "stdout");
+        assert_eq!(recs[1]["line"], "caf\u{e9} \u{1b}[2J");
+        assert_eq!(recs[2]["line_b64"], "//4=");
+        assert_eq!(recs[3]["stream"], "stderr");
+        assert_eq!(recs[3]["line"], "oops");
+        assert_eq!(
+            (recs[4]["event"].as_str(), recs[4]["signal"].as_i64()),
+            (Some("killed"), Some(9))
+        );
+        assert!(recs[4]["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+
+        // Text on a terminal: colour passes, the rest is escaped.
+        let sink = Sink::default();
+        let o = LogOptions {
+            escape: true,
+            events: true,
+            ..opts(Format::Text)
+        };
+        let mut mux = LogMux::with_options(console(&sink), o).unwrap();
+        let (a, [out, _]) = mux.open(&StreamSpec::tagged("t", Color::WHITE)).unwrap();
+        write_all(&out, b"\x1b[31mred\x1b[0m\x1b]0;x\x07\n");
+        drop(out);
+        mux.drain(a).unwrap();
+        mux.event(None, "t", 5, &LogEvent::Exited(3));
+        assert_eq!(mux.out.flush(soon()), 0);
+        assert_eq!(
+            sink.text(),
+            "t | \x1b[31mred\x1b[0m\\x1b]0;x\\x07\nt * exited with code 3\n"
+        );
+    }
+
+    #[test]
+    fn a_file_sink_rotates_and_the_console_copy_can_be_off() {
+        let dir = std::env::temp_dir().join(format!("ned-log-file-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("t.log");
+        let sink = Sink::default();
+        let mut mux = LogMux::new(console(&sink), false).unwrap();
+        let spec = StreamSpec {
+            file: Some(FileSpec {
+                path: path.clone(),
+                max_size: 1000,
+                keep: 100,
+            }),
+            console: false,
+            time: Some(Time::Mono),
+            ..StreamSpec::tagged("t", Color::WHITE)
+        };
+        let (a, [out, err]) = mux.open(&spec).unwrap();
+        drop(err);
+        let n = 500;
+        let writer = std::thread::spawn(move || {
+            for i in 0..n {
+                write_all(&out, format!("{i}\n").as_bytes());
+            }
+        });
+        while mux.pump(a, Which::Out).unwrap() != Pumped::Closed {
+            let fd = mux.fd(a, Which::Out).unwrap();
+            assert!(readable(fd, Duration::from_secs(10)), "the writer stopped");
+        }
+        writer.join().unwrap();
+        mux.pump(a, Which::Err).unwrap();
+        drop(mux);
+        assert!(sink.text().is_empty(), "{}", sink.text());
+        let mut files = vec![path.clone()];
+        files.extend((1..100).map(|i| numbered(&path, i)).filter(|p| p.exists()));
+        assert!(files.len() > 3, "{files:?}");
+        let mut got = Vec::new();
+        for f in files.iter().rev() {
+            let text = std::fs::read_to_string(f).unwrap();
+            assert!(text.len() <= 1000);
+            for l in text.lines() {
+                let (time, rest) = l.split_once(' ').unwrap();
+                assert!(time.parse::<f64>().is_ok(), "{l}");
+                got.push(rest.strip_prefix("t | ").unwrap().parse::<usize>().unwrap());
+            }
+        }
+        assert_eq!(got, (0..n).collect::<Vec<_>>());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub enum Token {
     ControlListen(u64),
     /// A command client is readable or writable.
     ControlClient(u64),
+    /// A task's stderr log pipe has data or was closed.
+    LogErr(StreamId),
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -42,6 +44,7 @@ const KIND_LOG: u64 = 3;
 const KIND_LOG_SPACE: u64 = 4;
 const KIND_CONTROL_LISTEN: u64 = 5;
 const KIND_CONTROL_CLIENT: u64 = 6;
+const KIND_LOG_ERR: u64 = 7;
 
 impl Token {
     fn encode(self) -> u64 {
@@ -52,6 +55,7 @@ impl Token {
             Token::LogSpace => (KIND_LOG_SPACE, 0),
             Token::ControlListen(i) => (KIND_CONTROL_LISTEN, i),
             Token::ControlClient(c) => (KIND_CONTROL_CLIENT, c),
+            Token::LogErr(s) => (KIND_LOG_ERR, s.0 as u64),
         };
         debug_assert!(id <= ID_MASK, "token id {id} does not fit");
         kind << KIND_SHIFT | (id & ID_MASK)
@@ -66,6 +70,7 @@ impl Token {
             KIND_LOG_SPACE => Some(Token::LogSpace),
             KIND_CONTROL_LISTEN => Some(Token::ControlListen(id)),
             KIND_CONTROL_CLIENT => Some(Token::ControlClient(id)),
+            KIND_LOG_ERR => Some(Token::LogErr(StreamId(id as usize))),
             _ => None,
         }
     }

@@ -21,7 +21,7 @@ use ned_spawn::{Child, Command, Spawner};
 
 use crate::cap::{Cap, CapError, Granted, Kind};
 use crate::control::{ClientId, Control, ControlError, Stop};
-use crate::log::{Color, LogMux, Pumped, RECENT_LINES, StreamId};
+use crate::log::{Color, LogEvent, LogMux, Pumped, RECENT_LINES, StreamId, StreamSpec, Which};
 use crate::reactor::{Reactor, Token};
 use crate::rights::Rights;
 pub use crate::shutdown::{Reason, SHUTDOWN_SIGNALS, Shutdown};
@@ -73,6 +73,8 @@ pub enum LogTarget {
     Console,
     /// A pipe into the multiplexer with this tag and colour.
     Tagged(String, Color),
+    /// Pipes into the multiplexer, with files, times and so on.
+    Stream(StreamSpec),
 }
 
 /// Everything needed to start one task; the caller resolved the program.
@@ -97,20 +99,20 @@ struct Task {
     /// and exited tasks the script never waits for must not pile up fds.
     pidfd: Option<OwnedFd>,
     stream: Option<StreamId>,
+    /// The log tag (for a console task: the program's name), for events.
+    tag: String,
     state: State,
     facts: Facts,
 }
 
 /// What a task was started as, kept for [`Supervisor::tasks`].
 struct Facts {
-    /// The log tag, or the program's file name for a console task.
-    name: String,
     caps: Vec<CapFact>,
     started: Instant,
     /// When the loop collected the exit.
     ended: Option<Instant>,
-    /// Its log stream while no later task reuses the stream's slot: the
-    /// multiplexer keeps a closed stream's recent lines until then.
+    /// Its log stream until the exit is recorded (the multiplexer frees
+    /// the slot then, for a later task).
     log: Option<StreamId>,
     /// The stream's line count and recent lines, taken at the exit.
     kept: Option<(u64, Vec<Vec<u8>>)>,
@@ -168,8 +170,6 @@ pub struct Supervisor {
     tasks: HashMap<u64, Task>,
     events: VecDeque<Event>,
     next: u64,
-    /// Which task each log stream slot was last opened for.
-    log_owner: HashMap<StreamId, u64>,
     control: Control,
 }
 
@@ -185,9 +185,11 @@ impl Supervisor {
                 .add(fd, Token::Shutdown)
                 .map_err(SupervisorError::Setup)?;
         }
-        reactor
-            .add(log.space_fd(), Token::LogSpace)
-            .map_err(SupervisorError::Setup)?;
+        for fd in log.space_fds() {
+            reactor
+                .add(fd, Token::LogSpace)
+                .map_err(SupervisorError::Setup)?;
+        }
         let dev_null = rustix::fs::open(
             "/dev/null",
             rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
@@ -205,7 +207,6 @@ impl Supervisor {
             tasks: HashMap::new(),
             events: VecDeque::new(),
             next: 0,
-            log_owner: HashMap::new(),
             control: Control::default(),
         })
     }
@@ -227,7 +228,6 @@ impl Supervisor {
         let names: Vec<&str> = spec.caps.iter().map(|(n, _)| n.as_str()).collect();
         let env = listen_env(std::mem::take(&mut spec.env), &names);
         let facts = Facts {
-            name: task_name(&spec),
             caps: spec
                 .caps
                 .iter()
@@ -244,7 +244,7 @@ impl Supervisor {
         };
         let (stream, log_write) = self.open_log(&spec.log)?;
         let stdio = match &log_write {
-            Some(w) => [self.dev_null.as_fd(), w.as_fd(), w.as_fd()],
+            Some([out, err]) => [self.dev_null.as_fd(), out.as_fd(), err.as_fd()],
             None => [
                 rustix::stdio::stdin(),
                 rustix::stdio::stdout(),
@@ -264,7 +264,19 @@ impl Supervisor {
         let spawned = self.spawner.spawn(&cmd);
         drop(log_write);
         match spawned {
-            Ok(child) => self.watch(child, stream, facts),
+            Ok(child) => {
+                let tag = match &spec.log {
+                    LogTarget::Console => {
+                        let prog = spec.argv.first().unwrap_or(&spec.path).to_string_lossy();
+                        prog.rsplit('/').next().unwrap_or_default().to_owned()
+                    }
+                    LogTarget::Tagged(tag, _) => tag.clone(),
+                    LogTarget::Stream(s) => s.tag.clone(),
+                };
+                let (id, pid) = self.watch(child, stream, tag, facts)?;
+                self.record(id, &LogEvent::Started { argv: &spec.argv });
+                Ok((id, pid))
+            }
             Err(e) => {
                 if let Some(id) = stream {
                     // Nothing was written: closing prints nothing.
@@ -275,20 +287,28 @@ impl Supervisor {
         }
     }
 
-    /// A log stream for a tagged task: its id and the pipe's write end.
+    /// A log stream for a tagged task: its id and the pipes' write ends.
+    #[allow(clippy::type_complexity)]
     fn open_log(
         &mut self,
         target: &LogTarget,
-    ) -> Result<(Option<StreamId>, Option<OwnedFd>), SupervisorError> {
-        match target {
-            LogTarget::Console => Ok((None, None)),
-            LogTarget::Tagged(tag, color) => {
-                let (id, w) = self
-                    .log
-                    .open(tag, *color)
-                    .map_err(SupervisorError::LogPipe)?;
-                Ok((Some(id), Some(w)))
-            }
+    ) -> Result<(Option<StreamId>, Option<[OwnedFd; 2]>), SupervisorError> {
+        let spec = match target {
+            LogTarget::Console => return Ok((None, None)),
+            LogTarget::Tagged(tag, color) => &StreamSpec::tagged(tag, *color),
+            LogTarget::Stream(spec) => spec,
+        };
+        let (id, w) = self.log.open(spec).map_err(SupervisorError::LogPipe)?;
+        Ok((Some(id), Some(w)))
+    }
+
+    /// Prints one of ned's events about task `id` as a log record
+    /// ([`LogMux::event`]: always in JSON, in text with `--log-events`).
+    /// Supervision calls it for [`LogEvent::Restarted`] and
+    /// [`LogEvent::Ready`].
+    pub fn record(&mut self, id: TaskId, ev: &LogEvent<'_>) {
+        if let Some(t) = self.tasks.get(&id.0) {
+            self.log.event(t.stream, &t.tag, t.pid, ev);
         }
     }
 
@@ -298,21 +318,31 @@ impl Supervisor {
         &mut self,
         child: Child,
         stream: Option<StreamId>,
+        tag: String,
         mut facts: Facts,
     ) -> Result<(TaskId, i32), SupervisorError> {
         let id = TaskId(self.next);
         let mut watched = self.reactor.add(&child.pidfd, Token::Task(id));
-        if watched.is_ok()
-            && let Some(sid) = stream
-            && let Some(fd) = self.log.fd(sid)
-        {
-            watched = self.reactor.add(fd, Token::Log(sid));
+        if let Some(sid) = stream {
+            self.log.set_pid(sid, child.pid);
+            for which in [Which::Out, Which::Err] {
+                if watched.is_ok()
+                    && let Some(fd) = self.log.fd(sid, which)
+                {
+                    watched = self.reactor.add(fd, log_token(sid, which));
+                }
+            }
         }
         if let Err(source) = watched {
             self.reactor.remove(&child.pidfd);
             let _ = ned_spawn::send_signal(child.pidfd.as_fd(), libc::SIGKILL);
             let _ = ned_spawn::wait(child.pidfd.as_fd());
             if let Some(sid) = stream {
+                for which in [Which::Out, Which::Err] {
+                    if let Some(fd) = self.log.fd(sid, which) {
+                        self.reactor.remove(fd);
+                    }
+                }
                 self.log.close(sid);
             }
             return Err(SupervisorError::Watch {
@@ -321,20 +351,14 @@ impl Supervisor {
             });
         }
         self.next += 1;
-        if let Some(sid) = stream {
-            facts.log = Some(sid);
-            if let Some(old) = self.log_owner.insert(sid, id.0)
-                && let Some(t) = self.tasks.get_mut(&old)
-            {
-                t.facts.log = None;
-            }
-        }
+        facts.log = stream;
         self.tasks.insert(
             id.0,
             Task {
                 pid: child.pid,
                 pidfd: Some(child.pidfd),
                 stream,
+                tag,
                 state: State::Running { held: true },
                 facts,
             },
@@ -352,7 +376,8 @@ impl Supervisor {
             .map_err(SupervisorError::Poll)?;
         for t in ready {
             match t {
-                Token::Log(sid) => self.pump(sid),
+                Token::Log(sid) => self.pump(sid, Which::Out),
+                Token::LogErr(sid) => self.pump(sid, Which::Err),
                 Token::LogSpace => self.rewatch_logs(),
                 Token::Task(id) => self.collect(id),
                 Token::Shutdown => self.shutdown.drain(),
@@ -452,10 +477,10 @@ impl Supervisor {
     /// Prints what a stream has. When the console is full the pipe leaves
     /// the loop, so its task waits on it, until [`Token::LogSpace`]. A
     /// failing pipe must not stop the loop, so the error goes to stderr.
-    fn pump(&mut self, id: StreamId) {
-        match self.log.pump(id) {
+    fn pump(&mut self, id: StreamId, which: Which) {
+        match self.log.pump(id, which) {
             Ok(Pumped::Throttled) => {
-                if let Some(fd) = self.log.fd(id) {
+                if let Some(fd) = self.log.fd(id, which) {
                     self.reactor.remove(fd);
                 }
             }
@@ -466,9 +491,9 @@ impl Supervisor {
 
     /// The console has room again: watch the throttled pipes again.
     fn rewatch_logs(&mut self) {
-        for sid in self.log.on_space() {
-            if let Some(fd) = self.log.fd(sid)
-                && let Err(e) = self.reactor.add(fd, Token::Log(sid))
+        for (sid, which) in self.log.on_space() {
+            if let Some(fd) = self.log.fd(sid, which)
+                && let Err(e) = self.reactor.add(fd, log_token(sid, which))
             {
                 crate::diag!("ned: failed to watch a task log again: {e}");
             }
@@ -508,18 +533,26 @@ impl Supervisor {
             self.drain_snapshot(sid);
         }
         self.keep_log(id);
+        let ev = match ended {
+            Ended::Code(c) => LogEvent::Exited(c),
+            Ended::Signal(s) => LogEvent::Killed(s),
+            Ended::Lost => LogEvent::Lost,
+        };
+        self.record(id, &ev);
+        if let Some(sid) = stream {
+            self.log.release(sid);
+        }
         self.apply(id, Input::Exited(ended));
     }
 
-    /// Takes an ended task's log facts out of its stream, whose slot a
-    /// later task may reuse.
+    /// Takes an ended task's log facts out of its stream before the
+    /// stream is released, as a later task may reuse its slot.
     fn keep_log(&mut self, id: TaskId) {
         let Some(t) = self.tasks.get_mut(&id.0) else {
             return;
         };
         if let Some(sid) = t.facts.log.take() {
             t.facts.kept = Some((self.log.lines(sid), self.log.recent(sid, RECENT_LINES)));
-            self.log_owner.remove(&sid);
         }
     }
 
@@ -540,11 +573,7 @@ impl Supervisor {
         match next {
             Some(s) => t.state = s,
             None => {
-                if let Some(t) = self.tasks.remove(&id.0)
-                    && let Some(sid) = t.facts.log
-                {
-                    self.log_owner.remove(&sid);
-                }
+                self.tasks.remove(&id.0);
             }
         }
         if let Output::Report(e) = out {
@@ -604,7 +633,7 @@ impl Supervisor {
             .map(|(&id, t)| TaskView {
                 id: TaskId(id),
                 pid: t.pid,
-                name: &t.facts.name,
+                name: &t.tag,
                 state: t.state,
                 caps: &t.facts.caps,
                 started: t.facts.started,
@@ -667,10 +696,18 @@ impl Supervisor {
     }
 }
 
+/// The token of pipe `which` of stream `sid`.
+fn log_token(sid: StreamId, which: Which) -> Token {
+    match which {
+        Which::Out => Token::Log(sid),
+        Which::Err => Token::LogErr(sid),
+    }
+}
+
 /// How long ned waits for tasks after SIGKILL before it gives up on them.
 const KILL_BOUND: Duration = Duration::from_secs(5);
 
-/// Two fds per task (pidfd, log pipe): raise the soft limit to the hard one,
+/// Three fds per task (pidfd, two log pipes): raise the soft limit to the hard one,
 /// and give tasks the limit ned was started with.
 fn raise_nofile(spawner: &mut Spawner) {
     let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
@@ -683,17 +720,6 @@ fn raise_nofile(spawner: &mut Spawner) {
         };
         if rustix::process::setrlimit(rustix::process::Resource::Nofile, raised).is_ok() {
             spawner.set_child_nofile(cur, max);
-        }
-    }
-}
-
-/// What a task is called: its log tag, else its program's file name.
-fn task_name(spec: &StartSpec) -> String {
-    match &spec.log {
-        LogTarget::Tagged(tag, _) => tag.clone(),
-        LogTarget::Console => {
-            let path = spec.path.to_string_lossy();
-            path.rsplit('/').next().unwrap_or_default().to_owned()
         }
     }
 }
@@ -742,14 +768,14 @@ mod tests {
     #[test]
     fn a_child_that_cannot_be_watched_is_killed_and_reaped() {
         let sink = Sink::default();
-        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false).unwrap()).unwrap();
         let (stream, write) = sup
             .open_log(&LogTarget::Tagged("t".into(), Color::WHITE))
             .unwrap();
         let sid = stream.unwrap();
-        let write = write.unwrap();
+        let [write, _] = write.unwrap();
         sup.reactor
-            .add(sup.log.fd(sid).unwrap(), Token::Log(sid))
+            .add(sup.log.fd(sid, Which::Out).unwrap(), Token::Log(sid))
             .unwrap();
         let path = CString::new("/bin/sleep").unwrap();
         let argv = [path.clone(), CString::new("100").unwrap()];
@@ -767,14 +793,13 @@ mod tests {
         drop(write);
         let pid = child.pid;
         let facts = Facts {
-            name: "t".into(),
             caps: Vec::new(),
             started: Instant::now(),
             ended: None,
             log: None,
             kept: None,
         };
-        let err = sup.watch(child, stream, facts).unwrap_err();
+        let err = sup.watch(child, stream, "t".into(), facts).unwrap_err();
         assert!(matches!(err, SupervisorError::Watch { .. }), "{err}");
         // Reaped: the pid names no process (not even a zombie) any more.
         assert!(
@@ -790,7 +815,7 @@ mod tests {
     #[test]
     fn tasks_show_name_caps_and_times() {
         let sink = Sink::default();
-        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false).unwrap()).unwrap();
         let path = CString::new("/bin/sleep").unwrap();
         let spec = StartSpec {
             argv: vec![path.clone(), CString::new("100").unwrap()],
@@ -847,7 +872,7 @@ mod tests {
     #[test]
     fn an_ended_task_keeps_its_log_tail() {
         let sink = Sink::default();
-        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
+        let mut sup = Supervisor::new(LogMux::new(console(&sink), false).unwrap()).unwrap();
         let spec = |tag: &str, script: &str| StartSpec {
             path: CString::new("/bin/sh").unwrap(),
             argv: ["sh", "-c", script]
@@ -874,39 +899,5 @@ mod tests {
         assert_eq!(sup.log_tail(a, 99).len(), 3);
         assert_eq!(sup.log_tail(b, 5), [b"four".to_vec()]);
         assert_eq!(sup.log_tail(TaskId(99), 5), Vec::<Vec<u8>>::new());
-    }
-
-    /// A running task that closed its log pipe loses its stream once a
-    /// later task reuses the slot, rather than showing that task's lines.
-    #[test]
-    fn a_reused_slot_is_not_shown_for_its_first_task() {
-        let sink = Sink::default();
-        let mut sup = Supervisor::new(LogMux::new(console(&sink), false)).unwrap();
-        let spec = |tag: &str, script: &str| StartSpec {
-            path: CString::new("/bin/sh").unwrap(),
-            argv: ["sh", "-c", script]
-                .map(|a| CString::new(a).unwrap())
-                .to_vec(),
-            env: Vec::new(),
-            caps: Vec::new(),
-            log: LogTarget::Tagged(tag.into(), Color::WHITE),
-            cpus: None,
-            nice: None,
-        };
-        let (a, _) = sup
-            .start(spec("a", "echo x; exec >/dev/null 2>&1; sleep 100"))
-            .unwrap();
-        let sid = sup.tasks[&a.0].facts.log.unwrap();
-        let closed = |s: &Supervisor| s.log.fd(sid).is_none();
-        let deadline = Some(Instant::now() + Duration::from_secs(10));
-        assert_eq!(sup.run_until(deadline, false, closed), Until::Done);
-        let (b, _) = sup.start(spec("b", "echo y")).unwrap();
-        assert_eq!(sup.tasks[&b.0].facts.log, Some(sid), "the slot is reused");
-        let gone = |s: &Supervisor| s.tasks[&b.0].state != State::Running { held: true };
-        let deadline = Some(Instant::now() + Duration::from_secs(10));
-        assert_eq!(sup.run_until(deadline, false, gone), Until::Done);
-        assert_eq!(sup.log_tail(a, 5), Vec::<Vec<u8>>::new());
-        assert_eq!(sup.log_tail(b, 5), [b"y".to_vec()]);
-        sup.terminate_all(Duration::from_secs(5));
     }
 }

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use lua_l4::Mode;
 use ned_core::cap::Object;
+use ned_core::log::{Format, LogOptions};
+use ned_core::logfmt::Time;
 use ned_core::{Cap, Rights};
 
 /// Run a Lua boot script that starts tasks with exactly the capabilities it grants.
@@ -50,6 +52,25 @@ struct Flags {
     /// (default 1073741824; 0: no limit).
     #[arg(long = "command-budget", value_name = "N")]
     command_budget: Option<u64>,
+    /// Prefix each task line with the time ned read it: RFC 3339 UTC with
+    /// milliseconds (utc, the default) or seconds since boot (mono).
+    #[arg(long = "log-time", value_name = "CLOCK", num_args = 0..=1, require_equals = true,
+          default_missing_value = "utc", value_parser = clock)]
+    log_time: Option<Time>,
+    /// How task lines are printed: text (`tag | line`) or json (one object
+    /// per line, ned's own diagnostics too).
+    #[arg(long = "log-format", value_name = "FORMAT", value_parser = format)]
+    log_format: Option<Format>,
+    /// Print ned's own events (task started, exited, ...) in text mode.
+    #[arg(long = "log-events")]
+    log_events: bool,
+    /// Mark task stderr lines with `!` instead of `|`.
+    #[arg(long = "log-streams")]
+    log_streams: bool,
+    /// On a terminal, pass control characters and escape sequences through
+    /// instead of showing them escaped.
+    #[arg(long = "log-raw")]
+    log_raw: bool,
     /// After the script: exit at once, terminating the tasks.
     #[arg(long, hide = true)]
     exit: bool,
@@ -72,6 +93,10 @@ pub struct Options {
     pub command_budget: Option<u64>,
     pub script: Option<PathBuf>,
     pub args: Vec<OsString>,
+    /// The log options of the command line (`escape` and `colors` are
+    /// left to the caller, who knows the console).
+    pub log: LogOptions,
+    pub log_raw: bool,
 }
 
 /// The usage line, `Usage: ned ...`.
@@ -82,9 +107,10 @@ pub fn usage() -> String {
 }
 
 /// Options that take a value as the next argument.
-const VALUE_OPTIONS: [&str; 8] = [
+const VALUE_OPTIONS: [&str; 9] = [
     "--control",
     "--command-budget",
+    "--log-format",
     "-e",
     "--execute",
     "--rom",
@@ -118,6 +144,20 @@ fn size(s: &str) -> Result<usize, String> {
         return Err("the Lua memory limit must be more than 0".into());
     }
     Ok(bytes)
+}
+
+/// `--log-time` clocks.
+fn clock(s: &str) -> Result<Time, String> {
+    Time::parse(s).ok_or_else(|| format!("'{s}' is no clock (utc, mono or off)"))
+}
+
+/// `--log-format` values.
+fn format(s: &str) -> Result<Format, String> {
+    match s {
+        "text" => Ok(Format::Text),
+        "json" => Ok(Format::Json),
+        _ => Err(format!("'{s}' is no log format (text or json)")),
+    }
 }
 
 pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
@@ -182,6 +222,14 @@ pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
         command_budget: flags.command_budget,
         script,
         args: rest,
+        log: LogOptions {
+            format: flags.log_format.unwrap_or_default(),
+            time: flags.log_time.unwrap_or_default(),
+            events: flags.log_events,
+            mark_stderr: flags.log_streams,
+            ..LogOptions::default()
+        },
+        log_raw: flags.log_raw,
     })
 }
 
@@ -318,6 +366,44 @@ mod tests {
         assert!(p(&["--rom", "/nonexistent", "s.lua"]).is_err());
         assert!(p(&["--lua-root", "/etc/passwd", "s.lua"]).is_err());
         assert!(p(&["--lua-memory", "lots", "s.lua"]).is_err());
+    }
+
+    #[test]
+    fn log_options() {
+        let o = p(&["s.lua"]).unwrap();
+        assert_eq!(
+            (o.log.format, o.log.time, o.log.events),
+            (Format::Text, Time::Off, false)
+        );
+        let o = p(&[
+            "--log-time",
+            "--log-format",
+            "json",
+            "--log-events",
+            "--log-raw",
+            "s.lua",
+        ])
+        .unwrap();
+        assert_eq!(
+            (o.log.format, o.log.time, o.log.events),
+            (Format::Json, Time::Utc, true)
+        );
+        assert!(o.log_raw);
+        assert_eq!(o.script, Some(PathBuf::from("s.lua")));
+        let o = p(&[
+            "--log-time=mono",
+            "--log-streams",
+            "--log-format=text",
+            "s.lua",
+        ])
+        .unwrap();
+        assert_eq!((o.log.time, o.log.mark_stderr), (Time::Mono, true));
+        for bad in [
+            &["--log-time=utc3", "s.lua"][..],
+            &["--log-format", "xml", "s.lua"],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

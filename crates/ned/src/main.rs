@@ -71,10 +71,16 @@ fn start() -> ExitCode {
 /// Runs ned; returns the exit status: the one `os.exit` asked for, else 1
 /// when the script or a statement failed, else 0.
 fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Result<u8> {
-    let colors =
-        std::env::var_os("NO_COLOR").is_none() && rustix::termios::isatty(rustix::stdio::stdout());
+    let tty = rustix::termios::isatty(rustix::stdio::stdout());
+    let log = ned_core::log::LogOptions {
+        colors: std::env::var_os("NO_COLOR").is_none() && tty,
+        escape: tty && !opts.log_raw,
+        ..opts.log
+    };
+    let json = log.format == ned_core::log::Format::Json;
+    ned_core::console::set_json(json);
     let out = ned_core::console::stdout().context("failed to start ned's stdout writer")?;
-    let mux = LogMux::new(out.clone(), colors);
+    let mux = LogMux::with_options(out.clone(), log).context("failed to set up the logs")?;
     let mut sup = Supervisor::new(mux).context("failed to start the supervisor")?;
     if let Some(n) = opts.command_budget {
         sup.set_command_budget(n);
@@ -132,7 +138,7 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     let memory = lua_memory_limit(opts.lua_memory);
     lua.set_memory_limit(memory)
         .context("failed to limit the Lua state's memory")?;
-    setup_globals(&lua, &opts, &script_dir, out.clone()).context("failed to set up Lua")?;
+    setup_globals(&lua, &opts, &script_dir, out.clone(), json).context("failed to set up Lua")?;
     let host = lua_l4::register(
         &lua,
         Host {
@@ -252,12 +258,14 @@ fn report(e: &mlua::Error, chunk: &str, limit: usize) -> bool {
 /// `arg`, `package.path` with the script's directory, and a `print` that
 /// goes through ned's stdout console, so script output and task logs stay
 /// in order and a stalled console drops (and counts) lines instead of
-/// blocking the script.
+/// blocking the script. With `json`, each printed line is a record with
+/// `"tag":"print"`, so that stdout holds nothing but JSON.
 fn setup_globals(
     lua: &Lua,
     opts: &cli::Options,
     script_dir: &std::path::Path,
     out: Console,
+    json: bool,
 ) -> mlua::Result<()> {
     let g = lua.globals();
     let arg = lua.create_table()?;
@@ -283,8 +291,12 @@ fn setup_globals(
                 let s: mlua::LuaString = tostring.call(v)?;
                 line.extend_from_slice(&s.as_bytes());
             }
-            line.push(b'\n');
-            out.write_lines(&line);
+            if json {
+                out.write_lines(&ned_core::log::print_record(&line));
+            } else {
+                line.push(b'\n');
+                out.write_lines(&line);
+            }
             Ok(())
         })?,
     )?;
