@@ -47,13 +47,14 @@ pub(crate) fn dispatch(lua: &Lua, host: &HostRef, client: ClientId) {
     let Ok(Some(chunk)) = host.with(|h| h.sup.take_command(client)) else {
         return;
     };
-    let (status, text) = evaluate(lua, &chunk).unwrap_or_else(|e| {
-        (
-            RUNTIME_ERROR,
-            format!("ned failed to run the command: {}", crate::lua_message(&e)).into_bytes(),
-        )
-    });
-    let _ = host.with(|h| h.sup.finish_command(client, status, &text));
+    // An error out of the runner itself is the count hook's, raised again
+    // after the chunk's own `pcall` caught it: the command was stopped.
+    let (status, text) = evaluate(lua, &chunk)
+        .unwrap_or_else(|e| (RUNTIME_ERROR, crate::lua_message(&e).into_bytes()));
+    let stopped = host.with(|h| h.sup.finish_command(client, status, &text));
+    if matches!(stopped, Ok(true)) {
+        let _ = crate::set_check_hook(lua, host, crate::SIGNAL_CHECK_INSTRUCTIONS);
+    }
 }
 
 /// Status and text of one chunk.

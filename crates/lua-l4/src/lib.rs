@@ -336,17 +336,33 @@ const SIGNAL_CHECK_INSTRUCTIONS: u32 = ned_core::control::TICK as u32;
 /// unwinding) in the running code; the flag stays set, so code that
 /// catches the error with `pcall` is interrupted again at the next check.
 /// The same hook stops a remote command that was cancelled or ran out of
-/// its budget (crate::command).
+/// its budget (crate::command); from then on it runs at every instruction
+/// until the command's end, so a `pcall` in a loop cannot keep the command
+/// alive: the error is raised again as soon as the `pcall` returns.
 fn interrupt_on_signals(lua: &Lua, host: &HostRef) -> mlua::Result<()> {
-    let triggers = mlua::HookTriggers::new().every_nth_instruction(SIGNAL_CHECK_INSTRUCTIONS);
+    set_check_hook(lua, host, SIGNAL_CHECK_INSTRUCTIONS)
+}
+
+/// Installs the count hook of [`interrupt_on_signals`], run every `every`
+/// instructions.
+fn set_check_hook(lua: &Lua, host: &HostRef, every: u32) -> mlua::Result<()> {
+    let triggers = mlua::HookTriggers::new().every_nth_instruction(every);
     let shutdown = host.shutdown.clone();
-    let host = Arc::downgrade(host);
-    lua.set_hook(triggers, move |_, _| {
+    let weak = Arc::downgrade(host);
+    lua.set_hook(triggers, move |lua, _| {
         if let Some(e) = shutdown.check().and_then(interruption) {
             return Err(e);
         }
-        match host.upgrade().and_then(|h| command::check(&h)) {
-            Some(e) => Err(e),
+        let Some(host) = weak.upgrade() else {
+            return Ok(mlua::VmState::Continue);
+        };
+        match command::check(&host) {
+            Some(e) => {
+                if every != 1 {
+                    set_check_hook(lua, &host, 1)?;
+                }
+                Err(e)
+            }
             None => Ok(mlua::VmState::Continue),
         }
     })

@@ -387,8 +387,9 @@ impl Control {
         });
     }
 
-    pub fn end(&mut self) {
-        self.running = None;
+    /// The running command ended; true when it had been stopped.
+    pub fn end(&mut self) -> bool {
+        self.running.take().is_some_and(|r| r.stopped.is_some())
     }
 
     /// Called by the count hook every [`TICK`] instructions: whether the

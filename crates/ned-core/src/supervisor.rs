@@ -456,10 +456,12 @@ impl Supervisor {
         Some(chunk)
     }
 
-    /// Sends the reply of the running command.
-    pub fn finish_command(&mut self, id: ClientId, status: i32, text: &[u8]) {
-        self.control.end();
+    /// Sends the reply of the running command; true when it had been
+    /// stopped (cancelled, its client gone, or out of its budget).
+    pub fn finish_command(&mut self, id: ClientId, status: i32, text: &[u8]) -> bool {
+        let stopped = self.control.end();
         self.control.reply(&self.reactor, id, status, text);
+        stopped
     }
 
     /// For the count hook: whether the running command must stop, and the

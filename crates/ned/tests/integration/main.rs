@@ -13,7 +13,8 @@
 //! outside), exits (exit options and signals), teardown (held tasks at
 //! close, os.exit, stray signals, shutdown refusal, wedges), logs (§14),
 //! rom (names kept inside directory caps, script headers), examples,
-//! diagnostics (messages, warnings and the Lua memory limit).
+//! diagnostics (messages, warnings and the Lua memory limit), prompt (the
+//! remote command interface, §13, and its bad input).
 
 mod util;
 
@@ -25,6 +26,7 @@ mod exits;
 mod logs;
 mod lua_scripts;
 mod nested;
+mod prompt;
 mod rom;
 mod sockets;
 mod sockets_inet;
