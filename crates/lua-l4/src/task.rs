@@ -94,7 +94,8 @@ pub fn sleep(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<()> {
     // Through the console writer, as `print`: in order with the script's
     // output, and never blocking on a stalled console.
     if let Some(out) = ned_core::console::stdout() {
-        out.write_lines(format!("{text}\n").as_bytes());
+        // One of ned's own lines: a JSON record in JSON mode.
+        out.write_lines(ned_core::console::own_line(format_args!("{text}")).as_bytes());
     }
     host.with(|h| interrupted("sleep", h.sup.run_until(deadline, true, |_| false)))?
 }

@@ -557,6 +557,8 @@ macro_rules! diag {
 pub fn finish() {
     let deadline = Instant::now() + EXIT_FLUSH;
     if let Some(out) = STDOUT.get().and_then(Option::as_ref) {
+        // Closed, so that a loss of its failing writes is reported now.
+        out.close();
         let lost = out.flush(deadline);
         if lost > 0 {
             diag(format_args!(

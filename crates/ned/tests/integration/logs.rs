@@ -508,3 +508,260 @@ fn colour_on_a_terminal_unless_no_color() {
         "colour despite NO_COLOR: {plain:?}"
     );
 }
+
+/// Issue 12 item 1: a task's stdout and stderr are two streams. By default
+/// both print as upstream does (`tag | line`); `--log-streams` marks stderr
+/// lines `tag ! line`. Lines of one stream keep their order.
+#[test]
+fn stdout_and_stderr_are_told_apart_in_order() {
+    let sb = Sandbox::new();
+    let src = "local L4 = require('L4')\n\
+         L4.default_loader:startv({ log = { 't' } }, '/bin/sh', '-c',\n\
+           'i=0; while [ $i -lt 2000 ]; do echo o$i; echo e$i >&2; i=$((i+1)); done')\n";
+    let plain = sb.wait_and_exit(src);
+    plain.ok().no_lua_error();
+    assert_eq!(plain.log("t").len(), 4000, "{plain}");
+    assert!(!plain.stdout.contains(" ! "), "{plain}");
+    let s = sb.file("streams.lua", src);
+    let marked = sb.ned(&["--wait-and-exit", "--log-streams", path_str(&s)]);
+    marked.ok().no_lua_error();
+    let (mut outs, mut errs) = (Vec::new(), Vec::new());
+    for l in marked.stdout.lines() {
+        if let Some(o) = l.strip_prefix("t | ") {
+            outs.push(o.to_owned());
+        } else if let Some(e) = l.strip_prefix("t ! ") {
+            errs.push(e.to_owned());
+        } else {
+            panic!("unexpected line {l:?}");
+        }
+    }
+    let want = |p: &str| (0..2000).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+    assert_eq!(outs, want("o"));
+    assert_eq!(errs, want("e"));
+}
+
+/// The `pid` of every `started` event in `recs`, and that none is alive.
+fn assert_started_gone(recs: &[serde_json::Value]) -> usize {
+    let pids: Vec<i64> = recs
+        .iter()
+        .filter(|r| r["event"] == "started")
+        .map(|r| r["pid"].as_i64().expect("a pid"))
+        .collect();
+    for &p in &pids {
+        assert!(!pid_alive(p), "task {p} left behind");
+    }
+    pids.len()
+}
+
+/// Issue 12 items 3 and 6: `--log-format json` prints nothing but JSON
+/// objects on stdout — task lines (non-UTF-8 ones as `line_b64`), the
+/// script's `print`, ned's events — and its diagnostics on stderr as JSON
+/// too. Every line is parsed with serde_json.
+#[test]
+fn json_mode_prints_only_json_and_keeps_every_byte() {
+    let sb = Sandbox::new();
+    let s = sb.file(
+        "json.lua",
+        "local L4 = require('L4')\n\
+         local ld = L4.default_loader\n\
+         ld:startv({ log = { 'web', 'g' } }, '/bin/sh', '-c',\n\
+           'echo say \\\\\"hi\\\\\"; printf \"\\\\377\\\\376\\\\n\"; echo oops >&2; exit 3')\n\
+         ld:startv({ log = { 'k' } }, '/bin/sh', '-c', 'kill -9 $$')\n\
+         print('from print')\n\
+         L4.sleep(0.3)\n\
+         error('boom')\n",
+    );
+    let out = sb.ned(&["--wait-and-exit", "--log-format", "json", path_str(&s)]);
+    out.status(1);
+    let parse = |text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+            .collect()
+    };
+    let recs = parse(&out.stdout);
+    let errs = parse(&out.stderr);
+    let find = |f: &dyn Fn(&serde_json::Value) -> bool| {
+        recs.iter()
+            .find(|r| f(r))
+            .unwrap_or_else(|| panic!("no such record in\n{out}"))
+            .clone()
+    };
+    let hi = find(&|r| r["line"] == "say \"hi\"");
+    assert_eq!(
+        (hi["tag"].as_str(), hi["stream"].as_str()),
+        (Some("web"), Some("stdout"))
+    );
+    assert!(
+        hi["time"]
+            .as_str()
+            .is_some_and(|t| t.len() == 24 && t.ends_with('Z'))
+    );
+    let web = hi["pid"].as_i64().unwrap();
+    let bin = find(&|r| r.get("line_b64").is_some());
+    assert_eq!(bin["line_b64"], "//4=", "bytes \\377\\376, losslessly");
+    assert_eq!(find(&|r| r["line"] == "oops")["stream"], "stderr");
+    assert_eq!(find(&|r| r["tag"] == "print")["line"], "from print");
+    let started = find(&|r| r["event"] == "started" && r["tag"] == "web");
+    assert_eq!(started["pid"].as_i64(), Some(web));
+    assert_eq!(started["argv"][0], "/bin/sh");
+    let exited = find(&|r| r["event"] == "exited" && r["tag"] == "web");
+    assert_eq!(exited["code"], 3);
+    assert_eq!(find(&|r| r["event"] == "killed")["signal"], 9);
+    assert_eq!(assert_started_gone(&recs), 2);
+    assert!(
+        errs.iter().any(|r| r["tag"] == "ned"
+            && r["line"]
+                .as_str()
+                .is_some_and(|l| l.contains("lua error") && l.contains("boom"))),
+        "{out}"
+    );
+}
+
+/// Issue 12 items 2 and 6: `--log-time` (utc or mono) and `time = ...` per
+/// task prefix each line with the time it was read; off by default.
+/// `--log-events` prints ned's events in text mode, as `tag * ...`.
+#[test]
+fn times_and_events_on_request_only() {
+    let sb = Sandbox::new();
+    let s = sb.file(
+        "time.lua",
+        "local L4 = require('L4')\n\
+         local ld = L4.default_loader\n\
+         ld:startv({ log = { 'a' } }, '/bin/echo', 'x')\n\
+         ld:startv({ log = { 'b', time = 'mono' } }, '/bin/echo', 'y')\n",
+    );
+    let plain = sb.ned(&["--wait-and-exit", path_str(&s)]);
+    plain.ok();
+    let mut got: Vec<&str> = plain.stdout.lines().collect();
+    got.sort();
+    let b = got.iter().find(|l| l.ends_with("b | y")).expect("b's line");
+    let (mono, rest) = b.split_once(' ').unwrap();
+    assert!(mono.parse::<f64>().is_ok() && rest == "b | y", "{b}");
+    assert!(got.contains(&"a | x"), "no time by default: {plain}");
+    assert!(
+        !plain.stdout.contains(" * "),
+        "no events by default: {plain}"
+    );
+
+    let timed = sb.ned(&[
+        "--wait-and-exit",
+        "--log-time",
+        "--log-events",
+        path_str(&s),
+    ]);
+    timed.ok();
+    let a: Vec<&str> = timed.stdout.lines().filter(|l| l.contains(" a ")).collect();
+    assert_eq!(a.len(), 3, "started, the line, exited: {timed}");
+    for l in &a {
+        let (t, _) = l.split_once(' ').unwrap();
+        assert!(
+            t.len() == 24 && t.ends_with('Z') && t.as_bytes()[10] == b'T',
+            "{l}"
+        );
+    }
+    assert!(
+        a[0].contains(" a * started pid ") && a[0].ends_with(": /bin/echo x"),
+        "{}",
+        a[0]
+    );
+    assert!(a[1].ends_with(" a | x"), "{}", a[1]);
+    assert!(a[2].ends_with(" a * exited with code 0"), "{}", a[2]);
+    for l in timed.stdout.lines().filter(|l| l.contains(" started pid ")) {
+        let pid: i64 = l
+            .split(" started pid ")
+            .nth(1)
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(!pid_alive(pid), "task {pid} left behind");
+    }
+}
+
+/// Issue 12 item 7: on a terminal, control characters and escape sequences
+/// other than colour are shown escaped; `--log-raw` passes them through.
+/// script(1) runs ned on a pseudo-terminal.
+#[test]
+fn a_task_cannot_drive_the_terminal_unless_raw() {
+    let sb = Sandbox::new();
+    let s = sb.file(
+        "tty.lua",
+        "local L4 = require('L4')\n\
+         L4.default_loader:startv({ log = { 't' } }, '/bin/printf',\n\
+           'A\\\\033[31mred\\\\033[0m\\\\033]0;title\\\\007\\\\033[2JB\\\\n')\n",
+    );
+    let on_tty = |raw: bool| {
+        let cmdline = format!(
+            "{} --wait-and-exit {}{}",
+            path_str(&crate::util::ned_bin()),
+            if raw { "--log-raw " } else { "" },
+            path_str(&s)
+        );
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &cmdline, "/dev/null"])
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null());
+        let out = run(&mut cmd);
+        out.ok();
+        out.stdout
+    };
+    let safe = on_tty(false);
+    assert!(
+        safe.contains("t | A\x1b[31mred\x1b[0m\\x1b]0;title\\x07\\x1b[2JB"),
+        "{safe:?}"
+    );
+    let raw = on_tty(true);
+    assert!(
+        raw.contains("t | A\x1b[31mred\x1b[0m\x1b]0;title\x07\x1b[2JB"),
+        "{raw:?}"
+    );
+    // Not a terminal: the bytes pass (upstream's output).
+    let piped = sb.ned(&["--wait-and-exit", path_str(&s)]);
+    piped.ok();
+    assert!(
+        piped.stdout_raw.windows(5).any(|w| w == b"\x1b]0;t"),
+        "{piped}"
+    );
+}
+
+/// Issue 12, bad input: nonsense log options are errors of `start`, and
+/// nothing is started (the marker file the task would create is absent).
+#[test]
+fn bad_log_options_are_lua_errors_and_nothing_starts() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.root.join("adir")).unwrap();
+    let cases = [
+        ("file = 'x.log', max_size = '-1M'", "must not be negative"),
+        ("file = 'x.log', max_size = -5", "must not be negative"),
+        ("file = 'x.log', max_size = '10Q'", "is not a size"),
+        ("file = 'x.log', max_size = 0", "more than 0"),
+        ("file = 'missing/x.log'", "No such file or directory"),
+        ("file = 'adir'", "is a directory"),
+        ("file = 'x.log', keep = -1", "keep must be"),
+        ("max_size = '1M'", "need a log file"),
+        ("console = false", "needs a log file"),
+        ("file = 'x.log', time = 'soon'", "log time must be"),
+        ("fiel = 'x.log'", "unknown log option 'fiel'"),
+        ("file = 42", "log file must be a string"),
+    ];
+    for (opts, msg) in cases {
+        let src = format!(
+            "local L4 = require('L4')\n\
+             L4.default_loader:startv({{ log = {{ 'w', {opts} }} }}, '/bin/touch', 'started')\n"
+        );
+        let out = sb.wait_and_exit(&src);
+        out.status(1)
+            .stderr_has("bad argument #1 to 'startv'")
+            .stderr_has(msg);
+        assert!(
+            !sb.root.join("started").exists(),
+            "{opts}: a task was started"
+        );
+        assert!(
+            !sb.root.join("x.log").exists(),
+            "{opts}: a log file was made"
+        );
+    }
+}

@@ -24,6 +24,7 @@ mod diagnostics;
 mod examples;
 mod exits;
 mod logs;
+mod logs_files;
 mod lua_scripts;
 mod nested;
 mod prompt;
