@@ -337,9 +337,10 @@ impl Control {
         let c = &self.clients[&id];
         let fresh = !had && c.request.is_some();
         if !open {
-            // A request it sent before closing still runs (its reply is lost).
+            // A request it sent just before closing goes with it: nobody
+            // would read the reply.
             self.drop_client(reactor, id, None);
-            return fresh;
+            return false;
         }
         if self.clients[&id].out.len() > OUT_LIMIT {
             self.drop_client(reactor, id, Some("it does not read its replies"));
@@ -416,11 +417,6 @@ impl Control {
             }
         }
         r.stopped
-    }
-
-    /// Clients connected now.
-    pub fn clients(&self) -> usize {
-        self.clients.len()
     }
 
     fn drop_client(&mut self, reactor: &Reactor, id: u64, why: Option<&str>) {

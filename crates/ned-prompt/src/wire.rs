@@ -4,7 +4,7 @@
 //! ned-core's own (`ned_core::control`), so both sides agree by
 //! construction.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use ned_core::control::{CANCEL, HEADER, MAX_MESSAGE, REPLY, REQUEST, frame};
@@ -153,10 +153,5 @@ impl Conn {
             status,
             text: String::from_utf8_lossy(&body[4..]).into_owned(),
         }))
-    }
-
-    /// The socket, for a caller that polls it (the live view).
-    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.fd.as_fd()
     }
 }

@@ -407,6 +407,24 @@ mod tests {
     }
 
     #[test]
+    fn control_options_take_values_before_the_script() {
+        let o = p(&[
+            "--control",
+            "/run/ned.sock",
+            "--command-budget",
+            "0",
+            "s.lua",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(o.control, Some(PathBuf::from("/run/ned.sock")));
+        assert_eq!(o.command_budget, Some(0));
+        assert_eq!(o.script, Some(PathBuf::from("s.lua")));
+        assert!(p(&["--command-budget", "lots", "s.lua"]).is_err());
+        assert!(p(&["--control"]).is_err());
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(size("4096"), Ok(4096));
         assert_eq!(size("64M"), Ok(64 << 20));

@@ -341,6 +341,12 @@ fn stale_socket_is_replaced_and_a_live_one_kept() {
     let third = sb.ned(&["--control", path_str(&sock), path_str(&s)]);
     third.status(2).stderr_has("is not a socket");
     assert_eq!(std::fs::read_to_string(&sock).expect("read"), "precious");
+
+    let nowhere = sb.root.join("missing/c.sock");
+    let fourth = sb.ned(&["--control", path_str(&nowhere), path_str(&s)]);
+    fourth
+        .status(2)
+        .stderr_has("failed to create the control socket");
 }
 
 #[test]
@@ -450,4 +456,90 @@ fn server_loop_refuses_what_is_no_channel() {
     out.status(1).stderr_has(
         "test.lua:2: bad argument #1 to 'server_loop' (channel expected, got Directory)",
     );
+}
+
+/// Drives `ned-prompt` in a pseudo-terminal (python3's `pty`): each step
+/// writes its keys, then waits (bounded) until the screen shows its text.
+const PTY_DRIVER: &str = r#"
+import os, pty, select, sys, time
+prompt, sock, hist = sys.argv[1:4]
+steps = [s.split("=>", 1) for s in sys.argv[4:]]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(prompt, [prompt, "--connect", sock, "--history", hist])
+seen = b""
+def expect(text):
+    global seen
+    end = time.time() + 30
+    while text.encode() not in seen:
+        if time.time() > end:
+            sys.exit("timed out waiting for %r; screen: %r" % (text, seen))
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                sys.exit("prompt gone; screen: %r" % seen)
+    seen = seen[seen.index(text.encode()) + len(text):]
+expect("ned> ")
+for keys, text in steps:
+    os.write(fd, keys.encode().decode("unicode_escape").encode())
+    expect(text)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+#[test]
+fn ctrl_c_at_the_prompt_interrupts_a_running_command() {
+    let sb = Sandbox::new();
+    let ned = serve(&sb, &["--command-budget", "0"], "base = 40\n");
+    let hist = sb.root.join("history");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(PTY_DRIVER)
+        .arg(prompt_bin())
+        .arg(&ned.sock)
+        .arg(&hist)
+        .args([
+            // Leaving the line editor turns bracketed paste off: the
+            // command is on its way, so Ctrl-C is the prompt's to read.
+            "while true do end\\r=>\x1b[?2004l",
+            "\\x03=>command interrupted by its client",
+            "for i = 1, 2 do\\r=>>> ",
+            "base = base + i\\r=>>> ",
+            "end\\r=>ned> ",
+            "base\\r=>43",
+            "\\x04=>",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "pty session failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let history = std::fs::read_to_string(&hist).expect("history file");
+    assert!(history.contains("while true do end"), "{history}");
+    assert!(
+        history.contains("for i = 1, 2 do\\nbase = base + i\\nend"),
+        "{history}"
+    );
+    ned.stop();
+}
+
+#[test]
+fn control_socket_serves_beside_server_loop() {
+    let sb = Sandbox::new();
+    let ned = serve(
+        &sb,
+        &[],
+        "local L4 = require('L4')\ncmd = L4.default_loader:new_channel()\n\
+         where = 'in server_loop'\nL4.server_loop(cmd)\n",
+    );
+    let c = connect(&ned.sock);
+    assert_eq!(call(&c, "return where"), (0, "in server_loop".into()));
+    drop(c);
+    ned.stop().no_lua_error();
 }
