@@ -116,11 +116,12 @@ struct Task {
     /// and exited tasks the script never waits for must not pile up fds.
     pidfd: Option<OwnedFd>,
     stream: Option<StreamId>,
+    /// Its log tag, for a console task its program's file name: the name
+    /// events, the timeline, the prompt and `--exit-code-from` know it by.
+    tag: String,
     state: State,
     /// Leads a process group of its own (every task not on ned's console).
     group: bool,
-    /// The log tag, for `--exit-code-from`.
-    tag: Option<String>,
     /// The channels (by object address) this task holds with `c`: while
     /// one lives, a `create` forwarded to that channel may still be answered.
     serves: Vec<usize>,
@@ -129,14 +130,12 @@ struct Task {
 
 /// What a task was started as, kept for [`Supervisor::tasks`].
 struct Facts {
-    /// The log tag, or the program's file name for a console task.
-    name: String,
     caps: Vec<CapFact>,
     started: Instant,
     /// When the loop collected the exit.
     ended: Option<Instant>,
-    /// Its log stream while no later task reuses the stream's slot: the
-    /// multiplexer keeps a closed stream's recent lines until then.
+    /// Its log stream until the exit is recorded (the multiplexer frees
+    /// the slot then, for a later task).
     log: Option<StreamId>,
     /// The stream's line count and recent lines, taken at the exit.
     kept: Option<(u64, Vec<Vec<u8>>)>,
@@ -206,8 +205,6 @@ pub struct Supervisor {
     pub(crate) object_wait: Duration,
     events: VecDeque<Event>,
     next: u64,
-    /// Which task each log stream slot was last opened for.
-    log_owner: HashMap<StreamId, u64>,
     control: Control,
     /// SIGCHLD, read when ned reaps orphans (PID 1 or `--subreaper`).
     reaper: Option<ned_spawn::SignalFd>,
@@ -256,7 +253,6 @@ impl Supervisor {
             tasks: HashMap::new(),
             events: VecDeque::new(),
             next: 0,
-            log_owner: HashMap::new(),
             control: Control::default(),
             reaper: None,
             exit_from: None,
@@ -304,7 +300,6 @@ impl Supervisor {
         }
         let name = task_name(&spec);
         let facts = Facts {
-            name: name.clone(),
             caps: spec
                 .caps
                 .iter()
@@ -344,14 +339,9 @@ impl Supervisor {
         let spawned = self.spawner.spawn(&cmd);
         let group = log_write.is_some();
         drop(log_write);
-        let tag = match &spec.log {
-            LogTarget::Tagged(tag, _) => Some(tag.clone()),
-            LogTarget::Stream(s) => Some(s.tag.clone()),
-            LogTarget::Console => None,
-        };
         match spawned {
             Ok(child) => {
-                let (id, pid) = self.watch(child, stream, group, tag, facts)?;
+                let (id, pid) = self.watch(child, stream, group, name.clone(), facts)?;
                 if let Some(t) = self.tasks.get_mut(&id.0) {
                     t.serves = serves;
                 }
@@ -401,7 +391,7 @@ impl Supervisor {
     /// Called where a task starts, restarts, becomes ready and ends.
     fn log_event(&mut self, id: TaskId, ev: &LogEvent<'_>) {
         if let Some(t) = self.tasks.get(&id.0) {
-            self.log.event(t.stream, &t.facts.name, t.pid, ev);
+            self.log.event(t.stream, &t.tag, t.pid, ev);
         }
     }
 
@@ -412,7 +402,7 @@ impl Supervisor {
         child: Child,
         stream: Option<StreamId>,
         group: bool,
-        tag: Option<String>,
+        tag: String,
         mut facts: Facts,
     ) -> Result<(TaskId, i32), SupervisorError> {
         let id = TaskId(self.next);
@@ -445,14 +435,7 @@ impl Supervisor {
             });
         }
         self.next += 1;
-        if let Some(sid) = stream {
-            facts.log = Some(sid);
-            if let Some(old) = self.log_owner.insert(sid, id.0)
-                && let Some(t) = self.tasks.get_mut(&old)
-            {
-                t.facts.log = None;
-            }
-        }
+        facts.log = stream;
         self.tasks.insert(
             id.0,
             Task {
@@ -715,15 +698,14 @@ impl Supervisor {
         self.apply(id, Input::Exited(ended));
     }
 
-    /// Takes an ended task's log facts out of its stream, whose slot a
-    /// later task may reuse.
+    /// Takes an ended task's log facts out of its stream before the
+    /// stream is released, as a later task may reuse its slot.
     fn keep_log(&mut self, id: TaskId) {
         let Some(t) = self.tasks.get_mut(&id.0) else {
             return;
         };
         if let Some(sid) = t.facts.log.take() {
             t.facts.kept = Some((self.log.lines(sid), self.log.recent(sid, RECENT_LINES)));
-            self.log_owner.remove(&sid);
         }
     }
 
@@ -744,11 +726,7 @@ impl Supervisor {
         match next {
             Some(s) => t.state = s,
             None => {
-                if let Some(t) = self.tasks.remove(&id.0)
-                    && let Some(sid) = t.facts.log
-                {
-                    self.log_owner.remove(&sid);
-                }
+                self.tasks.remove(&id.0);
             }
         }
         if let Output::Report(e) = out {
@@ -821,7 +799,7 @@ impl Supervisor {
             .map(|(&id, t)| TaskView {
                 id: TaskId(id),
                 pid: t.pid,
-                name: &t.facts.name,
+                name: &t.tag,
                 state: t.state,
                 caps: &t.facts.caps,
                 started: t.facts.started,
@@ -1124,14 +1102,15 @@ mod tests {
         drop(write);
         let pid = child.pid;
         let facts = Facts {
-            name: "t".into(),
             caps: Vec::new(),
             started: Instant::now(),
             ended: None,
             log: None,
             kept: None,
         };
-        let err = sup.watch(child, stream, true, None, facts).unwrap_err();
+        let err = sup
+            .watch(child, stream, true, "t".into(), facts)
+            .unwrap_err();
         assert!(matches!(err, SupervisorError::Watch { .. }), "{err}");
         // Reaped: the pid names no process (not even a zombie) any more.
         assert!(
@@ -1237,43 +1216,5 @@ mod tests {
         assert_eq!(sup.log_tail(a, 99).len(), 3);
         assert_eq!(sup.log_tail(b, 5), [b"four".to_vec()]);
         assert_eq!(sup.log_tail(TaskId(99), 5), Vec::<Vec<u8>>::new());
-    }
-
-    /// A running task that closed its log pipe loses its stream once a
-    /// later task reuses the slot, rather than showing that task's lines.
-    #[test]
-    fn a_reused_slot_is_not_shown_for_its_first_task() {
-        let sink = Sink::default();
-        let mut sup = Supervisor::new(LogMux::new(console(&sink), false).unwrap()).unwrap();
-        let spec = |tag: &str, script: &str| StartSpec {
-            path: CString::new("/bin/sh").unwrap(),
-            argv: ["sh", "-c", script]
-                .map(|a| CString::new(a).unwrap())
-                .to_vec(),
-            env: Vec::new(),
-            caps: Vec::new(),
-            log: LogTarget::Tagged(tag.into(), Color::WHITE),
-            cpus: None,
-            nice: None,
-            notify: false,
-            watchdog: None,
-        };
-        let (a, _) = sup
-            .start(spec("a", "echo x; exec >/dev/null 2>&1; sleep 100"))
-            .unwrap();
-        let sid = sup.tasks[&a.0].facts.log.unwrap();
-        let closed = |s: &Supervisor| {
-            s.log.fd(sid, Which::Out).is_none() && s.log.fd(sid, Which::Err).is_none()
-        };
-        let deadline = Some(Instant::now() + Duration::from_secs(10));
-        assert_eq!(sup.run_until(deadline, false, closed), Until::Done);
-        let (b, _) = sup.start(spec("b", "echo y")).unwrap();
-        assert_eq!(sup.tasks[&b.0].facts.log, Some(sid), "the slot is reused");
-        let gone = |s: &Supervisor| s.tasks[&b.0].state != State::Running { held: true };
-        let deadline = Some(Instant::now() + Duration::from_secs(10));
-        assert_eq!(sup.run_until(deadline, false, gone), Until::Done);
-        assert_eq!(sup.log_tail(a, 5), Vec::<Vec<u8>>::new());
-        assert_eq!(sup.log_tail(b, 5), [b"y".to_vec()]);
-        sup.terminate_all(Duration::from_secs(5));
     }
 }

@@ -89,7 +89,7 @@ impl Supervisor {
 
     /// Records the first end of the `--exit-code-from` task and stops ned.
     pub(super) fn note_exit_from(&mut self, id: TaskId, ended: Ended) {
-        let tag = self.tasks.get(&id.0).and_then(|t| t.tag.as_deref());
+        let tag = self.tasks.get(&id.0).map(|t| t.tag.as_str());
         let Some((want, seen @ None)) = &mut self.exit_from else {
             return;
         };

@@ -121,6 +121,8 @@ fn every_script_is_run() {
         "error_table",
         "error_sites",
         "supervise",
+        // Run by view.rs, which also checks that its tasks are gone.
+        "prompt_helpers",
         // Runtime scripts that lunatik_caps.lua loads.
         "runtimes",
     ];
