@@ -381,10 +381,16 @@ impl Control {
 
     /// Marks `id`'s command as running, for [`Control::tick`].
     pub fn begin(&mut self, id: ClientId) {
+        // A cancel the client sent after this request, read before the
+        // request ran (it waited in the queue), stops it at once.
+        let cancelled = self
+            .clients
+            .get_mut(&id.0)
+            .is_some_and(|c| std::mem::take(&mut c.cancelled));
         self.running = Some(Running {
             client: id,
             ticks_left: self.budget.div_ceil(TICK),
-            stopped: None,
+            stopped: cancelled.then_some(Stop::Cancelled),
         });
     }
 
@@ -613,6 +619,33 @@ mod tests {
 
     fn client() -> Client {
         Client::default()
+    }
+
+    /// Ctrl-C right after Enter: the cancel frame is read while the
+    /// request still waits in the queue; it must stop that request when it
+    /// begins, not be lost (the command would then run for ever).
+    #[test]
+    fn a_cancel_read_before_its_command_ran_stops_it() {
+        let mut ctl = Control::default();
+        let mut c = client();
+        frame(REQUEST, b"while true do end", &mut c.input);
+        frame(CANCEL, b"", &mut c.input);
+        assert!(parse_more(&mut c), "the request is ready");
+        assert!(!c.cancelled, "the cancel waits behind its request");
+        let chunk = c.request.take();
+        assert!(chunk.is_some());
+        assert!(!parse_more(&mut c));
+        assert!(c.cancelled);
+        ctl.clients.insert(1, c);
+        ctl.begin(ClientId(1));
+        assert!(matches!(
+            ctl.running.as_ref().and_then(|r| r.stopped),
+            Some(Stop::Cancelled)
+        ));
+        assert!(ctl.end());
+        // The next command of that client is not stopped by the old cancel.
+        ctl.begin(ClientId(1));
+        assert!(ctl.running.as_ref().is_some_and(|r| r.stopped.is_none()));
     }
 
     #[test]

@@ -30,6 +30,11 @@ const TOP: &str = "top";
 
 pub fn run(conn: Conn, args: &Args) -> u8 {
     let conn = Rc::new(RefCell::new(conn));
+    // SIGINT is blocked and read from a signalfd: a Ctrl-C typed while the
+    // terminal has its signal keys on (between the line editor giving the
+    // line back and the command's wait taking them off) cancels the
+    // command instead of being lost, and never kills the prompt.
+    let sigint = ned_spawn::SignalFd::new(&[rustix::process::Signal::INT.as_raw()]).ok();
     let mut rl: Editor<Names, DefaultHistory> = match Editor::new() {
         Ok(rl) => rl,
         Err(e) => {
@@ -54,6 +59,10 @@ pub fn run(conn: Conn, args: &Args) -> u8 {
         } else {
             MORE
         };
+        // A Ctrl-C from before this line (none was running) means nothing.
+        if let Some(s) = &sigint {
+            while let Ok(Some(_)) = s.read() {}
+        }
         let line = match rl.readline(prompt) {
             Ok(l) => l,
             Err(ReadlineError::Interrupted) => {
@@ -94,7 +103,7 @@ pub fn run(conn: Conn, args: &Args) -> u8 {
             let _ = rl.append_history(h);
         }
         buffer.clear();
-        let tty = Tty::new();
+        let tty = Tty::new(sigint.as_ref());
         if let Err(s) = send(
             &mut conn.borrow_mut(),
             &src,
@@ -119,24 +128,36 @@ fn default_history() -> Option<PathBuf> {
 
 /// The terminal while a command runs: its signal keys off, so Ctrl-C
 /// arrives as a byte that cancels the command (restored on drop).
-struct Tty {
+struct Tty<'a> {
     saved: Termios,
+    sigint: Option<&'a ned_spawn::SignalFd>,
 }
 
-impl Tty {
-    fn new() -> Option<Tty> {
+impl<'a> Tty<'a> {
+    fn new(sigint: Option<&'a ned_spawn::SignalFd>) -> Option<Tty<'a>> {
         let stdin = rustix::stdio::stdin();
         let saved = rustix::termios::tcgetattr(stdin).ok()?;
         let mut t = saved.clone();
         t.local_modes -= LocalModes::ISIG | LocalModes::ICANON | LocalModes::ECHO;
         rustix::termios::tcsetattr(stdin, OptionalActions::Now, &t).ok()?;
-        Some(Tty { saved })
+        Some(Tty { saved, sigint })
     }
 }
 
-impl Interrupt for Tty {
+impl Interrupt for Tty<'_> {
     fn fd(&self) -> Option<BorrowedFd<'_>> {
         Some(rustix::stdio::stdin())
+    }
+
+    fn signal(&self) -> Option<BorrowedFd<'_>> {
+        self.sigint.map(|s| s.fd())
+    }
+
+    fn take_signal(&self) {
+        if let Some(s) = self.sigint {
+            while let Ok(Some(_)) = s.read() {}
+        }
+        eprintln!("^C");
     }
 
     fn cancelled(&self) -> bool {
@@ -150,7 +171,7 @@ impl Interrupt for Tty {
     }
 }
 
-impl Drop for Tty {
+impl Drop for Tty<'_> {
     fn drop(&mut self) {
         let _ =
             rustix::termios::tcsetattr(rustix::stdio::stdin(), OptionalActions::Now, &self.saved);

@@ -44,6 +44,14 @@ pub trait Interrupt {
     /// The descriptor to poll, and whether what it has means "cancel".
     fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>>;
     fn cancelled(&self) -> bool;
+    /// A second descriptor whose readability alone means "cancel" (a
+    /// signalfd of SIGINT: Ctrl-C typed while the terminal still had its
+    /// signal keys on).
+    fn signal(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
+    /// Called when [`Interrupt::signal`] was readable: consumes it.
+    fn take_signal(&self) {}
 }
 
 pub struct Conn {
@@ -108,16 +116,24 @@ impl Conn {
             if let Some(int) = interrupt
                 && let Some(tty) = int.fd()
             {
-                let mut fds = [
+                let sig = int.signal();
+                let mut fds = vec![
                     PollFd::new(&self.fd, PollFlags::IN),
                     PollFd::new(&tty, PollFlags::IN),
                 ];
+                if let Some(sig) = &sig {
+                    fds.push(PollFd::new(sig, PollFlags::IN));
+                }
                 match rustix::event::poll(&mut fds, None) {
                     Ok(_) | Err(Errno::INTR) => {}
                     Err(e) => return Err(e.into()),
                 }
                 let sock_ready = !fds[0].revents().is_empty();
-                if !fds[1].revents().is_empty() && int.cancelled() {
+                let by_signal = fds.get(2).is_some_and(|f| !f.revents().is_empty());
+                if by_signal {
+                    int.take_signal();
+                }
+                if by_signal || (!fds[1].revents().is_empty() && int.cancelled()) {
                     let mut c = Vec::new();
                     frame(CANCEL, b"", &mut c);
                     self.send_all(&c)?;
