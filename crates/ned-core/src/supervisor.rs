@@ -627,6 +627,12 @@ impl Supervisor {
         self.timers.cancel(id)
     }
 
+    /// One-shot script timers still to run (a restart waiting out its
+    /// backoff, say): `--wait-and-exit` waits for them as for tasks.
+    pub fn one_shot_timers(&self) -> usize {
+        self.timers.one_shots()
+    }
+
     /// Whether a task started with `notify` sent `READY=1`; `None` for a
     /// task that does not notify (or ended).
     pub fn ready(&self, id: TaskId) -> Option<bool> {
