@@ -180,6 +180,11 @@ end
 methods.Rm = unsupported("rm")
 methods.Parent = unsupported("parent")
 
+-- A Linux extra: L4.on_signal("HUP" | "USR1" | "USR2", fn) takes that
+-- signal from ned; fn(name) runs from ned's loop at each arrival. A taken
+-- HUP no longer shuts ned down; fn == nil gives the signal back.
+L4.on_signal = lift(core.on_signal)
+
 -- L4.Env: ned's own initial caps; unknown names are nil.
 L4.Env = pass(core.env())
 
@@ -274,7 +279,7 @@ function Task:kill(sig)
     pass(core.task_release(self.id))
     return code
   end
-  pass(core.task_signal(self.id, 9))
+  pass(core.task_kill_tree(self.id, 9))
   pass(core.task_release(self.id))
   ready_handlers[self.id] = nil
   local h = handlers[self.id]
@@ -284,6 +289,20 @@ function Task:kill(sig)
     if not ok then io.stderr:write("lua error: ", tostring(core.render_error(err)), "\n") end
   end
   return "killed"
+end
+
+-- A Linux extra: `sig` (default SIGKILL) to the task's whole tree — its
+-- process, its process group and every descendant, also those that left
+-- the group with setsid. The task stays held: wait() or an exit handler
+-- still sees its end.
+function Task:kill_tree(sig)
+  if sig == nil then sig = 9 end
+  local n = type(sig) == "number" and tointeger(sig) or nil
+  if n == nil then
+    raise("bad argument #1 to 'kill_tree' (integer signal number expected, got " .. type(sig) .. ")")
+  end
+  pass(core.task_kill_tree(self.id, n))
+  return true
 end
 
 function Task:exit_handler(fn)

@@ -11,6 +11,7 @@ mod fail;
 mod info;
 mod loader;
 mod rom;
+mod signal;
 mod socket;
 mod task;
 mod timeline;
@@ -188,6 +189,8 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("task_release", hosted(lua, host, task::release)?)?;
     t.set("task_signal", hosted(lua, host, task::signal)?)?;
     t.set("task_pid", hosted(lua, host, task::pid)?)?;
+    t.set("task_kill_tree", hosted(lua, host, task::kill_tree)?)?;
+    t.set("on_signal", hosted(lua, host, signal::on_signal)?)?;
     t.set("sleep", hosted(lua, host, task::sleep)?)?;
     t.set("task_readiness", hosted(lua, host, task::readiness)?)?;
     t.set(
@@ -415,6 +418,12 @@ pub fn run(lua: &Lua, host: &HostRef, mode: Mode) {
     dispatch_pending(lua, host);
 }
 
+/// The status `--exit-code-from` decided, once [`run`] returned (see
+/// `Supervisor::exit_code_from`).
+pub fn exit_code_from(host: &HostRef) -> Option<u8> {
+    host.with(|h| h.sup.exit_code_from()).ok().flatten()
+}
+
 /// Closes the main state after [`run`], in order: natives (ned's and
 /// Lunatik's) are marked closing, so the finalizers `lua_close` runs find
 /// them returning nothing instead of reaching a state being freed; the
@@ -437,23 +446,37 @@ fn dispatch_pending(lua: &Lua, host: &HostRef) {
     }
 }
 
-/// Runs the handler of one event: an exit's exit handler, a task's
-/// `on_ready` callback, a timer's function.
+/// Runs the handler of one event: an exit's exit handler, a taken
+/// signal's `on_signal` handler, a task's `on_ready` callback, a timer's
+/// function.
 fn dispatch(lua: &Lua, host: &HostRef, e: Event) {
-    let key = match e {
-        Event::Exited(..) => DISPATCH_KEY,
-        Event::Ready(_) | Event::Timer(_) => DISPATCH_EVENT_KEY,
-    };
-    let Ok(Some(f)) = lua.named_registry_value::<Option<Function>>(key) else {
-        return;
+    let registered = |key: &str| {
+        lua.named_registry_value::<Option<Function>>(key)
+            .ok()
+            .flatten()
     };
     let called = match e {
         Event::Exited(id, ended) => {
+            let Some(f) = registered(DISPATCH_KEY) else {
+                return;
+            };
             let (code, sig) = task::code_and_signal(ended);
             call(lua, &f, (id.0 as i64, code, sig))
         }
-        Event::Ready(id) => call(lua, &f, ("ready", id.0 as i64)),
-        Event::Timer(id) => call(lua, &f, ("timer", id.0 as i64)),
+        Event::Signal(sig) => {
+            let Some((f, name)) = signal::handler(lua, sig) else {
+                return;
+            };
+            call(lua, &f, name)
+        }
+        Event::Ready(id) => match registered(DISPATCH_EVENT_KEY) {
+            Some(f) => call(lua, &f, ("ready", id.0 as i64)),
+            None => return,
+        },
+        Event::Timer(id) => match registered(DISPATCH_EVENT_KEY) {
+            Some(f) => call(lua, &f, ("timer", id.0 as i64)),
+            None => return,
+        },
     };
     let Err(err) = called else {
         return;

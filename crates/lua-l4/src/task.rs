@@ -137,6 +137,20 @@ pub fn signal(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<()> {
         .map_err(|e| Fail::Msg(crate::fail::chain(&e)))
 }
 
+/// Sends a signal to the task's whole tree: its process, its process group
+/// and every descendant (`task:kill_tree(sig)` and `task:kill()`).
+pub fn kill_tree(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<()> {
+    let args = Args::new("kill_tree", vals, 0);
+    let id = id_arg(&args)?;
+    let sig = args.integer(2)?;
+    let sig = i32::try_from(sig)
+        .ok()
+        .filter(|s| (1..=64).contains(s))
+        .ok_or_else(|| bad_arg(1, "kill_tree", format!("invalid signal {sig}")))?;
+    host.with(|h| h.sup.kill_tree(id, sig))?
+        .map_err(|e| Fail::Msg(crate::fail::chain(&e)))
+}
+
 /// The task's process id (a Linux extra), nil once released.
 pub fn pid(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<Option<i64>> {
     let id = id_arg(&Args::new("pid", vals, 0))?;

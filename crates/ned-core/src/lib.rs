@@ -20,6 +20,7 @@ pub mod supervisor;
 pub mod task;
 pub mod timeline;
 pub mod timer;
+pub mod tree;
 
 pub use cap::{Cap, Kind, Object};
 pub use rights::Rights;

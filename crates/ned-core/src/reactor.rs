@@ -32,6 +32,9 @@ pub enum Token {
     Notify,
     /// The timerfd expired ([`crate::timer`]).
     Timer,
+    /// SIGCHLD's signalfd: a child exited (orphans to reap as PID 1 or
+    /// subreaper).
+    Child,
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -42,6 +45,7 @@ const KIND_LOG: u64 = 3;
 const KIND_LOG_SPACE: u64 = 4;
 const KIND_NOTIFY: u64 = 5;
 const KIND_TIMER: u64 = 6;
+const KIND_CHILD: u64 = 7;
 
 impl Token {
     fn encode(self) -> u64 {
@@ -52,6 +56,7 @@ impl Token {
             Token::LogSpace => (KIND_LOG_SPACE, 0),
             Token::Notify => (KIND_NOTIFY, 0),
             Token::Timer => (KIND_TIMER, 0),
+            Token::Child => (KIND_CHILD, 0),
         };
         debug_assert!(id <= ID_MASK, "token id {id} does not fit");
         kind << KIND_SHIFT | (id & ID_MASK)
@@ -66,6 +71,7 @@ impl Token {
             KIND_LOG_SPACE => Some(Token::LogSpace),
             KIND_NOTIFY => Some(Token::Notify),
             KIND_TIMER => Some(Token::Timer),
+            KIND_CHILD => Some(Token::Child),
             _ => None,
         }
     }
@@ -142,6 +148,7 @@ mod tests {
             Token::LogSpace,
             Token::Notify,
             Token::Timer,
+            Token::Child,
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
         }

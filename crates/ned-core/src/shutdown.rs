@@ -142,6 +142,19 @@ pub struct Shutdown {
     /// Bit per ignored signal already reported, so a storm of one signal
     /// prints one line.
     reported: AtomicU64,
+    /// Bit per signal the script took ([`Shutdown::take`]).
+    taken: AtomicU64,
+    /// Bit per taken signal that arrived and was not yet queued.
+    caught: AtomicU64,
+}
+
+/// The signals a script may take from ned ([`Shutdown::take`]): SIGHUP
+/// (usually "reload") and the two user signals. The others keep their
+/// meaning for ned.
+pub const TAKEABLE_SIGNALS: [i32; 3] = [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
+
+fn bit(sig: i32) -> u64 {
+    1u64 << (sig as u32 % 64)
 }
 
 impl Shutdown {
@@ -160,7 +173,46 @@ impl Shutdown {
             signals,
             ignored,
             reported: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
+            caught: AtomicU64::new(0),
         })
+    }
+
+    /// Takes `sig` (one of [`TAKEABLE_SIGNALS`]) for the script, or gives it
+    /// back (`take == false`): a taken signal neither stops nor is
+    /// reported as ignored, but is counted in [`Shutdown::take_caught`].
+    /// SIGHUP moves between the two signalfds, so that a waiting SIGHUP the
+    /// script took does not interrupt Lunatik runtimes ([`Shutdown::pending`]).
+    pub fn take(&self, sig: i32, take: bool) -> Result<(), crate::supervisor::SupervisorError> {
+        use crate::supervisor::SupervisorError;
+        debug_assert!(TAKEABLE_SIGNALS.contains(&sig));
+        let taken = if take {
+            self.taken.fetch_or(bit(sig), Ordering::SeqCst) | bit(sig)
+        } else {
+            self.taken.fetch_and(!bit(sig), Ordering::SeqCst) & !bit(sig)
+        };
+        let hup_taken = taken & bit(libc::SIGHUP) != 0;
+        let stops: Vec<i32> = SHUTDOWN_SIGNALS
+            .into_iter()
+            .filter(|&s| !(hup_taken && s == libc::SIGHUP))
+            .collect();
+        let others: Vec<i32> = watched_signals()
+            .into_iter()
+            .filter(|s| !stops.contains(s))
+            .collect();
+        // Ignored set first: a SIGHUP arriving in between is then in both
+        // sets, never in neither.
+        self.ignored
+            .set_signals(&others)
+            .and_then(|()| self.signals.set_signals(&stops))
+            .map_err(SupervisorError::Signals)
+    }
+
+    /// The taken signals that arrived since the last call, lowest first;
+    /// several of one kind count once, as the kernel merges them too.
+    pub fn take_caught(&self) -> Vec<i32> {
+        let caught = self.caught.swap(0, Ordering::SeqCst);
+        (1..64).filter(|&s| caught & bit(s) != 0).collect()
     }
 
     /// Asks for shutdown; the first request wins. Main thread only (see
@@ -204,10 +256,19 @@ impl Shutdown {
     /// pending would keep it readable and the loop spinning.
     pub(crate) fn drain(&self) {
         while let Ok(Some(sig)) = self.ignored.read() {
-            self.report_ignored(sig);
+            if self.taken.load(Ordering::SeqCst) & bit(sig) != 0 {
+                self.caught.fetch_or(bit(sig), Ordering::SeqCst);
+            } else {
+                self.report_ignored(sig);
+            }
         }
         while let Ok(Some(sig)) = self.signals.read() {
-            self.request(Reason::Signal(sig));
+            if self.taken.load(Ordering::SeqCst) & bit(sig) != 0 {
+                // Arrived while `take` moved it between the fds.
+                self.caught.fetch_or(bit(sig), Ordering::SeqCst);
+            } else {
+                self.request(Reason::Signal(sig));
+            }
         }
     }
 

@@ -30,6 +30,8 @@ use crate::timeline::{Fact, Timeline};
 pub use crate::timer::TimerId;
 use crate::timer::{Due, Timers};
 
+mod tree_kill;
+
 /// Errors of the supervisor; each names what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -110,6 +112,10 @@ struct Task {
     pidfd: Option<OwnedFd>,
     stream: Option<StreamId>,
     state: State,
+    /// Leads a process group of its own (every task not on ned's console).
+    group: bool,
+    /// The log tag, for `--exit-code-from`.
+    tag: Option<String>,
 }
 
 /// Something the loop observed that the script layer reacts to.
@@ -120,6 +126,8 @@ pub enum Event {
     Ready(TaskId),
     /// A script timer is due.
     Timer(TimerId),
+    /// A signal the script took with `L4.on_signal` arrived.
+    Signal(i32),
 }
 
 /// Why [`Supervisor::run_until`] returned.
@@ -145,6 +153,10 @@ pub struct Supervisor {
     timers: Timers,
     notify: Notify,
     timeline: Timeline,
+    /// SIGCHLD, read when ned reaps orphans (PID 1 or `--subreaper`).
+    reaper: Option<ned_spawn::SignalFd>,
+    /// `--exit-code-from TAG`: the tag, and the end of that task once seen.
+    exit_from: Option<(String, Option<Ended>)>,
 }
 
 impl Supervisor {
@@ -186,6 +198,8 @@ impl Supervisor {
             timers,
             notify: Notify::default(),
             timeline: Timeline::new(),
+            reaper: None,
+            exit_from: None,
         })
     }
 
@@ -235,12 +249,20 @@ impl Supervisor {
             listen_pid: !fds.is_empty(),
             cpus: spec.cpus.as_deref(),
             nice: spec.nice,
+            // Console tasks share ned's group, and so the terminal's
+            // foreground; every other task gets its own.
+            new_group: log_write.is_some(),
         };
         let spawned = self.spawner.spawn(&cmd);
+        let group = log_write.is_some();
         drop(log_write);
+        let tag = match &spec.log {
+            LogTarget::Tagged(tag, _) => Some(tag.clone()),
+            LogTarget::Console => None,
+        };
         match spawned {
             Ok(child) => {
-                let (id, pid) = self.watch(child, stream)?;
+                let (id, pid) = self.watch(child, stream, group, tag)?;
                 if notify {
                     self.notify.register(id, pid, spec.watchdog);
                     if let Some(t) = spec.watchdog
@@ -286,6 +308,8 @@ impl Supervisor {
         &mut self,
         child: Child,
         stream: Option<StreamId>,
+        group: bool,
+        tag: Option<String>,
     ) -> Result<(TaskId, i32), SupervisorError> {
         let id = TaskId(self.next);
         let mut watched = self.reactor.add(&child.pidfd, Token::Task(id));
@@ -315,6 +339,8 @@ impl Supervisor {
                 pidfd: Some(child.pidfd),
                 stream,
                 state: State::Running { held: true },
+                group,
+                tag,
             },
         );
         Ok((id, child.pid))
@@ -325,6 +351,13 @@ impl Supervisor {
     /// queued events; log lines are printed; signals feed the shutdown flag.
     pub fn turn(&mut self, timeout: Option<Duration>) -> Result<(), SupervisorError> {
         let mut ready = Vec::new();
+        // A taken signal read elsewhere (the count hook, `wait()`) is
+        // queued now, and the wait does not block on it.
+        let timeout = if self.queue_taken_signals() {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
         self.reactor
             .wait(timeout, &mut ready)
             .map_err(SupervisorError::Poll)?;
@@ -336,8 +369,11 @@ impl Supervisor {
                 Token::Shutdown => self.shutdown.drain(),
                 Token::Notify => self.on_notify(),
                 Token::Timer => self.on_timer(),
+                Token::Child => self.drain_sigchld(),
             }
         }
+        self.queue_taken_signals();
+        self.reap_orphans();
         Ok(())
     }
 
@@ -436,6 +472,7 @@ impl Supervisor {
             }
         };
         let stream = task.stream;
+        self.note_exit_from(id, ended);
         if let Some(pidfd) = self.tasks.get_mut(&id.0).and_then(|t| t.pidfd.take()) {
             self.reactor.remove(&pidfd);
         }
@@ -510,32 +547,52 @@ impl Supervisor {
         self.tasks.values().filter(|t| t.state.is_running()).count()
     }
 
-    /// Terminates every live task: SIGTERM, then SIGKILL for those still
-    /// alive after `grace`. Their exits join the event queue. Marks ned as
-    /// shutting down first (if nothing else did), so no exit handler can
-    /// start a task that would outlive it.
+    /// Terminates every live task's whole tree (see [`Supervisor::kill_all`]):
+    /// SIGTERM, then SIGKILL for what is still alive after `grace`. Their
+    /// exits join the event queue. Marks ned as shutting down first (if
+    /// nothing else did), so no exit handler can start a task that would
+    /// outlive it.
     pub fn terminate_all(&mut self, grace: Duration) {
         self.shutdown.request(Reason::Done);
-        self.signal_all(libc::SIGTERM);
-        let no_live = |s: &Supervisor| s.live() == 0;
-        if self.run_until(Some(Instant::now() + grace), false, no_live) == Until::Done {
-            return;
-        }
-        self.signal_all(libc::SIGKILL);
-        // SIGKILL cannot be refused; only a process stuck in the kernel
-        // (uninterruptible sleep) outlives this bound.
-        if self.run_until(Some(Instant::now() + KILL_BOUND), false, no_live) != Until::Done {
-            crate::diag!("ned: {} task(s) did not die after SIGKILL", self.live());
-        }
-    }
-
-    fn signal_all(&self, sig: i32) {
-        for task in self.tasks.values() {
-            if let (true, Some(pidfd)) = (task.state.is_running(), &task.pidfd) {
-                // A task that exited meanwhile is no error.
-                let _ = ned_spawn::send_signal(pidfd.as_fd(), sig);
+        let mut outside = Vec::new();
+        self.kill_all(libc::SIGTERM, &mut outside);
+        let end = Instant::now() + grace;
+        loop {
+            // Processes that left ned's tree send no SIGCHLD to ned: while
+            // one is left, the loop looks again every KILL_RETRY.
+            let step = if outside.is_empty() {
+                end
+            } else {
+                (Instant::now() + KILL_RETRY).min(end)
+            };
+            let gone = |s: &Supervisor| s.all_gone(&outside);
+            if self.run_until(Some(step), false, gone) == Until::Done {
+                return;
+            }
+            outside.retain(|fd| !crate::tree::has_exited(fd));
+            if Instant::now() >= end {
+                break;
             }
         }
+        // SIGKILL cannot be refused; only a process stuck in the kernel
+        // (uninterruptible sleep) outlives this bound. Sent again while
+        // the bound lasts, for children forked meanwhile.
+        let bound = Instant::now() + KILL_BOUND;
+        loop {
+            self.kill_all(libc::SIGKILL, &mut outside);
+            let step = (Instant::now() + KILL_RETRY).min(bound);
+            if self.run_until(Some(step), false, |s| s.all_gone(&outside)) == Until::Done {
+                return;
+            }
+            if Instant::now() >= bound {
+                break;
+            }
+        }
+        crate::diag!(
+            "ned: {} task(s) and {} other descendant(s) did not die after SIGKILL",
+            self.live(),
+            self.strays()
+        );
     }
 }
 
@@ -599,14 +656,15 @@ impl Supervisor {
         }
     }
 
-    /// Kills a task whose watchdog failed; its exit is reported as usual
+    /// Kills a task whose watchdog failed, and its tree; its exit is reported as usual
     /// (signal 9), so an exit handler or a restart policy takes it from
     /// there.
     fn watchdog_missed(&mut self, id: TaskId, why: String) {
         let pid = self.pid(id).unwrap_or(0);
         crate::diag!("ned: task {pid} failed its watchdog ({why}): killing it");
         self.record(id, Fact::WatchdogMissed);
-        let _ = self.signal(id, libc::SIGKILL);
+        // The whole tree: a wedged service's helpers go with it.
+        let _ = self.kill_tree(id, libc::SIGKILL);
     }
 
     /// A script timer firing after `after`, then every `period` if given.
@@ -674,6 +732,8 @@ fn task_name(spec: &StartSpec) -> String {
         }
     }
 }
+/// How often SIGKILL is sent again while a tree is still not empty.
+const KILL_RETRY: Duration = Duration::from_millis(100);
 
 /// How long ned waits for tasks after SIGKILL before it gives up on them.
 const KILL_BOUND: Duration = Duration::from_secs(5);
@@ -759,11 +819,12 @@ mod tests {
             listen_pid: false,
             cpus: None,
             nice: None,
+            new_group: false,
         };
         let child = sup.spawner.spawn(&cmd).unwrap();
         drop(write);
         let pid = child.pid;
-        let err = sup.watch(child, stream).unwrap_err();
+        let err = sup.watch(child, stream, true, None).unwrap_err();
         assert!(matches!(err, SupervisorError::Watch { .. }), "{err}");
         // Reaped: the pid names no process (not even a zombie) any more.
         assert!(

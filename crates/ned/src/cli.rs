@@ -46,6 +46,13 @@ struct Flags {
     /// readiness, restarts and end) to FILE when ned exits.
     #[arg(long, value_name = "FILE")]
     timeline: Option<PathBuf>,
+    /// Reap orphaned descendants as a child subreaper (always on as PID 1).
+    #[arg(long)]
+    subreaper: bool,
+    /// Stop when the task with log tag TAG ends and exit with its status
+    /// (128 + N when signal N killed it).
+    #[arg(long = "exit-code-from", value_name = "TAG")]
+    exit_code_from: Option<String>,
     /// After the script: exit at once, terminating the tasks.
     #[arg(long, hide = true)]
     exit: bool,
@@ -65,6 +72,8 @@ pub struct Options {
     pub caps: Vec<(String, Cap)>,
     pub lua_memory: Option<usize>,
     pub timeline: Option<PathBuf>,
+    pub subreaper: bool,
+    pub exit_code_from: Option<String>,
     pub script: Option<PathBuf>,
     pub args: Vec<OsString>,
 }
@@ -77,8 +86,9 @@ pub fn usage() -> String {
 }
 
 /// Options that take a value as the next argument.
-const VALUE_OPTIONS: [&str; 7] = [
+const VALUE_OPTIONS: [&str; 8] = [
     "--timeline",
+    "--exit-code-from",
     "-e",
     "--execute",
     "--rom",
@@ -173,6 +183,8 @@ pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
         caps,
         lua_memory: flags.lua_memory,
         timeline: flags.timeline,
+        subreaper: flags.subreaper,
+        exit_code_from: flags.exit_code_from,
         script,
         args: rest,
     })
@@ -331,6 +343,11 @@ mod tests {
         ] {
             assert!(size(bad).is_err(), "{bad:?} accepted");
         }
+        let o = p(&["--subreaper", "--exit-code-from", "db", "s.lua"]).unwrap();
+        assert!(o.subreaper);
+        assert_eq!(o.exit_code_from.as_deref(), Some("db"));
+        assert_eq!(o.script, Some(PathBuf::from("s.lua")));
+        assert!(p(&["--exit-code-from"]).is_err());
         let o = p(&["--lua-memory", "50M", "s.lua"]).unwrap();
         assert_eq!(o.lua_memory, Some(50 << 20));
         assert_eq!(o.script, Some(PathBuf::from("s.lua")));

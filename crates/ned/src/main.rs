@@ -75,8 +75,18 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
         std::env::var_os("NO_COLOR").is_none() && rustix::termios::isatty(rustix::stdio::stdout());
     let out = ned_core::console::stdout().context("failed to start ned's stdout writer")?;
     let mux = LogMux::new(out.clone(), colors);
-    let sup = Supervisor::new(mux).context("failed to start the supervisor")?;
+    let mut sup = Supervisor::new(mux).context("failed to start the supervisor")?;
     let shutdown = sup.shutdown().clone();
+    // As PID 1 every orphan lands on ned; with --subreaper those of its
+    // own descendants do. Either way ned reaps them.
+    let pid1 = rustix::process::getpid().is_init();
+    if pid1 || opts.subreaper {
+        sup.enable_reaping(true)
+            .context("failed to become a subreaper")?;
+    }
+    if let Some(tag) = opts.exit_code_from.clone() {
+        sup.set_exit_code_from(tag);
+    }
 
     let mut inherited = adopt(inherited);
     // `--cap` caps join them, as a parent would have given them.
@@ -188,8 +198,13 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     {
         ned_core::diag!("ned: {e}");
     }
+    let from_task = lua_l4::exit_code_from(&host);
     lua_l4::teardown(lua, host);
-    Ok(match shutdown.exit_status() {
+    if let (Some(tag), None) = (&opts.exit_code_from, from_task) {
+        ned_core::diag!("ned: --exit-code-from {tag}: no task with that log tag ended");
+        return Ok(1);
+    }
+    Ok(match from_task.or(shutdown.exit_status()) {
         Some(status) => status,
         None => u8::from(!ok),
     })

@@ -50,6 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             listen_pid: true,
             cpus: None,
             nice: None,
+            new_group: false,
         };
         match spawner.spawn(&cmd) {
             Ok(child) => alive.push_back(child),

@@ -10,6 +10,10 @@
 //!   `docs/spawn.md` and the module docs of `spawn.rs`.
 //! * [`try_wait`], [`wait`] and [`send_signal`] work on the pidfd in
 //!   [`Child`], so a pid is never reused under ned's feet.
+//!   [`signal_group`] signals a task's process group (each task leads one,
+//!   [`Command::new_group`]); [`open_pidfd`] pins any process for
+//!   signalling; [`reap_orphans`] reaps exited children that are not tasks
+//!   (PID 1, subreaper) without taking a task's exit.
 //! * [`take_listen_fds`] adopts the caps ned itself was started with.
 //! * [`SignalFd`] blocks signals and reads them from a signalfd, for the
 //!   event loop; [`set_child_subreaper`] is for running as (or like) PID 1;
@@ -28,7 +32,7 @@ mod spawn;
 
 pub use error::SpawnError;
 pub use inherit::take_listen_fds;
-pub use process::{Exit, send_signal, try_wait, wait};
+pub use process::{Exit, open_pidfd, reap_orphans, send_signal, signal_group, try_wait, wait};
 pub use signal::{
     SignalFd, reset_inherited_signals, set_child_subreaper, spawn_thread_without_signals,
 };

@@ -108,3 +108,91 @@ pub fn send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> Result<(), SpawnError> {
         Err(SpawnError::Signal { sig, source: err })
     }
 }
+
+/// Sends `sig` to every process of the process group `pgid` (`kill(-pgid,
+/// sig)`). A group with no member left gives [`SpawnError::SignalGone`].
+///
+/// A group id is the pid of the process that made the group, and Linux
+/// keeps that number allocated while any member is alive, so the id cannot
+/// name a stranger's group as long as the group exists.
+pub fn signal_group(pgid: i32, sig: i32) -> Result<(), SpawnError> {
+    if pgid <= 1 {
+        // kill(0) and kill(-1) mean "my group" and "everyone": never that.
+        return Err(SpawnError::SignalGone { sig });
+    }
+    // SAFETY: kill(pid_t, int) takes plain values and touches no memory;
+    // `-pgid` is negative (pgid > 1), so it names exactly one group.
+    let ret = unsafe { libc::kill(-pgid, sig) };
+    if ret == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        Err(SpawnError::SignalGone { sig })
+    } else {
+        Err(SpawnError::Signal { sig, source: err })
+    }
+}
+
+/// A pidfd for `pid`, which need not be a child: the fd names that one
+/// process from now on, whatever happens to the number. `None` when no
+/// such process exists (any more).
+pub fn open_pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    let pid = rustix::process::Pid::from_raw(pid)?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+}
+
+/// Reaps every exited child that `is_task` does not claim, for a
+/// subreaper or PID 1, where orphans of other processes become ned's
+/// children; returns how many were reaped.
+///
+/// Race-free with the pidfd reaping of tasks: `waitid(P_ALL, WEXITED |
+/// WNOHANG | WNOWAIT)` names the next exited child without reaping it, and
+/// only a child that is not a task is then reaped, by its pid (still
+/// reserved for it: it is an unreaped zombie, and only ned reaps its
+/// children). At the first exited child that is a task the pass stops: the
+/// kernel would name it again, and its own pidfd is readable, so the loop
+/// collects it and calls this again.
+pub fn reap_orphans(mut is_task: impl FnMut(i32) -> bool) -> usize {
+    let mut reaped = 0;
+    loop {
+        let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
+        // SAFETY: `info` is writable storage for one siginfo_t, which
+        // waitid fills in; zeroed first, so si_pid reads 0 when WNOHANG
+        // finds no exited child (waitid(2)).
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                info.as_mut_ptr(),
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if rc != 0 {
+            // ECHILD: no child at all; EINTR: the next SIGCHLD retries.
+            return reaped;
+        }
+        // SAFETY: zero-initialised above and possibly filled by waitid;
+        // every bit pattern is a valid siginfo_t, and si_pid is the field
+        // waitid sets for CLD_* codes.
+        let pid = unsafe { info.assume_init().si_pid() };
+        if pid <= 0 || is_task(pid) {
+            return reaped;
+        }
+        let mut done = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
+        // SAFETY: as above; P_PID names the orphan just reported, which
+        // nobody but this thread reaps.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                done.as_mut_ptr(),
+                libc::WEXITED | libc::WNOHANG,
+            )
+        };
+        if rc != 0 {
+            return reaped;
+        }
+        reaped += 1;
+    }
+}

@@ -175,3 +175,27 @@ pub fn set_child_subreaper() -> Result<(), SpawnError> {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
         .map_err(|e| SpawnError::SetSubreaper { source: e.into() })
 }
+
+impl SignalFd {
+    /// Makes the fd report exactly `signals` from now on (`signalfd(2)` on
+    /// the existing fd). The thread's blocked mask is not changed: every
+    /// signal given here must already be blocked, or it never arrives.
+    pub fn set_signals(&self, signals: &[i32]) -> Result<(), SpawnError> {
+        let mask = sigset_of(signals).map_err(|source| SpawnError::BlockSignals { source })?;
+        // SAFETY: `self.fd` is a signalfd we own, open for the call; `mask`
+        // is an initialised sigset_t that outlives it; the flags are valid.
+        let raw = unsafe {
+            libc::signalfd(
+                std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+                &mask,
+                libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+            )
+        };
+        if raw < 0 {
+            return Err(SpawnError::CreateSignalFd {
+                source: io::Error::last_os_error(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -81,6 +81,10 @@ pub struct Command<'a> {
     pub cpus: Option<&'a [usize]>,
     /// The child's nice value (`setpriority`); `None` inherits ned's.
     pub nice: Option<i32>,
+    /// Make the child the leader of a new process group (`setpgid(0, 0)`),
+    /// so a terminal's Ctrl-C, sent to the foreground group, does not reach
+    /// it, and its whole group can be signalled at once.
+    pub new_group: bool,
 }
 
 /// A started process: its pid (for display and `/proc`) and its pidfd (for
@@ -354,6 +358,9 @@ fn steps_of(
     if let Some(limit) = nofile {
         steps.push(Step::SetFdLimit { limit });
     }
+    if cmd.new_group {
+        steps.push(Step::NewProcessGroup);
+    }
     steps.push(Step::UnblockSignals { sigset_size });
     steps
 }
@@ -418,6 +425,9 @@ enum Step {
     Nice { value: c_int },
     /// `prlimit64(0, RLIMIT_NOFILE, &limit, NULL)`.
     SetFdLimit { limit: libc::rlimit64 },
+    /// `setpgid(0, 0)`: a process group of its own, made before exec, so
+    /// when `spawn` returns the group already exists and can be signalled.
+    NewProcessGroup,
     /// Empties the signal mask, which survives execve. Last, so the set-up
     /// runs uninterrupted; dispositions are default by now, so a pending
     /// signal takes its default action, as it would after exec.
@@ -439,6 +449,7 @@ impl Step {
             Self::SetAffinity { .. } => "set the CPU affinity",
             Self::Nice { .. } => "set the nice value",
             Self::SetFdLimit { .. } => "set the fd limit",
+            Self::NewProcessGroup => "start a process group",
             Self::UnblockSignals { .. } => "unblock signals",
         }
     }
@@ -462,6 +473,7 @@ impl Step {
                 Self::SetAffinity { mask } => set_affinity(mask),
                 Self::Nice { value } => nice(value),
                 Self::SetFdLimit { limit } => set_fd_limit(&limit),
+                Self::NewProcessGroup => new_process_group(),
                 Self::UnblockSignals { sigset_size } => unblock_signals(sigset_size),
             }
         }
@@ -571,6 +583,13 @@ unsafe fn set_fd_limit(limit: &libc::rlimit64) -> Result<(), c_int> {
             ptr::null_mut::<libc::rlimit64>(),
         )
     };
+    check(rc).map(drop)
+}
+
+/// [`Step::NewProcessGroup`].
+unsafe fn new_process_group() -> Result<(), c_int> {
+    // SAFETY: plain values only; pid 0 and pgid 0 mean this process.
+    let rc = unsafe { libc::syscall(libc::SYS_setpgid, 0, 0) };
     check(rc).map(drop)
 }
 

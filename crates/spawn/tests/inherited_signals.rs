@@ -56,6 +56,7 @@ fn run_true() -> Result<Exit, SpawnError> {
         listen_pid: false,
         cpus: None,
         nice: None,
+        new_group: false,
     })?;
     wait(child.pidfd.as_fd())
 }

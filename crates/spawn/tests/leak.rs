@@ -29,6 +29,7 @@ fn thousand_spawns_leak_no_fd() {
             listen_pid: true,
             cpus: None,
             nice: None,
+            new_group: false,
         };
         match spawner.spawn(&cmd) {
             Ok(child) => assert_eq!(wait(child.pidfd.as_fd()).unwrap(), Exit::Code(0)),

@@ -74,9 +74,39 @@ pub(crate) fn serve_and_signal(
     ready: usize,
     sig: &str,
 ) -> (String, String, Option<i32>, f64) {
+    serve_and_signal_with(sb, &[], script, ready, sig)
+}
+
+/// [`serve_and_signal`] with ned options before the script.
+pub(crate) fn serve_and_signal_with(
+    sb: &Sandbox,
+    options: &[&str],
+    script: &str,
+    ready: usize,
+    sig: &str,
+) -> (String, String, Option<i32>, f64) {
     let s = sb.file("serve.lua", script);
-    let mut child = sb
-        .command(&[path_str(&s)])
+    let mut args = options.to_vec();
+    args.push(path_str(&s));
+    let send = |child: &std::process::Child| {
+        let st = std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill failed");
+    };
+    signal_served(sb.command(&args), ready, send)
+}
+
+/// Runs `cmd` (a serving ned, or something that runs one), waits for
+/// `ready` lines, calls `send` to signal it, and returns what
+/// [`serve_and_signal`] does, with `cmd`'s own status.
+pub(crate) fn signal_served(
+    mut cmd: std::process::Command,
+    ready: usize,
+    send: impl FnOnce(&std::process::Child),
+) -> (String, String, Option<i32>, f64) {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -116,11 +146,7 @@ pub(crate) fn serve_and_signal(
         }
     }
     let sent = Instant::now();
-    let st = std::process::Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(st.success(), "kill failed");
+    send(&child);
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
@@ -128,7 +154,7 @@ pub(crate) fn serve_and_signal(
         if sent.elapsed() > Duration::from_secs(30) {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("ned did not exit after {sig}: {lines:?}");
+            panic!("ned did not exit after the signal: {lines:?}");
         }
         std::thread::sleep(Duration::from_millis(10));
     };

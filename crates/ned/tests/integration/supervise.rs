@@ -97,8 +97,8 @@ fn dependents_wait_for_readiness_and_stop_goes_in_reverse_order() {
     assert!(at("ready\tdb") < at("started\tw1"), "{out}");
     // Reverse order: both workers are killed (they ignore SIGTERM) before
     // the database is asked to stop.
-    out.stderr_has("'w2' did not stop within 200 ms of signal 15; killing it")
-        .stderr_has("'w1' did not stop within 200 ms of signal 15; killing it");
+    out.stderr_has("'w2' did not stop within 200 ms of signal 15; killing its tree")
+        .stderr_has("'w1' did not stop within 200 ms of signal 15; killing its tree");
     assert!(
         out.stderr.find("'w2' did not").unwrap() < out.stderr.find("'w1' did not").unwrap(),
         "{out}"
@@ -203,4 +203,36 @@ fn the_boot_example_runs_until_ctrl_c() {
             "{pid} outlived ned"
         );
     }
+}
+
+/// stop() ends the whole tree: a grandchild that left the task's process
+/// group with setsid and ignores SIGTERM does not survive the SIGKILL.
+#[test]
+fn stop_kills_a_grandchild_that_left_the_process_group() {
+    let sb = Sandbox::new();
+    sb.exe(
+        "wrapper.sh",
+        "#!/bin/sh\ntrap '' TERM\nsetsid /bin/sh -c 'trap \"\" TERM; echo \"pid grandchild $$\"; \
+         while :; do sleep 0.05; done' &\nwhile :; do sleep 0.05; done\n",
+    );
+    let src = "local L4 = require('L4')\n\
+        local sv = require('ned.supervise').new()\n\
+        sv:add('wrap', { cmd = 'rom/wrapper.sh', stop_timeout = 100 })\n\
+        sv:start()\n\
+        L4.timer(300, function() sv:stop(); print('stopped', sv:state('wrap')) end)\n";
+    let out = sb.wait_and_exit(src);
+    out.ok().no_lua_error();
+    out.stdout_has("stopped\tstopped")
+        .stderr_has("'wrap' did not stop within 100 ms of signal 15; killing its tree");
+    let pids: Vec<i64> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split("pid grandchild ").nth(1)?.trim().parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 1, "{out}");
+    assert!(
+        wait_for(Duration::from_secs(10), || !pid_alive(pids[0])),
+        "grandchild {} survived stop()",
+        pids[0]
+    );
 }

@@ -74,6 +74,7 @@ impl Spec {
             listen_pid: self.listen_pid,
             cpus: self.cpus.as_deref(),
             nice: self.nice,
+            new_group: false,
         }
     }
 }
