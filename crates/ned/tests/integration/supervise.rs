@@ -236,3 +236,28 @@ fn stop_kills_a_grandchild_that_left_the_process_group() {
         pids[0]
     );
 }
+
+/// Timers are events of the serve loop: none runs while the script is in
+/// `wait()` (a periodic one that came due many times meanwhile runs once),
+/// and an error in a callback is reported like a handler's while ned goes
+/// on.
+#[test]
+fn timers_wait_for_the_script_and_report_their_errors() {
+    let sb = Sandbox::new();
+    let src = "local L4 = require('L4')\n\
+        local ticks = 0\n\
+        local tick = L4.every(5, function() ticks = ticks + 1 end)\n\
+        L4.timer(1, function() print('one-shot ran') end)\n\
+        L4.timer(2, function() error('boom in timer') end)\n\
+        L4.default_loader:start({}, '/bin/sleep 0.2'):wait()\n\
+        print('wait returned', ticks)\n\
+        L4.timer(30, function() print('ticks after wait', ticks < 10); tick:cancel() end)\n";
+    let out = sb.wait_and_exit(src);
+    out.ok();
+    out.stdout_has("wait returned\t0")
+        .stdout_has("one-shot ran")
+        .stdout_has("ticks after wait\ttrue");
+    out.stderr_has("lua error: ").stderr_has("boom in timer");
+    let at = |s: &str| out.stdout.find(s).unwrap_or(usize::MAX);
+    assert!(at("wait returned") < at("one-shot ran"), "{out}");
+}
