@@ -170,8 +170,10 @@ fn the_boot_example_runs_until_ctrl_c() {
         "ned did not stop on SIGINT: {lines:?}"
     );
     let status = c.wait().expect("wait");
-    lines.extend(rx.recv_timeout(Duration::from_secs(5)));
-    lines.extend(rx.try_iter());
+    // Until the reader saw the end of ned's stdout (it then drops `tx`).
+    while let Ok(l) = rx.recv_timeout(Duration::from_secs(10)) {
+        lines.push(l);
+    }
     let err = err.join().unwrap_or_default();
     assert_eq!(status.code(), Some(0), "{lines:?}\n{err}");
     assert!(
