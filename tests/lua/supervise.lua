@@ -22,6 +22,8 @@ check.eq(sup.delay(j, 1, 0), 50, "jitter low end")
 check.eq(sup.delay(j, 1, 1), 150, "jitter high end")
 check.eq(sup.delay(j, 10, 1), 1000, "jitter never passes the cap")
 check.eq(sup.delay({ initial = 0, max = 0, factor = 2, jitter = 0.3 }, 5, 0.9), 0, "backoff 0")
+check.eq(sup.delay({ initial = 0, max = 0, factor = 2, jitter = 0.3 }, 5000, 0.9), 0, "backoff 0, long loop")
+check.eq(sup.delay(b, 5000, 0.5), 1000, "a long crash loop stays at the cap")
 
 -- Defaults fill in; readiness follows notify.
 local s = assert(sup.check("db", { cmd = "x", env = { notify = true } }))

@@ -440,7 +440,10 @@ fn serve(lua: &Lua, host: &HostRef, mode: Mode) {
         if host.shutdown.check().is_some() {
             break;
         }
-        let live = host.with(|h| h.sup.live()).unwrap_or(0);
+        let live = host
+            .with(|h| h.sup.live() + h.sup.one_shot_timers())
+            .unwrap_or(0);
+        // `--wait-and-exit` waits for tasks and for one-shot timers.
         if mode == Mode::Exit || (mode == Mode::WaitAndExit && live == 0) {
             break;
         }

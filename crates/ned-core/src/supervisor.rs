@@ -945,14 +945,15 @@ impl Supervisor {
         }
     }
 
-    /// Kills a task whose watchdog failed; its exit is reported as usual
+    /// Kills a task whose watchdog failed, and its tree; its exit is reported as usual
     /// (signal 9), so an exit handler or a restart policy takes it from
     /// there.
     fn watchdog_missed(&mut self, id: TaskId, why: String) {
         let pid = self.pid(id).unwrap_or(0);
         crate::diag!("ned: task {pid} failed its watchdog ({why}): killing it");
         self.record(id, Fact::WatchdogMissed);
-        let _ = self.signal(id, libc::SIGKILL);
+        // The whole tree: a wedged service's helpers go with it.
+        let _ = self.kill_tree(id, libc::SIGKILL);
     }
 
     /// A script timer firing after `after`, then every `period` if given.
@@ -971,6 +972,12 @@ impl Supervisor {
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
         self.events.retain(|e| *e != Event::Timer(id));
         self.timers.cancel(id)
+    }
+
+    /// One-shot script timers still to run (a restart waiting out its
+    /// backoff, say): `--wait-and-exit` waits for them as for tasks.
+    pub fn one_shot_timers(&self) -> usize {
+        self.timers.one_shots()
     }
 
     /// Whether a task started with `notify` sent `READY=1`; `None` for a

@@ -79,11 +79,17 @@ impl Timeline {
     pub fn record(&mut self, id: TaskId, at: Instant, fact: Fact) {
         let t = at.saturating_duration_since(self.t0);
         if let Fact::Started { name, pid, restart } = fact {
-            *self.starts.entry(name.clone()).or_insert(0) += 1;
             if self.rows.len() >= MAX_ROWS {
+                // Names seen before still count their starts; new ones are
+                // not remembered, so unique names without end cannot grow
+                // the record either.
+                if let Some(n) = self.starts.get_mut(&name) {
+                    *n += 1;
+                }
                 self.left_out += 1;
                 return;
             }
+            *self.starts.entry(name.clone()).or_insert(0) += 1;
             self.index.insert(id, self.rows.len());
             self.rows.push(Row {
                 id,

@@ -101,6 +101,12 @@ impl Timers {
         self.script.contains_key(&id)
     }
 
+    /// Script timers that will fire once and have not yet run: what
+    /// `--wait-and-exit` still waits for (a periodic one never ends).
+    pub fn one_shots(&self) -> usize {
+        self.script.values().filter(|(_, p)| p.is_none()).count()
+    }
+
     /// Schedules a watchdog check of `task` at `at`.
     pub fn watchdog(&mut self, task: TaskId, at: Instant) -> io::Result<()> {
         self.insert(at, Due::Watchdog(task));

@@ -138,6 +138,9 @@ end
 -- times factor^(attempt-1), capped at max, then spread by +-jitter
 -- (a fraction) using `r` in [0, 1), and capped again.
 function M.delay(b, attempt, r)
+  -- factor^(attempt-1) overflows to inf after ~1000 attempts, and 0 * inf
+  -- is NaN: no initial delay means none at all.
+  if b.initial == 0 then return 0 end
   local d = b.initial * b.factor ^ (attempt - 1)
   if d > b.max then d = b.max end
   d = d * (1 + b.jitter * (2 * r - 1))
@@ -333,8 +336,10 @@ function Sv:start()
   return self
 end
 
--- Stops every task in reverse start order: its stop signal, up to its stop
--- timeout for it to exit, then SIGKILL. Blocks until all are gone.
+-- Stops every task in reverse start order: its stop signal to its whole
+-- tree, up to its stop timeout for it to exit, then SIGKILL to the whole
+-- tree (a grandchild that left the process group included). Blocks until
+-- all are gone.
 function Sv:stop()
   if not self.started then return end
   self.stopping = true
@@ -343,12 +348,15 @@ function Sv:stop()
     if e.timer then e.timer:cancel() e.timer = nil end
     local task = e.task
     if task and task:state() == "running" then
-      pcall(task.kill, task, e.spec.stop_signal)
+      -- The stop signal goes to the task's whole tree (its process group
+      -- and descendants), as systemd's KillMode=control-group does.
+      pcall(task.kill_tree, task, e.spec.stop_signal)
       local _, why = task:wait(e.spec.stop_timeout)
       if why == "timeout" then
         say("'" .. e.name .. "' did not stop within " .. e.spec.stop_timeout .. " ms of signal "
-          .. e.spec.stop_signal .. "; killing it")
-        task:kill()
+          .. e.spec.stop_signal .. "; killing its tree")
+        task:kill_tree(9)
+        task:wait()
       end
     end
     e.task = nil
