@@ -16,7 +16,7 @@ use ned_path::{Beneath, BeneathError};
 use rustix::fs::{Mode, OFlags};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
-use crate::channel::{Channel, ChannelError};
+use crate::channel::{Channel, ChannelError, Label};
 use crate::log::Color;
 use crate::rights::Rights;
 use crate::socket::{Protocol, Socket, UnixType};
@@ -415,15 +415,21 @@ impl Cap {
         }
     }
 
-    /// Makes the descriptor a task receives for this cap, enforcing the rights.
-    pub fn grant(&self) -> Result<Granted<'_>, CapError> {
+    /// Makes the descriptor a task receives for this cap under `name`,
+    /// enforcing the rights.
+    pub fn grant(&self, name: &str) -> Result<Granted<'_>, CapError> {
         match &*self.object {
             // A client may call with `r` alone, as an L4 invocation needs
             // no more (spec §5): its connection is never shut for writing.
             Object::Channel(ch) if self.rights.has(Rights::C) => {
                 Ok(Granted::Shared(ch.server_end()?))
             }
-            Object::Channel(ch) => Ok(Granted::Own(ch.connect()?)),
+            // The server learns the client's rights and cap name from the
+            // connection's peer name (crate::channel, "Labels").
+            Object::Channel(ch) => Ok(Granted::Own(ch.connect(Some(Label {
+                rights: self.rights,
+                name,
+            }))?)),
             Object::Directory { fd, path } => {
                 // Directories are handed out readable so `openat` and
                 // `getdents` work; write protection of the files inside needs
@@ -455,7 +461,12 @@ impl Cap {
                     return Ok(Granted::Shared(fd.as_fd()));
                 }
                 // A read-only open of the memfd through procfs: the task can
-                // neither write, truncate nor map it writable.
+                // neither write, truncate nor map it writable. Mode 0444
+                // keeps a task of another uid than root from reopening it
+                // read-write through its own /proc/self/fd/N (read-write
+                // fds already open keep working; docs/rights.md).
+                rustix::fs::fchmod(fd, Mode::from_raw_mode(0o444))
+                    .map_err(|e| CapError::Reopen(e.into()))?;
                 let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
                 rustix::fs::open(
                     proc.as_str(),

@@ -502,7 +502,7 @@ fn raise_nofile(spawner: &mut Spawner) {
 fn grant_all(caps: &[(String, Cap)]) -> Result<Vec<Granted<'_>>, SupervisorError> {
     caps.iter()
         .map(|(name, cap)| {
-            cap.grant().map_err(|source| SupervisorError::Grant {
+            cap.grant(name).map_err(|source| SupervisorError::Grant {
                 name: name.clone(),
                 source,
             })

@@ -25,6 +25,7 @@ mod exits;
 mod logs;
 mod lua_scripts;
 mod nested;
+mod rights;
 mod rom;
 mod sockets;
 mod sockets_inet;
