@@ -83,7 +83,7 @@ methods["*"] = {
   is_valid = lift(core.is_valid),
 }
 
-local ns_get, ns_set = lift(core.ns_get), lift(core.ns_set)
+local ns_get, ns_set, ns_wait = lift(core.ns_get), lift(core.ns_set), lift(core.ns_wait)
 local dir_lookup = lift(core.dir_lookup)
 
 -- `query` returns a function that yields the cap (or nil) when called.
@@ -103,6 +103,11 @@ local function query(self, name, rights)
       cap = dir_lookup(self, name)
     else
       cap = ns_get(self, name)
+      -- A task holding the namespace with `w` may still register it.
+      if cap == nil then
+        ns_wait(self, name)
+        cap = ns_get(self, name)
+      end
     end
     if cap == nil then return nil end
     return cap:m(rights or "r")

@@ -8,8 +8,10 @@
 use mlua::{AnyUserData, Lua, MetaMethod, MultiValue, Table, UserData, UserDataMethods, Value};
 use ned_core::cap::{Kind, Object};
 use ned_core::log::Color;
+use ned_core::object::Arg;
 use ned_core::{Cap, Rights};
 
+use crate::HostCell;
 use crate::fail::{Args, Fail, Res, bad_arg, chain, type_err, type_name};
 
 /// Registry key of the method tables built by L4.lua.
@@ -230,9 +232,7 @@ pub fn ns_set(_: &Lua, vals: MultiValue) -> Res<()> {
     let args = Args::new("register", vals, 1);
     let ns = cap_arg(&args, 0)?;
     let name = args.string(1)?;
-    if name.is_empty() || name.len() > 255 || name.contains(['\0', '/']) {
-        return Err(bad_arg(1, "register", format!("invalid name '{name}'")));
-    }
+    ned_core::object::check_entry_name(&name).map_err(|(_, m)| bad_arg(1, "register", m))?;
     let value = match args.get(2) {
         Value::Nil => None,
         v => Some(cap_of(v).ok_or_else(|| type_err(2, "register", "capability", v))?),
@@ -258,162 +258,55 @@ fn poisoned<T>(_: T) -> Fail {
     Fail::Msg("namespace lock poisoned".into())
 }
 
-/// Upper bound for a dataspace: more than this is refused up front rather
-/// than left to fail later on first touch.
-const MAX_DATASPACE: i64 = 1 << 40;
-
-/// Longest log tag.
-const MAX_LOG_TAG: usize = 64;
-
-/// The tag and colour of a log sink, checked alike for a start table's
-/// `log = {tag, color}` and for `create(L4.Proto.Log, tag, color)`: a tag of
-/// one line (default `default_tag`), a colour name or letter or 0-15. An
-/// empty, unknown or out-of-range colour is the default colour (white), as
-/// upstream's log server takes it; only a colour of another type than
-/// string or number is an error. The error is the bare message; callers
-/// frame it.
-pub fn log_spec(tag: &Value, color: &Value, default_tag: &str) -> Result<(String, Color), String> {
-    let tag = match tag {
-        Value::Nil => default_tag.to_owned(),
-        Value::String(s) => s.to_string_lossy(),
-        other => {
-            return Err(format!(
-                "log tag must be a string, got {}",
-                type_name(other)
-            ));
-        }
-    };
-    if tag.len() > MAX_LOG_TAG || tag.contains(['\n', '\0']) {
-        return Err(format!(
-            "log tag must be one line of at most {MAX_LOG_TAG} bytes"
-        ));
+/// A script value as an argument of `create` (ned-core's [`Arg`]).
+pub fn arg_of(v: &Value) -> Arg {
+    match v {
+        Value::Nil => Arg::Nil,
+        Value::Integer(i) => Arg::Int(*i),
+        Value::Number(f) => match lunatik::integer_of(v) {
+            Ok(i) => Arg::Int(i),
+            Err(_) => Arg::Num(*f),
+        },
+        Value::String(s) => Arg::Str(s.as_bytes().to_vec()),
+        other => match cap_of(other) {
+            Some(c) => Arg::Cap(c),
+            None => Arg::Other(type_name(other)),
+        },
     }
-    let color = match color {
-        Value::Nil => None,
-        Value::String(s) => Color::parse(&s.to_string_lossy()),
-        Value::Integer(i) => u8::try_from(*i).ok().filter(|c| *c < 16).map(Color),
-        Value::Number(_) => None,
-        other => {
-            return Err(format!(
-                "log color must be a string or number, got {}",
-                type_name(other)
-            ));
-        }
-    };
-    Ok((tag, color.unwrap_or(Color::WHITE)))
 }
 
-/// `factory:create(proto, ...)` on ned's own factories (spec §7).
-pub fn create(lua: &Lua, vals: MultiValue) -> Res<Value> {
+/// The tag and colour of a log sink (see [`ned_core::object::log_spec`]),
+/// from script values.
+pub fn log_spec(tag: &Value, color: &Value, default_tag: &str) -> Result<(String, Color), String> {
+    ned_core::object::log_spec(&arg_of(tag), &arg_of(color), default_tag)
+}
+
+/// `cap:create(proto, ...)` (spec §7): on ned's own factories made here; on
+/// a channel forwarded to its server, waiting (bounded) for the answer.
+pub fn create(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<Value> {
     // Upstream reads arguments up to the first nil: `create(P.Scheduler,
     // 10, 0, nil)` is `create(P.Scheduler, 10, 0)`.
     let args = Args::new("create", vals, 1).until_nil();
     let fab = cap_arg(&args, 0)?;
-    let Object::Factory = &*fab.object else {
-        return Err(Fail::Code(
-            format!(
-                "create on a {} needs ned's object service, which is not available yet",
-                fab.kind()
-            ),
-            -38,
-        ));
+    let proto = args.integer(1)?;
+    let rest: Vec<Arg> = args.rest(2).iter().map(arg_of).collect();
+    let made = match &*fab.object {
+        Object::Channel(_) => host.with(|h| h.sup.forward_create(&fab, proto, &rest))?,
+        _ => ned_core::object::create(&fab, proto, &rest).map(|o| Cap::new(o, Rights::READ)),
     };
-    if !fab.rights.has(Rights::S) {
-        return Err(Fail::Code(
-            "create: factory cap lacks the 's' right".into(),
-            -1,
-        ));
+    match made {
+        Ok(cap) => Ok(push(lua, cap)?),
+        Err(e) => Err(Fail::Code(e.msg, i64::from(e.code))),
     }
-    let object = match args.integer(1)? {
-        0x4000 => create_dataspace(&args)?,
-        0x4001 => Object::namespace(),
-        -15 => {
-            if let Some(q) = args.opt_integer(2)?
-                && q < 0
-            {
-                return Err(Fail::Code(format!("create: invalid quota {q}"), -22));
-            }
-            Object::Factory
-        }
-        -13 => {
-            let (tag, color) = log_spec(args.get(2), args.get(3), "log")
-                .map_err(|m| Fail::Code(format!("create: {m}"), -22))?;
-            Object::Log(Some((tag, color)))
-        }
-        -14 => create_scheduler(&args)?,
-        -20 => Object::event(false).map_err(os_fail)?,
-        -18 => Object::event(true).map_err(os_fail)?,
-        0 => Object::channel().map_err(os_fail)?,
-        other => {
-            return Err(Fail::Code(
-                format!("create: protocol {other} is not supported on Linux"),
-                -38,
-            ));
-        }
-    };
-    Ok(push(lua, Cap::new(object, Rights::READ))?)
 }
 
-/// A cap error as upstream's `{msg, code = -errno}` table.
-fn os_fail(e: ned_core::cap::CapError) -> Fail {
-    let code = std::error::Error::source(&e)
-        .and_then(|s| s.downcast_ref::<std::io::Error>())
-        .and_then(std::io::Error::raw_os_error)
-        .unwrap_or(libc::EIO);
-    Fail::Code(chain(&e), -(code as i64))
-}
-
-/// `create(L4.Proto.Dataspace, size[, flags[, align]])`.
-fn create_dataspace(args: &Args<'_>) -> Res<Object> {
-    let size = args.integer(2)?;
-    if !(0..=MAX_DATASPACE).contains(&size) {
-        return Err(Fail::Code(
-            format!("create: invalid dataspace size {size}"),
-            -22,
-        ));
-    }
-    let flags = args.opt_integer(3)?.unwrap_or(0);
-    if !(0..=7).contains(&flags) {
-        return Err(Fail::Code(
-            format!("create: invalid dataspace flags {flags}"),
-            -22,
-        ));
-    }
-    args.opt_integer(4)?;
-    Object::dataspace(size as u64).map_err(os_fail)
-}
-
-/// `create(L4.Proto.Scheduler, prio_limit, prio_base, cpu_words...)`.
-fn create_scheduler(args: &Args<'_>) -> Res<Object> {
-    // Upstream priorities are 0..=255; anything else is a script bug.
-    let prio = |n: usize| -> Res<i64> {
-        let p = args.opt_integer(n)?.unwrap_or(0);
-        if !(0..=255).contains(&p) {
-            return Err(Fail::Code(
-                format!("create: scheduler priority {p} out of range 0..255"),
-                -22,
-            ));
-        }
-        Ok(p)
-    };
-    let prio_limit = prio(2)?;
-    let prio_base = prio(3)?;
-    let mut cpus = Vec::new();
-    for (word_idx, v) in args.rest(4).iter().enumerate() {
-        let Value::Integer(word) = v else {
-            return Err(type_err(4 + word_idx, "create", "number", v));
-        };
-        for bit in 0..64 {
-            if word >> bit & 1 == 1 {
-                cpus.push(word_idx * 64 + bit);
-            }
-        }
-    }
-    Ok(Object::Scheduler {
-        prio_limit,
-        prio_base,
-        cpus: (!args.rest(4).is_empty()).then_some(cpus),
-    })
+/// `ns:query(name)()` found nothing: wait (bounded) while a task could
+/// still register the name (see `Supervisor::wait_for_name`).
+pub fn ns_wait(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<()> {
+    let args = Args::new("query", vals, 1);
+    let ns = cap_arg(&args, 0)?;
+    let name = args.string(1)?;
+    host.with(|h| h.sup.wait_for_name(&ns, &name))
 }
 
 /// `rm` and `parent` have no Linux object: every method says so.

@@ -202,13 +202,6 @@ impl<'a> Args<'a> {
         })
     }
 
-    pub fn opt_integer(&self, n: usize) -> Res<Option<i64>> {
-        match self.get(n) {
-            Value::Nil => Ok(None),
-            _ => self.integer(n).map(Some),
-        }
-    }
-
     pub fn table(&self, n: usize) -> Res<mlua::Table> {
         match self.get(n) {
             Value::Table(t) => Ok(t.clone()),

@@ -172,7 +172,8 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("ns_get", native(lua, host, cap::ns_get)?)?;
     t.set("ns_set", native(lua, host, cap::ns_set)?)?;
     t.set("ns_names", native(lua, host, cap::ns_names)?)?;
-    t.set("create", native(lua, host, cap::create)?)?;
+    t.set("create", hosted(lua, host, cap::create)?)?;
+    t.set("ns_wait", hosted(lua, host, cap::ns_wait)?)?;
     t.set("unsupported", native(lua, host, cap::unsupported)?)?;
     t.set("start", hosted(lua, host, loader::start)?)?;
     t.set("task_state", hosted(lua, host, task::state)?)?;
@@ -208,9 +209,9 @@ fn env_caps(host: &HostCell, lua: &Lua, _: MultiValue) -> fail::Res<Table> {
     )?;
     t.set(
         "factory",
-        cap::push(lua, Cap::new(Object::Factory, Rights::RWS))?,
+        cap::push(lua, Cap::new(Object::Factory(None), Rights::RWS))?,
     )?;
-    let mem = cap::push(lua, Cap::new(Object::Factory, Rights::RWS))?;
+    let mem = cap::push(lua, Cap::new(Object::Factory(None), Rights::RWS))?;
     t.set("mem_alloc", mem.clone())?;
     t.set("user_factory", mem)?;
     let sched = Object::Scheduler {

@@ -14,10 +14,10 @@ use std::sync::{Arc, Mutex};
 
 use ned_path::{Beneath, BeneathError};
 use rustix::fs::{Mode, OFlags};
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use crate::channel::{Channel, ChannelError, Label};
 use crate::log::Color;
+use crate::object::{Charge, Quota};
 use crate::rights::Rights;
 use crate::socket::{Protocol, Socket, UnixType};
 
@@ -47,14 +47,14 @@ pub enum CapError {
          through /proc/self/fd, and /proc is not mounted (grant it with 'w', or mount /proc)"
     )]
     ReopenNeedsProc,
-    #[error("failed to create namespace socket")]
-    Namespace(#[source] std::io::Error),
     #[error("'{0}' is neither a directory, a regular file nor a Unix socket")]
     PathKind(PathBuf),
     #[error("{0} is not supported on Linux")]
     Unsupported(&'static str),
-    #[error("'{0}' cannot be passed to a task")]
-    NotGrantable(Kind),
+    /// A served kind has no descriptor of its own: the supervisor connects
+    /// the task to ned's object service instead (see [`Kind::is_served`]).
+    #[error("a {0} is granted through ned's object service")]
+    Served(Kind),
     #[error("failed to inspect inherited fd")]
     Inspect(#[source] std::io::Error),
     #[error("inherited fd is {0}, which ned has no capability type for")]
@@ -103,6 +103,22 @@ impl Kind {
     }
 }
 
+impl Kind {
+    /// Kinds that live inside ned and reach a task as a connection to its
+    /// object service (docs/protocol.md).
+    pub fn is_served(self) -> bool {
+        matches!(
+            self,
+            Kind::Namespace | Kind::Factory | Kind::Scheduler | Kind::Rm | Kind::Parent
+        )
+    }
+
+    /// The kind code of the object protocol.
+    pub fn code(self) -> u16 {
+        ned_proto::kind_code(self.name()).unwrap_or(0)
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -124,18 +140,19 @@ pub enum Object {
         fd: OwnedFd,
         path: PathBuf,
     },
-    /// A memfd of a fixed size.
+    /// A memfd of a fixed size, and the quota bytes it holds, if any.
     Dataspace {
         fd: OwnedFd,
         size: u64,
+        charge: Option<Charge>,
     },
     Semaphore(OwnedFd),
     Irq(OwnedFd),
     /// A log sink: `None` is ned's own console, otherwise a tag and colour.
     Log(Option<(String, Color)>),
-    /// ned's factory (`factory`, `mem_alloc`, `user_factory` are one object
-    /// each); quotas arrive with the object service.
-    Factory,
+    /// A factory (`factory`, `mem_alloc`, `user_factory` are one object
+    /// each), with the byte quota its products share, if it has one.
+    Factory(Option<Arc<Quota>>),
     /// A scheduler proxy: priority range and CPU set (`None` = all CPUs).
     Scheduler {
         prio_limit: i64,
@@ -160,7 +177,7 @@ impl Object {
             Object::Semaphore(_) => Kind::Semaphore,
             Object::Irq(_) => Kind::Irq,
             Object::Log(_) => Kind::Log,
-            Object::Factory => Kind::Factory,
+            Object::Factory(_) => Kind::Factory,
             Object::Scheduler { .. } => Kind::Scheduler,
             Object::Namespace(_) => Kind::Namespace,
             Object::Rm => Kind::Rm,
@@ -223,6 +240,11 @@ impl Object {
 
     /// A zero-filled memfd of `size` bytes.
     pub fn dataspace(size: u64) -> Result<Object, CapError> {
+        Object::dataspace_charged(size, None)
+    }
+
+    /// A zero-filled memfd of `size` bytes holding `charge` of a quota.
+    pub fn dataspace_charged(size: u64, charge: Option<Charge>) -> Result<Object, CapError> {
         let err = |e: rustix::io::Errno| CapError::Dataspace {
             size,
             source: e.into(),
@@ -233,7 +255,7 @@ impl Object {
         )
         .map_err(err)?;
         rustix::fs::ftruncate(&fd, size).map_err(err)?;
-        Ok(Object::Dataspace { fd, size })
+        Ok(Object::Dataspace { fd, size, charge })
     }
 
     /// An eventfd-backed semaphore (or IRQ when `irq`).
@@ -277,6 +299,7 @@ impl Object {
                 Ok(Object::Dataspace {
                     fd,
                     size: stat.st_size as u64,
+                    charge: None,
                 })
             }
             rustix::fs::FileType::RegularFile => Ok(Object::File { fd, path: link }),
@@ -484,21 +507,10 @@ impl Cap {
             // a socket cannot be made, and shutdown() would act on ned's
             // copy too (docs/linux-mapping.md).
             Object::Socket(s) => Ok(Granted::Shared(s.fd())),
-            Object::Namespace(_) => {
-                // ned's object service answers on the other end; until it
-                // serves the protocol, the task sees a connected socket whose
-                // peer is closed when ned exits.
-                let (ours, theirs) = rustix::net::socketpair(
-                    AddressFamily::UNIX,
-                    SocketType::SEQPACKET,
-                    SocketFlags::CLOEXEC,
-                    None,
-                )
-                .map_err(|e| CapError::Namespace(e.into()))?;
-                drop(ours);
-                Ok(Granted::Own(theirs))
-            }
-            other => Err(CapError::NotGrantable(other.kind())),
+            // ned's own console, for `log = L4.Env.log`-style grants.
+            Object::Log(None) => Ok(Granted::Shared(rustix::stdio::stdout())),
+            // A tagged log is a pipe the supervisor opens; the rest are served.
+            other => Err(CapError::Served(other.kind())),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod cap;
 pub mod channel;
 pub mod console;
 pub mod log;
+pub mod object;
 pub mod reactor;
 pub mod rights;
 pub mod shutdown;

@@ -28,6 +28,10 @@ pub enum Token {
     Log(StreamId),
     /// The console has room again for throttled log pipes.
     LogSpace,
+    /// A connection of ned's object service (docs/protocol.md).
+    Object(u64),
+    /// The connection of a `create` ned forwards to a channel's server.
+    Forward,
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -36,6 +40,8 @@ const KIND_SHUTDOWN: u64 = 1;
 const KIND_TASK: u64 = 2;
 const KIND_LOG: u64 = 3;
 const KIND_LOG_SPACE: u64 = 4;
+const KIND_OBJECT: u64 = 5;
+const KIND_FORWARD: u64 = 6;
 
 impl Token {
     fn encode(self) -> u64 {
@@ -44,6 +50,8 @@ impl Token {
             Token::Task(t) => (KIND_TASK, t.0),
             Token::Log(s) => (KIND_LOG, s.0 as u64),
             Token::LogSpace => (KIND_LOG_SPACE, 0),
+            Token::Object(c) => (KIND_OBJECT, c),
+            Token::Forward => (KIND_FORWARD, 0),
         };
         debug_assert!(id <= ID_MASK, "token id {id} does not fit");
         kind << KIND_SHIFT | (id & ID_MASK)
@@ -56,6 +64,8 @@ impl Token {
             KIND_TASK => Some(Token::Task(TaskId(id))),
             KIND_LOG => Some(Token::Log(StreamId(id as usize))),
             KIND_LOG_SPACE => Some(Token::LogSpace),
+            KIND_OBJECT => Some(Token::Object(id)),
+            KIND_FORWARD => Some(Token::Forward),
             _ => None,
         }
     }
@@ -81,6 +91,21 @@ impl Reactor {
             epoll::EventFlags::IN,
         )
         .map_err(Into::into)
+    }
+
+    /// Watches `fd` (already added under `token`) for room to write as well
+    /// as input, or for input only again. A failure leaves input watched.
+    pub fn watch_output(&self, fd: impl AsFd, token: Token, output: bool) {
+        let mut flags = epoll::EventFlags::IN;
+        if output {
+            flags |= epoll::EventFlags::OUT;
+        }
+        let _ = epoll::modify(
+            &self.epoll,
+            fd,
+            epoll::EventData::new_u64(token.encode()),
+            flags,
+        );
     }
 
     /// Stops watching `fd` (closing it does too).
@@ -130,6 +155,8 @@ mod tests {
             Token::Task(TaskId(ID_MASK)),
             Token::Log(StreamId(7)),
             Token::LogSpace,
+            Token::Object(ID_MASK),
+            Token::Forward,
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
         }

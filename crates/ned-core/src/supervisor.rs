@@ -19,9 +19,11 @@ use std::time::{Duration, Instant};
 pub use ned_spawn::Exit;
 use ned_spawn::{Child, Command, Spawner};
 
-use crate::cap::{Cap, CapError, Granted};
+use crate::cap::{Cap, Kind};
 use crate::log::{Color, LogMux, Pumped, StreamId};
+use crate::object::{Cx, Service, ServiceError};
 use crate::reactor::{Reactor, Token};
+use crate::rights::Rights;
 pub use crate::shutdown::{Reason, SHUTDOWN_SIGNALS, Shutdown};
 use crate::task::{self, Ended, Input, Output, State};
 
@@ -40,7 +42,7 @@ pub enum SupervisorError {
     Grant {
         name: String,
         #[source]
-        source: CapError,
+        source: ServiceError,
     },
     #[error("{0}")]
     Spawn(#[source] ned_spawn::SpawnError),
@@ -96,6 +98,9 @@ struct Task {
     pidfd: Option<OwnedFd>,
     stream: Option<StreamId>,
     state: State,
+    /// The channels (by object address) this task holds with `c`: while
+    /// one lives, a `create` forwarded to that channel may still be answered.
+    serves: Vec<usize>,
 }
 
 /// Something the loop observed that the script layer reacts to.
@@ -116,12 +121,18 @@ pub enum Until {
 }
 
 pub struct Supervisor {
-    reactor: Reactor,
+    pub(crate) reactor: Reactor,
     shutdown: Arc<Shutdown>,
     spawner: Spawner,
     dev_null: OwnedFd,
-    log: LogMux,
+    pub(crate) log: LogMux,
     tasks: HashMap<u64, Task>,
+    /// ned's object service (crate::object).
+    pub(crate) objects: Service,
+    /// The connection of a forwarded `create` became readable.
+    pub(crate) forward_ready: bool,
+    /// How long a forwarded `create` or a script's `query` waits.
+    pub(crate) object_wait: Duration,
     events: VecDeque<Event>,
     next: u64,
 }
@@ -158,6 +169,9 @@ impl Supervisor {
             tasks: HashMap::new(),
             events: VecDeque::new(),
             next: 0,
+            objects: Service::default(),
+            forward_ready: false,
+            object_wait: crate::object::wait_from_env(),
         })
     }
 
@@ -173,8 +187,14 @@ impl Supervisor {
             return Err(SupervisorError::ShuttingDown);
         }
         spec.caps.sort_by(|a, b| a.0.cmp(&b.0));
-        let granted = grant_all(&spec.caps)?;
-        let fds: Vec<BorrowedFd<'_>> = granted.iter().map(Granted::as_fd).collect();
+        let granted = self.grant_all(&spec.caps)?;
+        let fds: Vec<BorrowedFd<'_>> = granted.iter().map(AsFd::as_fd).collect();
+        let serves: Vec<usize> = spec
+            .caps
+            .iter()
+            .filter(|(_, c)| c.kind() == Kind::Channel && c.rights.has(Rights::C))
+            .map(|(_, c)| Arc::as_ptr(&c.object) as usize)
+            .collect();
         let names: Vec<&str> = spec.caps.iter().map(|(n, _)| n.as_str()).collect();
         let env = listen_env(std::mem::take(&mut spec.env), &names);
         let (stream, log_write) = self.open_log(&spec.log)?;
@@ -199,7 +219,13 @@ impl Supervisor {
         let spawned = self.spawner.spawn(&cmd);
         drop(log_write);
         match spawned {
-            Ok(child) => self.watch(child, stream),
+            Ok(child) => {
+                let (id, pid) = self.watch(child, stream)?;
+                if let Some(t) = self.tasks.get_mut(&id.0) {
+                    t.serves = serves;
+                }
+                Ok((id, pid))
+            }
             Err(e) => {
                 if let Some(id) = stream {
                     // Nothing was written: closing prints nothing.
@@ -262,6 +288,7 @@ impl Supervisor {
                 pidfd: Some(child.pidfd),
                 stream,
                 state: State::Running { held: true },
+                serves: Vec::new(),
             },
         );
         Ok((id, child.pid))
@@ -272,6 +299,16 @@ impl Supervisor {
     /// queued events; log lines are printed; signals feed the shutdown flag.
     pub fn turn(&mut self, timeout: Option<Duration>) -> Result<(), SupervisorError> {
         let mut ready = Vec::new();
+        // Names the script registered since the last turn answer parked
+        // queries now; the next parked deadline bounds the wait.
+        self.recheck_objects();
+        let timeout = match self.objects.next_deadline() {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                Some(timeout.map_or(left, |t| t.min(left)))
+            }
+            None => timeout,
+        };
         self.reactor
             .wait(timeout, &mut ready)
             .map_err(SupervisorError::Poll)?;
@@ -281,8 +318,17 @@ impl Supervisor {
                 Token::LogSpace => self.rewatch_logs(),
                 Token::Task(id) => self.collect(id),
                 Token::Shutdown => self.shutdown.drain(),
+                Token::Object(c) => {
+                    let mut cx = Cx {
+                        reactor: &self.reactor,
+                        log: &mut self.log,
+                    };
+                    self.objects.ready(&mut cx, c);
+                }
+                Token::Forward => self.forward_ready = true,
             }
         }
+        self.recheck_objects();
         Ok(())
     }
 
@@ -321,6 +367,33 @@ impl Supervisor {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+    }
+
+    /// The descriptors of `caps`, in order: served kinds are connections
+    /// to the object service, tagged logs pipes into the multiplexer.
+    fn grant_all(&mut self, caps: &[(String, Cap)]) -> Result<Vec<OwnedFd>, SupervisorError> {
+        let mut cx = Cx {
+            reactor: &self.reactor,
+            log: &mut self.log,
+        };
+        caps.iter()
+            .map(|(name, cap)| {
+                self.objects
+                    .hand_out(&mut cx, name, cap)
+                    .map_err(|source| SupervisorError::Grant {
+                        name: name.clone(),
+                        source,
+                    })
+            })
+            .collect()
+    }
+
+    fn recheck_objects(&mut self) {
+        let mut cx = Cx {
+            reactor: &self.reactor,
+            log: &mut self.log,
+        };
+        self.objects.recheck(&mut cx);
     }
 
     /// The next event the script layer has not seen yet.
@@ -444,6 +517,14 @@ impl Supervisor {
         })
     }
 
+    /// Whether a live task holds the channel at `object` (an `Arc` address)
+    /// with `c`, and so may still answer on it.
+    pub(crate) fn serving(&self, object: usize) -> bool {
+        self.tasks
+            .values()
+            .any(|t| t.state.is_running() && t.serves.contains(&object))
+    }
+
     /// Tasks whose process is still alive, released or not.
     pub fn live(&self) -> usize {
         self.tasks.values().filter(|t| t.state.is_running()).count()
@@ -496,18 +577,6 @@ fn raise_nofile(spawner: &mut Spawner) {
             spawner.set_child_nofile(cur, max);
         }
     }
-}
-
-/// The descriptors of `caps`, in order.
-fn grant_all(caps: &[(String, Cap)]) -> Result<Vec<Granted<'_>>, SupervisorError> {
-    caps.iter()
-        .map(|(name, cap)| {
-            cap.grant(name).map_err(|source| SupervisorError::Grant {
-                name: name.clone(),
-                source,
-            })
-        })
-        .collect()
 }
 
 /// The task's environment: the script's entries without `LISTEN_*`, plus

@@ -25,6 +25,7 @@ mod exits;
 mod logs;
 mod lua_scripts;
 mod nested;
+mod objects;
 mod rights;
 mod rom;
 mod sockets;
