@@ -22,6 +22,7 @@ mod cli;
 mod diagnostics;
 mod examples;
 mod exits;
+mod leaks;
 mod logs;
 mod lua_scripts;
 mod nested;

@@ -120,7 +120,7 @@ fn a_dataspace_without_w_cannot_be_written_truncated_mapped_writable_or_reopened
 /// The server reads each connection's label (its peer name) and the
 /// connection's SO_PEERCRED pid, then the first message, which must be
 /// exactly what the client sent: the label adds no byte.
-const LABEL_SERVER: &str = r#"
+pub(crate) const LABEL_SERVER: &str = r#"
 import struct
 srv = socket.socket(fileno=listen_fd("svc"))
 for i in range(int(sys.argv[1])):
@@ -142,7 +142,7 @@ for i in range(int(sys.argv[1])):
 /// A client: sends its argument, then tries to forge — to connect to the
 /// channel a second time by the address its connection reports, and to
 /// bind a socket in the directory its own label was in.
-const LABEL_CLIENT: &str = r#"
+pub(crate) const LABEL_CLIENT: &str = r#"
 import errno
 s = socket.socket(fileno=listen_fd(sys.argv[2]))
 s.send(sys.argv[1].encode())
