@@ -27,6 +27,7 @@ mod logs;
 mod lua_scripts;
 mod nested;
 mod objects;
+mod python_client;
 mod rights;
 mod rom;
 mod sockets;
