@@ -502,7 +502,12 @@ impl Cap {
                     e => CapError::Reopen(e.into()),
                 })
             }
-            Object::Semaphore(fd) | Object::Irq(fd) => Ok(Granted::Shared(fd.as_fd())),
+            Object::Semaphore(fd) | Object::Irq(fd) => {
+                if !self.rights.has(Rights::W) {
+                    warn_unenforced_signal(name, self.kind());
+                }
+                Ok(Granted::Shared(fd.as_fd()))
+            }
             // The socket itself, whatever the rights: a second open file of
             // a socket cannot be made, and shutdown() would act on ned's
             // copy too (docs/linux-mapping.md).
@@ -512,6 +517,20 @@ impl Cap {
             // A tagged log is a pipe the supervisor opens; the rest are served.
             other => Err(CapError::Served(other.kind())),
         }
+    }
+}
+
+/// Linux has no read-only eventfd (a reopen through /proc fails with
+/// ENXIO, checked on 6.18), so a semaphore or irq granted without `w` can
+/// still be signalled by its task: said once per ned run, not silently
+/// ignored (docs/rights.md).
+fn warn_unenforced_signal(name: &str, kind: Kind) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        crate::diag!(
+            "ned: warning: {kind} cap '{name}' is granted without 'w', but Linux cannot make an \
+             eventfd read-only: the task can still signal it (docs/rights.md)"
+        );
     }
 }
 

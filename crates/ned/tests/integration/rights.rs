@@ -34,7 +34,6 @@ if kind == "dataspace":
 elif kind == "file":
     attempt("read", lambda: os.pread(fd, 1, 0))
     attempt("write", lambda: os.pwrite(fd, b"x", 0))
-    attempt("reopen_rw", lambda: os.close(os.open("/proc/self/fd/%d" % fd, os.O_RDWR)))
 elif kind == "channel":
     s = socket.socket(fileno=fd)
     s.setblocking(False)
@@ -216,4 +215,120 @@ fn a_server_learns_each_clients_rights_and_no_client_can_forge_them() {
         pairs(&[("accept", "EINVAL")]),
         "{out}"
     );
+}
+
+/// Namespaces and factories are served by ned: the grant's rights decide
+/// what the connection may do (`ned-objtool` prints `ok ...` or `err
+/// <status> ...` per command).
+#[test]
+fn namespace_w_and_d_and_factory_s_decide_what_a_task_may_do() {
+    let sb = Sandbox::new();
+    let tool = crate::util::probe_bin().with_file_name("ned-objtool");
+    std::fs::copy(&tool, sb.rom().join("ned-objtool"))
+        .expect("copy ned-objtool (cargo build --bins)");
+    let out = sb.run_script(
+        "--exit",
+        "t.lua",
+        r#"
+local L4 = require("L4")
+local L = L4.default_loader
+local ns = L4.Env.factory:create(L4.Proto.Namespace)
+ns:register("a", L4.Env.factory)
+ns:register("b", L4.Env.factory)
+local function try(tag, caps, cmds)
+  L:start({ caps = caps, log = { tag } }, "rom/ned-objtool " .. cmds):wait()
+end
+try("ns_r", { ns = ns, fab = L4.Env.factory }, "register:ns:x:fab unlink:ns:a")
+try("ns_w", { ns = ns:m("rw"), fab = L4.Env.factory }, "register:ns:x:fab unlink:ns:a")
+try("ns_d", { ns = ns:m("rd") }, "unlink:ns:a")
+try("ns_s", { ns = ns:m("rs") }, "query:ns:b:7 type:b")
+try("ns_nos", { ns = ns }, "query:ns:b:7 type:b")
+try("fab_rw", { fab = L4.Env.factory:m("rw") }, "create:fab:d:0x4000:64")
+try("fab_s", { fab = L4.Env.factory:m("rs") }, "create:fab:d:0x4000:64")
+print("names", table.concat(ns:names(), ","))
+"#,
+    );
+    out.ok().no_lua_error();
+    let first = |tag: &str| -> Vec<String> {
+        out.log(tag)
+            .iter()
+            .map(|l| l.split(':').next().unwrap_or("").to_owned())
+            .collect()
+    };
+    assert_eq!(first("ns_r"), ["err -1 register", "err -1 unlink"], "{out}");
+    assert_eq!(first("ns_w"), ["ok ", "err -1 unlink"], "{out}");
+    assert_eq!(first("ns_d"), ["ok "], "{out}");
+    // A query through a namespace cap with `s` may hand out `s`.
+    assert_eq!(
+        out.log("ns_s"),
+        ["ok Factory rights=0x7", "ok Factory rights=0x7 [Nil]"],
+        "{out}"
+    );
+    assert_eq!(out.log("ns_nos")[0], "ok Factory rights=0x5", "{out}");
+    assert_eq!(first("fab_rw"), ["err -1 create"], "{out}");
+    assert!(out.log("fab_s")[0].starts_with("ok Dataspace"), "{out}");
+    out.stdout_has("names\tb,x");
+}
+
+/// A directory's files are handed out read-only (`rom:query(name)`), and
+/// writable only with `w`; the task runs as ned's uid so that only the
+/// rights, not the file's mode, decide.
+#[test]
+fn a_file_from_a_directory_is_read_only_without_w() {
+    let sb = Sandbox::new();
+    let py = python();
+    sb.exe("try.py", &format!("#!{py}\n{PRELUDE}{TRY}"));
+    sb.file("data", "some data\n");
+    let out = sb.wait_and_exit(&format!(
+        "local L4 = require('L4')\n\
+         local ld = L4.default_loader\n\
+         ld:start({{ log = {{ 'r' }}, caps = {{ f = L4.Env.rom:query('data')() }} }}, '{py} rom/try.py file f'):wait()\n\
+         ld:start({{ log = {{ 'rw' }}, caps = {{ f = L4.Env.rom:query('data', 'rw')() }} }}, '{py} rom/try.py file f'):wait()\n"
+    ));
+    out.ok().no_lua_error();
+    assert_eq!(
+        attempts(&out, "r"),
+        pairs(&[("read", "ok"), ("write", "EBADF")]),
+        "{out}"
+    );
+    assert_eq!(
+        attempts(&out, "rw"),
+        pairs(&[("read", "ok"), ("write", "ok")]),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.rom().join("data")).expect("data"),
+        "xome data\n"
+    );
+}
+
+/// A semaphore or irq without `w` cannot be enforced by Linux (no
+/// read-only eventfd): ned says so once, on stderr, instead of ignoring
+/// the right silently; with `w` it says nothing.
+#[test]
+fn a_semaphore_without_w_is_granted_with_a_warning_once() {
+    let sb = Sandbox::new();
+    let with_w = sb.wait_and_exit(
+        "local L4 = require('L4')\n\
+         local s = L4.Env.factory:create(L4.Proto.Semaphore)\n\
+         L4.default_loader:start({ caps = { sem = s:m('rw') } }, 'rom/probe'):wait()\n",
+    );
+    with_w.ok().no_lua_error();
+    assert!(!with_w.stderr.contains("warning"), "{with_w}");
+    let out = sb.wait_and_exit(
+        "local L4 = require('L4')\n\
+         local s = L4.Env.factory:create(L4.Proto.Semaphore)\n\
+         local i = L4.Env.factory:create(L4.Proto.Irq_sender)\n\
+         L4.default_loader:start({ caps = { sem = s } }, 'rom/probe'):wait()\n\
+         L4.default_loader:start({ caps = { irq = i } }, 'rom/probe'):wait()\n",
+    );
+    out.ok().no_lua_error();
+    assert_eq!(
+        out.stderr
+            .matches("without 'w', but Linux cannot make an eventfd read-only")
+            .count(),
+        1,
+        "{out}"
+    );
+    out.stderr_has("Semaphore cap 'sem'");
 }
