@@ -1,16 +1,16 @@
 #!/bin/bash
-# Runs every whole-command benchmark (startup, spawn, memory, logs) and
+# Runs every whole-command benchmark (startup, spawn, memory, logs, objects) and
 # prints their results as a markdown table for README's performance table.
 # Each benchmark's own output goes to stderr; the table to stdout.
 # Exits non-zero only when a benchmark could not be set up or run, never
 # because a target was missed.
 #
-# Usage: bench/run-all.sh [BENCHMARK...]   (default: all four)
+# Usage: bench/run-all.sh [BENCHMARK...]   (default: all five)
 source "$(dirname "$0")/common.sh"
 build_ned
 
 benches=("$@")
-[ ${#benches[@]} -gt 0 ] || benches=(startup spawn memory logs)
+[ ${#benches[@]} -gt 0 ] || benches=(startup spawn memory logs objects)
 rows=$WORK/rows
 : >"$rows"
 for b in "${benches[@]}"; do

@@ -256,6 +256,30 @@ fn got(vals: Vec<Value>, fds: Vec<OwnedFd>) -> Result<Got, Error> {
 pub struct Peer {
     /// Counts accepted connections from 1.
     pub id: u64,
+    /// The rights and cap name ned started the client with, read from the
+    /// connection's label (docs/protocol.md, "Labels"); `None` when the
+    /// connection carries none (ned did not make it). A client cannot
+    /// forge it: only ned can connect to a channel.
+    pub label: Option<(u32, String)>,
+}
+
+impl Peer {
+    fn of(conn: &OwnedFd, id: u64) -> Peer {
+        let label = rustix::net::getpeername(conn)
+            .ok()
+            .flatten()
+            .and_then(|a| rustix::net::SocketAddrUnix::try_from(a).ok())
+            .and_then(|a| {
+                let path = a.path()?.to_bytes().to_vec();
+                ned_proto::parse_label(&path).map(|(r, n)| (r, n.to_owned()))
+            });
+        Peer { id, label }
+    }
+
+    /// The client's rights (`L4.Rights` bits), if ned labelled it.
+    pub fn rights(&self) -> Option<u32> {
+        self.label.as_ref().map(|(r, _)| *r)
+    }
 }
 
 /// What a driver answers for a `create`: the cap to hand back.
@@ -317,7 +341,8 @@ pub fn serve(listener: OwnedFd, driver: &mut impl Driver) -> Result<(), Error> {
                 &listener,
                 rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK,
             )?;
-            clients.push((c, Peer { id: next }));
+            let peer = Peer::of(&c, next);
+            clients.push((c, peer));
             next += 1;
         }
     }
@@ -395,3 +420,79 @@ fn answer(c: &OwnedFd, peer: &Peer, driver: &mut impl Driver) -> bool {
 
 /// The rights a driver reports in `type`: `r`, what any client holds.
 const TYPE_RIGHTS: u32 = 4;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+
+    struct Echo;
+
+    impl Driver for Echo {
+        fn kind(&self) -> &str {
+            "Goos"
+        }
+
+        fn create(
+            &mut self,
+            peer: &Peer,
+            proto: i64,
+            args: &[Value],
+            _: Vec<OwnedFd>,
+        ) -> Result<Made, (i32, String)> {
+            if proto != 1 {
+                return Err((status::ENOSYS, format!("proto {proto} from {}", peer.id)));
+            }
+            assert_eq!(args, [Value::Str(b"g=1x1".to_vec())]);
+            let fd = rustix::fs::memfd_create("t", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+            Ok(Made {
+                fd,
+                kind: kind_code("Dataspace").unwrap(),
+                rights: 5,
+            })
+        }
+    }
+
+    #[test]
+    fn a_driver_answers_type_create_and_garbage() {
+        let dir = std::env::temp_dir().join(format!("ned-client-t-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        let addr = SocketAddrUnix::new(path.as_path()).unwrap();
+        let sock = || {
+            rustix::net::socket_with(
+                AddressFamily::UNIX,
+                SocketType::SEQPACKET,
+                SocketFlags::CLOEXEC,
+                None,
+            )
+            .unwrap()
+        };
+        let listener = sock();
+        rustix::net::bind(&listener, &addr).unwrap();
+        rustix::net::listen(&listener, 8).unwrap();
+        std::thread::spawn(move || serve(listener, &mut Echo));
+        let c = sock();
+        rustix::net::connect(&c, &addr).unwrap();
+        let mut obj = Object::new(c);
+        let (kind, _, _) = obj.kind().unwrap();
+        assert_eq!(kind, "Goos");
+        let got = obj.create(1, &[Value::Str(b"g=1x1".to_vec())]).unwrap();
+        assert_eq!((got.kind, got.rights), ("Dataspace", 5));
+        match obj.create(2, &[]) {
+            Err(Error::Server { status, msg }) => {
+                assert_eq!((status, msg.as_str()), (status::ENOSYS, "proto 2 from 1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Garbage gets an error reply; the connection goes on.
+        ned_proto::send(obj.fd(), b"xx", &[]).unwrap();
+        let rec = ned_proto::recv(obj.fd()).unwrap().unwrap();
+        assert_eq!(
+            ned_proto::decode(&rec.bytes).unwrap().status,
+            status::EPROTO
+        );
+        assert_eq!(obj.kind().unwrap().0, "Goos");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

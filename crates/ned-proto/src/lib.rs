@@ -297,6 +297,23 @@ pub fn error_reply(op: u16, id: u32, status: i32, msg: &str) -> Vec<u8> {
     )
 }
 
+/// The label a channel's server reads from a connection's peer name
+/// (`getpeername()`; docs/protocol.md, "Labels"): the last path component
+/// `ned1.<rights in lowercase hex>.<cap name>`, written by ned when it
+/// connected the client. Returns the rights and the cap name, or `None`
+/// for a peer name without a label (a connection ned did not make).
+pub fn parse_label(path: &[u8]) -> Option<(u32, &str)> {
+    let last = path.rsplit(|b| *b == b'/').next()?;
+    let rest = last.strip_prefix(b"ned1.")?;
+    let dot = rest.iter().position(|b| *b == b'.')?;
+    let (hex, name) = (&rest[..dot], &rest[dot + 1..]);
+    if hex.is_empty() || hex.len() > 8 || !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let rights = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+    Some((rights, std::str::from_utf8(name).ok()?))
+}
+
 /// Sends one message with its fds. On a non-blocking socket a full socket
 /// is `EAGAIN`, and the message is then not sent at all.
 pub fn send(sock: impl AsFd, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
@@ -412,6 +429,58 @@ mod tests {
         v.extend_from_slice(&[TAG_STR, 0xff, 0xff, 0xff, 0xff]);
         v[16] = 5;
         assert_eq!(decode(&v), Err(ProtocolError::Truncated { index: 0 }));
+    }
+
+    /// Every prefix and every one-byte change of valid messages decodes to
+    /// a message or an error, never a panic (the fuzz target goes further).
+    #[test]
+    fn mutations_of_valid_messages_never_panic() {
+        let msgs = [
+            encode(
+                op::QUERY,
+                9,
+                0,
+                &[Value::Str(b"name".to_vec()), Value::Int(4), Value::Nil],
+            ),
+            encode(
+                op::REGISTER,
+                1,
+                0,
+                &[
+                    Value::Str(b"x".to_vec()),
+                    Value::Cap {
+                        fd: 0,
+                        kind: 4,
+                        rights: 7,
+                    },
+                ],
+            ),
+        ];
+        for m in &msgs {
+            for cut in 0..=m.len() {
+                let _ = decode(&m[..cut]);
+            }
+            for i in 0..m.len() {
+                for b in [0u8, 1, 2, 3, 0x7f, 0xff] {
+                    let mut v = m.clone();
+                    v[i] = b;
+                    let _ = decode(&v);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn labels_parse_and_garbage_is_no_label() {
+        assert_eq!(
+            parse_label(b"/tmp/nedc-1-2-3/ned1.7.fs.main"),
+            Some((7, "fs.main"))
+        );
+        assert_eq!(parse_label(b"ned1.2f."), Some((0x2f, "")));
+        assert_eq!(parse_label(b"/tmp/x/ned1.zz.a"), None);
+        assert_eq!(parse_label(b"/tmp/x/ned2.7.a"), None);
+        assert_eq!(parse_label(b"ned1.123456789.a"), None);
+        assert_eq!(parse_label(b""), None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! framebuffer driver. It serves the channel it was granted as `svr` (with
 //! `c`, through `L4.Env`-style caps, `LISTEN_FDNAMES`), and answers
 //! `create(L4.Proto.Goos, "g=WxH")` with a dataspace of W×H×4 bytes — the
-//! session's frame buffer — and a log line naming the client. Any other
+//! session's frame buffer — and a log line naming the client (and, when
+//! ned labelled the connection, the cap name and rights it was granted). Any other
 //! protocol is `ENOSYS`, a bad mode `EINVAL`.
 
 use std::os::fd::OwnedFd;
@@ -43,6 +44,12 @@ impl Driver for Fb {
             .and_then(|fd| rustix::fs::ftruncate(&fd, w * h * 4).map(|()| fd))
             .map_err(|e| (-e.raw_os_error(), format!("fb: {e}")))?;
         println!("fb: session {w}x{h} for client {}", peer.id);
+        if let Some((rights, name)) = &peer.label {
+            println!(
+                "fb: client {} holds cap '{name}' with rights {rights:#x}",
+                peer.id
+            );
+        }
         Ok(Made {
             fd,
             kind: kind_code("Dataspace").unwrap_or(0),

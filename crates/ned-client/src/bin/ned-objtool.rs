@@ -14,6 +14,8 @@
 //!   stores the result as `AS`, and prints its kind, rights and size;
 //! - `write:CAP:TEXT` — a line into a log cap (or any writable fd);
 //! - `raw:CAP:HEX` — sends the bytes as one message, prints the reply;
+//! - `big:CAP:BYTES` — a `type` request padded to BYTES, prints the reply;
+//! - `fds:CAP:N` — a `type` request carrying N fds, prints the reply;
 //! - `flood:CAP:N` — sends N `type` requests, reads nothing, then reports
 //!   whether ned dropped the connection (`ok dropped`);
 //! - `hold:CAP:NAME:N` — N queries of `NAME`, keeping every connection;
@@ -126,11 +128,33 @@ fn run(cmd: &str, held: &mut HashMap<String, OwnedFd>) -> Result<String, Error> 
             let bytes = hex(arg(2)?).ok_or_else(|| usage(cmd))?;
             let conn = object(held, arg(1)?)?;
             send_raw(&conn, &bytes)?;
-            match recv_raw(&conn)? {
-                Some((0, _)) => Ok("reply 0".into()),
-                Some((status, text)) => Err(Error::Server { status, msg: text }),
-                None => Ok("closed".into()),
-            }
+            reply_of(&conn)
+        }
+        "big" => {
+            let mut bytes = ned_client::encode(op::TYPE, 1, 0, &[]);
+            bytes.resize(parse_int(arg(2)?) as usize, 0);
+            let conn = object(held, arg(1)?)?;
+            rustix::net::sockopt::set_socket_send_buffer_size(conn.fd(), 1 << 20)?;
+            send_raw(&conn, &bytes)?;
+            reply_of(&conn)
+        }
+        "fds" => {
+            let n = parse_int(arg(2)?) as usize;
+            let conn = object(held, arg(1)?)?;
+            let stdin = rustix::stdio::stdin();
+            let fds = vec![stdin; n];
+            let mut space =
+                vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(n))];
+            let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
+            control.push(rustix::net::SendAncillaryMessage::ScmRights(&fds));
+            let bytes = ned_client::encode(op::TYPE, 1, 0, &[]);
+            rustix::net::sendmsg(
+                conn.fd(),
+                &[std::io::IoSlice::new(&bytes)],
+                &mut control,
+                rustix::net::SendFlags::empty(),
+            )?;
+            reply_of(&conn)
         }
         "flood" => {
             let n = parse_int(arg(2)?) as usize;
@@ -152,6 +176,13 @@ fn run(cmd: &str, held: &mut HashMap<String, OwnedFd>) -> Result<String, Error> 
         }
         "hold" => {
             let n = parse_int(arg(3)?) as usize;
+            // Room for the N fds, as far as the hard limit allows.
+            let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+            let raised = rustix::process::Rlimit {
+                current: lim.maximum,
+                maximum: lim.maximum,
+            };
+            let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, raised);
             let mut ns = object(held, arg(1)?)?;
             let mut kept = Vec::new();
             for i in 0..n {
@@ -173,6 +204,15 @@ fn run(cmd: &str, held: &mut HashMap<String, OwnedFd>) -> Result<String, Error> 
             Ok(String::new())
         }
         _ => Err(usage(cmd)),
+    }
+}
+
+/// The reply on `conn` as a command's result.
+fn reply_of(conn: &Object) -> Result<String, Error> {
+    match recv_raw(conn)? {
+        Some((0, _)) => Ok("reply 0".into()),
+        Some((status, text)) => Err(Error::Server { status, msg: text }),
+        None => Ok("closed".into()),
     }
 }
 

@@ -73,6 +73,18 @@ impl Quota {
         self.limit.saturating_sub(self.used.load(Ordering::Relaxed))
     }
 
+    /// Bytes a new dataspace may still take: the least left here or in any
+    /// quota above.
+    pub fn available(&self) -> u64 {
+        let mut least = self.left();
+        let mut q = self.parent.as_deref();
+        while let Some(cur) = q {
+            least = least.min(cur.left());
+            q = cur.parent.as_deref();
+        }
+        least
+    }
+
     fn take(&self, bytes: u64) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
@@ -291,7 +303,7 @@ fn create_dataspace(a: &Args<'_>, quota: Option<&Arc<Quota>>) -> Result<Object, 
             fail(
                 format!(
                     "create: dataspace of {size} bytes exceeds the factory's quota ({} bytes left)",
-                    q.left()
+                    q.available()
                 ),
                 ENOMEM,
             )

@@ -25,6 +25,26 @@ pub fn wait_from_env() -> Duration {
         .map_or(Duration::from_secs(10), Duration::from_millis)
 }
 
+/// A new connection of ned's to a channel, non-blocking.
+/// ned's connection to `chan` for a script's cap with `rights`, labelled
+/// with those rights and no cap name: the server sees ned itself asking
+/// (docs/protocol.md, "Labels").
+fn connect(chan: &crate::channel::Channel, rights: Rights) -> Result<OwnedFd, CreateError> {
+    let sock = chan
+        .connect(Some(crate::channel::Label { rights, name: "" }))
+        .map_err(|e| fail(format!("create: {}", chain(&e)), status::EPIPE))?;
+    rustix::fs::fcntl_setfl(&sock, rustix::fs::OFlags::NONBLOCK)
+        .map_err(|e| fail(format!("create: {e}"), -e.raw_os_error()))?;
+    Ok(sock)
+}
+
+fn send_fail(e: rustix::io::Errno) -> CreateError {
+    fail(
+        format!("create: failed to send to the server of this channel: {e}"),
+        -e.raw_os_error(),
+    )
+}
+
 fn fail(msg: impl Into<String>, code: i32) -> CreateError {
     CreateError {
         msg: msg.into(),
@@ -33,8 +53,10 @@ fn fail(msg: impl Into<String>, code: i32) -> CreateError {
 }
 
 impl Supervisor {
-    /// `ch:create(proto, args...)` on a channel: a `create` request on a new
-    /// connection to its server, answered by a cap or an error.
+    /// `ch:create(proto, args...)` on a channel: a `create` request to its
+    /// server, answered by a cap or an error. ned keeps its connection to
+    /// the channel for the next create (a new one after a timeout or when
+    /// the server went away).
     pub fn forward_create(
         &mut self,
         ch: &Cap,
@@ -47,16 +69,15 @@ impl Supervisor {
                 status::ENOSYS,
             ));
         };
-        // Labelled with the script's rights and no cap name: the server
-        // sees ned itself asking (docs/protocol.md, "Labels").
-        let sock = chan
-            .connect(Some(crate::channel::Label {
-                rights: ch.rights,
-                name: "",
-            }))
-            .map_err(|e| fail(format!("create: {}", chain(&e)), status::EPIPE))?;
-        rustix::fs::fcntl_setfl(&sock, rustix::fs::OFlags::NONBLOCK)
-            .map_err(|e| fail(format!("create: {e}"), -e.raw_os_error()))?;
+        // ned's connection from an earlier create with the same rights
+        // (its label says them), else a new one.
+        let cached = self.objects.forwards.iter().position(|(w, r, _)| {
+            std::ptr::eq(w.as_ptr(), Arc::as_ptr(&ch.object)) && *r == ch.rights
+        });
+        let (sock, fresh) = match cached {
+            Some(i) => (self.objects.forwards.swap_remove(i).2, false),
+            None => (connect(chan, ch.rights)?, true),
+        };
         let mut values = vec![Value::Int(proto)];
         let mut fds: Vec<OwnedFd> = Vec::new();
         for (i, a) in args.iter().enumerate() {
@@ -100,12 +121,16 @@ impl Supervisor {
             ));
         }
         let borrowed: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
-        ned_proto::send(&sock, &request, &borrowed).map_err(|e| {
-            fail(
-                format!("create: failed to send to the server of this channel: {e}"),
-                -e.raw_os_error(),
-            )
-        })?;
+        let sock = match ned_proto::send(&sock, &request, &borrowed) {
+            Ok(()) => sock,
+            // The cached connection's server went away: try a new one once.
+            Err(_) if !fresh => {
+                let sock = connect(chan, ch.rights)?;
+                ned_proto::send(&sock, &request, &borrowed).map_err(send_fail)?;
+                sock
+            }
+            Err(e) => return Err(send_fail(e)),
+        };
         drop(fds);
         self.reactor
             .add(&sock, Token::Forward)
@@ -135,21 +160,19 @@ impl Supervisor {
                 return Err(fail("create: interrupted: ned is stopping", -libc::EINTR));
             }
         }
-        let rec = match ned_proto::recv(&sock) {
-            Ok(Some(rec)) => rec,
-            Ok(None) => {
-                return Err(fail(
-                    "create: the server of this channel closed the connection",
-                    status::EPIPE,
-                ));
-            }
-            Err(_) => {
-                return Err(fail(
-                    "create: the server of this channel has exited",
-                    status::EPIPE,
-                ));
-            }
+        // Nothing to read: the server's task ended. End of file: it
+        // closed the connection (or died with it).
+        let Ok(Some(rec)) = ned_proto::recv(&sock) else {
+            return Err(fail(
+                "create: the server of this channel went away before it answered",
+                status::EPIPE,
+            ));
         };
+        let weak = Arc::downgrade(&ch.object);
+        self.objects
+            .forwards
+            .retain(|(w, _, _)| w.strong_count() > 0);
+        self.objects.forwards.push((weak, ch.rights, sock));
         let bad = |why: String| {
             fail(
                 format!("create: bad reply from the server: {why}"),

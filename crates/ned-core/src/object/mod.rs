@@ -108,6 +108,14 @@ pub struct Service {
     ends: HashMap<(u64, u64), u64>,
     parked: Vec<Parked>,
     next: u64,
+    /// ned's own connection to each channel it forwarded a `create` to,
+    /// per rights of the script's cap (the connection's label), kept for
+    /// the next one (the `Weak` keeps the address from being reused by
+    /// another channel while the entry exists).
+    pub(crate) forwards: Vec<(std::sync::Weak<Object>, Rights, OwnedFd)>,
+    /// At the connection limit since the last refusal was logged: further
+    /// refusals are not logged again until a connection closes.
+    refusing: bool,
 }
 
 fn end_of(fd: impl AsFd) -> std::io::Result<(u64, u64)> {
@@ -132,7 +140,9 @@ impl Service {
     /// A new connection serving `cap`: the end the task receives.
     pub fn connect(&mut self, cx: &mut Cx<'_>, cap: Cap) -> Result<OwnedFd, ServiceError> {
         if self.conns.len() >= MAX_CONNECTIONS {
-            crate::diag!("ned: {}", ServiceError::TooMany);
+            if !std::mem::replace(&mut self.refusing, true) {
+                crate::diag!("ned: {}", ServiceError::TooMany);
+            }
             return Err(ServiceError::TooMany);
         }
         let err = |e: rustix::io::Errno| ServiceError::Connect(e.into());
@@ -220,6 +230,7 @@ impl Service {
 
     fn close(&mut self, id: u64) {
         if let Some(conn) = self.conns.remove(&id) {
+            self.refusing = false;
             self.ends.remove(&conn.end);
             self.parked.retain(|p| p.conn != id);
         }
@@ -568,7 +579,7 @@ fn type_info(cap: &Cap) -> Vec<Value> {
             v.extend(cpus.iter().flatten().map(|c| Value::Int(*c as i64)));
         }
         Object::Factory(q) => v.push(match q {
-            Some(q) => Value::Int(q.left().min(i64::MAX as u64) as i64),
+            Some(q) => Value::Int(q.available().min(i64::MAX as u64) as i64),
             None => Value::Nil,
         }),
         _ => {}

@@ -60,14 +60,18 @@ ns:register("ds", L4.Env.mem_alloc:create(L4.Proto.Dataspace, 8192):m("rw"))
 ns:register("fab", L4.Env.factory)
 local log = L4.Env.factory:create(L4.Proto.Log, "tasklog", "g")
 local t = L:start({caps = {ns = ns:m("rw"), fab = L4.Env.factory, sched = L4.Env.scheduler,
-    log = log, rm = L4.Env.rm, parent = L4.Env.parent}, log = {"tool"}},
-  "rom/ned-objtool type:ns query:ns:ds query:ns:missing:4:0 create:fab:d:0x4000:4096 " ..
+    log = log, con = L4.Env.log, rm = L4.Env.rm, parent = L4.Env.parent}, log = {"tool"}},
+  "rom/ned-objtool write:con:straight-to-the-console type:ns query:ns:ds query:ns:missing:4:0 create:fab:d:0x4000:4096 " ..
   "create:fab:sub:-15:10000 create:sub:x:0x4000:20000 create:sub:y:0x4000:6000 type:sub " ..
   "create:fab:z:-16 create:fab:n:0x4001 type:n type:sched write:log:hello type:rm query:rm:x " ..
-  "type:parent register:ns:new:d names:ns query:ns:ds:7:0 query:ns:fab create:fab:q:0x4000:1")
+  "type:parent register:ns:new:d names:ns query:ns:ds:7:0 query:ns:fab create:fab:q:0x4000:1 " ..
+  "register:ns:fab2:fab")
 print("pid " .. t:pid())
 print("exit", t:wait())
 print("new " .. tostring(ns:query("new")()):match("^L4::Cap<%a+>"))
+-- The task registered its own connection: that very object, with its rights.
+local fab2 = ns:query("fab2", "rws")()
+print("fab2 is the factory", fab2 == L4.Env.factory)
 "#,
     );
     out.ok().no_lua_error();
@@ -75,6 +79,7 @@ print("new " .. tostring(ns:query("new")()):match("^L4::Cap<%a+>"))
         &out,
         "tool",
         &[
+            "ok ",
             "ok Namespace rights=0x5 []",
             // Asked for nothing: `r`, though the entry holds `rw`.
             "ok Dataspace rights=0x4",
@@ -99,11 +104,18 @@ print("new " .. tostring(ns:query("new")()):match("^L4::Cap<%a+>"))
             "ok Factory rights=0x4",
             // The queried factory has `r` only.
             "err -1 create: factory cap lacks the 's' right",
+            "ok ",
         ],
     );
     assert_eq!(out.log("tasklog"), ["hello"], "{out}");
+    // `L4.Env.log` is ned's own stdout, untagged.
+    assert!(
+        out.stdout.lines().any(|l| l == "straight-to-the-console"),
+        "{out}"
+    );
     out.stdout_has("exit\t0")
-        .stdout_has("new L4::Cap<Dataspace>");
+        .stdout_has("new L4::Cap<Dataspace>")
+        .stdout_has("fab2 is the factory\ttrue");
     no_leftovers(&out);
 }
 
@@ -156,6 +168,9 @@ fn malformed_messages_get_error_replies_and_the_connection_goes_on() {
         hdr("0", "08", "0300000100040000"), // cut-off cap value
         hdr("1", "00", ""),                 // says 1 fd, carries none
         hdr("0", "02", "00"),               // length says 2, payload is 1
+        "big:ns:70000".to_owned(),
+        "fds:ns:20".to_owned(),
+        "fds:ns:1".to_owned(),
         "type:ns".to_owned(),
     ];
     let out = sb.run_script(
@@ -184,6 +199,9 @@ print("exit", t:wait())
             "err -71 value 0 is cut off",
             "err -71 fd 0 is named by more than one cap value, or by none",
             "err -71 header says 2 payload bytes, the message has 1",
+            "err -7 message longer than 65536 bytes",
+            "err -71 more than 16 fds in one message",
+            "err -71 header says 0 fds, the message carries 1",
             "ok Namespace rights=0x4 []",
         ],
     );
@@ -329,7 +347,7 @@ d2:kill()
         [
             "create: the server of this channel did not answer within 400 ms (-110)",
             "made",
-            "create: the server of this channel has exited (-32)",
+            "create: the server of this channel went away before it answered (-32)",
             "fb: protocol 16384 not served (-38)",
             "bad argument #2 to 'create' (a number cannot be sent to a server) (-22)",
         ],
