@@ -10,7 +10,7 @@ source "$(dirname "$0")/common.sh"
 build_ned
 
 benches=("$@")
-[ ${#benches[@]} -gt 0 ] || benches=(startup spawn memory logs objects)
+[ ${#benches[@]} -gt 0 ] || benches=(startup spawn memory logs objects dataspaces)
 rows=$WORK/rows
 : >"$rows"
 for b in "${benches[@]}"; do
