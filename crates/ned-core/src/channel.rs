@@ -74,31 +74,12 @@ pub struct Label<'a> {
 /// version.
 const LABEL_PREFIX: &str = "ned1.";
 
-impl<'a> Label<'a> {
-    /// The last path component that carries the label:
+impl Label<'_> {
+    /// The last path component that carries the label (parsed by
+    /// `ned_proto::parse_label`):
     /// `ned1.<rights in lowercase hex>.<name>`.
     pub fn component(&self) -> String {
         format!("{LABEL_PREFIX}{:x}.{}", self.rights.0, self.name)
-    }
-
-    /// The label in a peer path as `getpeername()` returns it (only its
-    /// last component counts); `None` when the path carries no label (a
-    /// connection that ned did not make).
-    pub fn parse(path: &'a [u8]) -> Option<Label<'a>> {
-        let last = path.rsplit(|b| *b == b'/').next()?;
-        let rest = last.strip_prefix(LABEL_PREFIX.as_bytes())?;
-        let dot = rest.iter().position(|b| *b == b'.')?;
-        let (hex, name) = (&rest[..dot], &rest[dot + 1..]);
-        if hex.is_empty() || hex.len() > 8 || !hex.iter().all(u8::is_ascii_hexdigit) {
-            return None;
-        }
-        let hex = std::str::from_utf8(hex).ok()?;
-        let rights = u32::from_str_radix(hex, 16).ok()?;
-        let name = std::str::from_utf8(name).ok()?;
-        Some(Label {
-            rights: Rights(rights),
-            name,
-        })
     }
 }
 
@@ -391,7 +372,7 @@ mod tests {
         let peer = rustix::net::getpeername(conn).unwrap()?;
         let peer = SocketAddrUnix::try_from(peer).unwrap();
         let path = peer.path()?.to_bytes().to_vec();
-        Label::parse(&path).map(|l| (l.rights, l.name.to_owned()))
+        ned_proto::parse_label(&path).map(|(r, n)| (Rights(r), n.to_owned()))
     }
 
     #[test]
@@ -422,37 +403,15 @@ mod tests {
     }
 
     #[test]
-    fn labels_parse_only_in_their_format() {
+    fn a_label_component_parses_back() {
         let l = Label {
             rights: Rights(0x27),
             name: "a.b-c",
         };
         let path = format!("/tmp/nedc-1-2-3/{}", l.component());
-        assert_eq!(Label::parse(path.as_bytes()), Some(l));
         assert_eq!(
-            Label::parse(b"ned1.5."),
-            Some(Label {
-                rights: Rights(5),
-                name: ""
-            })
+            ned_proto::parse_label(path.as_bytes()),
+            Some((0x27, "a.b-c"))
         );
-        for bad in [
-            &b""[..],
-            b"/tmp/x/s",
-            b"ned1.",
-            b"ned1..x",
-            b"ned1.zz.x",
-            b"ned1.123456789.x",
-            b"ned1.+5.x",
-            b"ned2.5.x",
-            b"ned1.5.\xff",
-        ] {
-            assert_eq!(
-                Label::parse(bad),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
     }
 }
