@@ -11,7 +11,7 @@ source "$(dirname "$0")/common.sh"
 build_ned
 
 benches=("$@")
-[ ${#benches[@]} -gt 0 ] || benches=(startup spawn memory logs shutdown supervise lunatik prompt objects)
+[ ${#benches[@]} -gt 0 ] || benches=(startup spawn memory logs shutdown supervise lunatik prompt objects dataspaces)
 rows=$WORK/rows
 : >"$rows"
 for b in "${benches[@]}"; do

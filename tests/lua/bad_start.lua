@@ -35,6 +35,10 @@ local cases = {
       return ld:start({ caps = { f = function() error("boom in cap function") end } }, "rom/probe")
     end },
   { "is not a capability", function() return ld:start({ caps = { u = io.stdout } }, "rom/probe") end },
+  { "tasks cannot be passed to tasks", function() return ld:start({ caps = { t = survivor } }, "rom/probe") end },
+  { "not a capability or a plain table", function()
+      return ld:start({ caps = { cpus = L4.Cpu_set.new(1) } }, "rom/probe")
+    end },
   { "capability 'co' is invalid, got thread", function()
       return ld:start({ caps = { co = coroutine.create(print) } }, "rom/probe")
     end },

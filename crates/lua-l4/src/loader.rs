@@ -481,6 +481,17 @@ fn resolve_value(
             let r: Value = call(&func, caps.clone())?;
             resolve_value(lua, f, name, r, caps, stack, depth + 1)
         }
+        // A task object (or another object of L4.lua) is no namespace: its
+        // fields would silently become an empty one. ned has no task cap:
+        // a pidfd cannot be made unable to signal (docs/rights.md).
+        Value::Table(t) if t.metatable().is_some() => Err(bad_arg(
+            1,
+            f,
+            format!(
+                "capability '{name}' is an object with a metatable (a task, a cpu set...), \
+                 not a capability or a plain table: tasks cannot be passed to tasks"
+            ),
+        )),
         Value::Table(t) => table_namespace(lua, f, name, &t, stack, depth).map(Some),
         other => Err(field_err(
             1,

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use ned_path::{Beneath, BeneathError};
 use rustix::fs::{Mode, OFlags};
 
-use crate::channel::{Channel, ChannelError};
+use crate::channel::{Channel, ChannelError, Label};
 use crate::log::Color;
 use crate::object::{Charge, Quota};
 use crate::rights::Rights;
@@ -450,21 +450,33 @@ impl Cap {
             Object::Channel(ch) if self.rights.has(Rights::C) => {
                 Some(ch.server_end().map_err(CapError::from).and_then(dup))
             }
-            Object::Channel(ch) => Some(ch.connect().map_err(CapError::from)),
+            Object::Channel(ch) => Some(
+                ch.connect(Some(Label {
+                    rights: self.rights,
+                    name: "",
+                }))
+                .map_err(CapError::from),
+            ),
             Object::Socket(s) => Some(dup(s.fd())),
             _ => None,
         }
     }
 
-    /// Makes the descriptor a task receives for this cap, enforcing the rights.
-    pub fn grant(&self) -> Result<Granted<'_>, CapError> {
+    /// Makes the descriptor a task receives for this cap under `name`,
+    /// enforcing the rights.
+    pub fn grant(&self, name: &str) -> Result<Granted<'_>, CapError> {
         match &*self.object {
             // A client may call with `r` alone, as an L4 invocation needs
             // no more (spec §5): its connection is never shut for writing.
             Object::Channel(ch) if self.rights.has(Rights::C) => {
                 Ok(Granted::Shared(ch.server_end()?))
             }
-            Object::Channel(ch) => Ok(Granted::Own(ch.connect()?)),
+            // The server learns the client's rights and cap name from the
+            // connection's peer name (crate::channel, "Labels").
+            Object::Channel(ch) => Ok(Granted::Own(ch.connect(Some(Label {
+                rights: self.rights,
+                name,
+            }))?)),
             Object::Directory { fd, path } => {
                 // Directories are handed out readable so `openat` and
                 // `getdents` work; write protection of the files inside needs
@@ -496,7 +508,12 @@ impl Cap {
                     return Ok(Granted::Shared(fd.as_fd()));
                 }
                 // A read-only open of the memfd through procfs: the task can
-                // neither write, truncate nor map it writable.
+                // neither write, truncate nor map it writable. Mode 0444
+                // keeps a task of another uid than root from reopening it
+                // read-write through its own /proc/self/fd/N (read-write
+                // fds already open keep working; docs/rights.md).
+                rustix::fs::fchmod(fd, Mode::from_raw_mode(0o444))
+                    .map_err(|e| CapError::Reopen(e.into()))?;
                 let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
                 rustix::fs::open(
                     proc.as_str(),
@@ -509,7 +526,12 @@ impl Cap {
                     e => CapError::Reopen(e.into()),
                 })
             }
-            Object::Semaphore(fd) | Object::Irq(fd) => Ok(Granted::Shared(fd.as_fd())),
+            Object::Semaphore(fd) | Object::Irq(fd) => {
+                if !self.rights.has(Rights::W) {
+                    warn_unenforced_signal(name, self.kind());
+                }
+                Ok(Granted::Shared(fd.as_fd()))
+            }
             // The socket itself, whatever the rights: a second open file of
             // a socket cannot be made, and shutdown() would act on ned's
             // copy too (docs/linux-mapping.md).
@@ -519,6 +541,20 @@ impl Cap {
             // A tagged log is a pipe the supervisor opens; the rest are served.
             other => Err(CapError::Served(other.kind())),
         }
+    }
+}
+
+/// Linux has no read-only eventfd (a reopen through /proc fails with
+/// ENXIO, checked on 6.18), so a semaphore or irq granted without `w` can
+/// still be signalled by its task: said once per ned run, not silently
+/// ignored (docs/rights.md).
+fn warn_unenforced_signal(name: &str, kind: Kind) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        crate::diag!(
+            "ned: warning: {kind} cap '{name}' is granted without 'w', but Linux cannot make an \
+             eventfd read-only: the task can still signal it (docs/rights.md)"
+        );
     }
 }
 

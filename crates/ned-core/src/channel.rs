@@ -14,6 +14,17 @@
 //!
 //! What a process of ned's own uid can still do (open `/proc/<ned>/fd/N`,
 //! or ptrace ned) is in docs/linux-mapping.md; the sandbox closes it.
+//!
+//! **Labels** (spec §11): before ned connects a client, it binds the
+//! client's socket to a path in a fresh 0700 directory of its own whose
+//! last component encodes the rights and cap name the client is started
+//! with ([`Label`]), then removes the path and the directory. The server's
+//! `getpeername()` on the accepted connection returns that path; no byte
+//! is added to the stream, so a plain socket-activation server sees an
+//! ordinary connection. Only ned can connect to a channel (it has no name
+//! left), so every peer name a channel's server sees was written by ned;
+//! `SO_PEERCRED` of such a connection names ned's pid, as ned made it. The
+//! format is in docs/protocol.md under "Labels".
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -22,6 +33,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+
+use crate::rights::Rights;
 
 /// Errors of creating or connecting to a channel; each names what failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +58,29 @@ pub enum ChannelError {
     NoClients,
     #[error("this channel is a client of {0}: ned holds no server end to hand out")]
     NoServer(String),
+}
+
+/// What a channel's server learns about a client from its peer name: the
+/// rights and the cap name the client was started with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Label<'a> {
+    pub rights: Rights,
+    /// The cap's name in the client's `LISTEN_FDNAMES`; empty for ned's
+    /// own connections (a script's `create` forwarded to the server).
+    pub name: &'a str,
+}
+
+/// The first bytes of a label's path component; the `1` is the format's
+/// version.
+const LABEL_PREFIX: &str = "ned1.";
+
+impl Label<'_> {
+    /// The last path component that carries the label (parsed by
+    /// `ned_proto::parse_label`):
+    /// `ned1.<rights in lowercase hex>.<name>`.
+    pub fn component(&self) -> String {
+        format!("{LABEL_PREFIX}{:x}.{}", self.rights.0, self.name)
+    }
 }
 
 /// Backlog of a channel's listener (the kernel caps it at
@@ -81,7 +117,7 @@ impl Channel {
     /// started before its server, as upstream configs do.
     pub fn new() -> Result<Channel, ChannelError> {
         let create = |e: Errno| ChannelError::Create(e.into());
-        let dir = private_dir()?;
+        let dir = private_dir("ned", 2)?;
         let path = dir.join("s");
         let made = (|| {
             let sock = seqpacket()?;
@@ -168,45 +204,68 @@ impl Channel {
         })
     }
 
-    /// A client connection. The connect is non-blocking: a listener whose
-    /// backlog is full (a server that never accepts) fails at once instead
-    /// of blocking ned; the socket is made blocking again before it is
+    /// A client connection, labelled with `label` when given (see the
+    /// module doc). The connect is non-blocking: a listener whose backlog
+    /// is full (a server that never accepts) fails at once instead of
+    /// blocking ned; the socket is made blocking again before it is
     /// returned.
-    pub fn connect(&self) -> Result<OwnedFd, ChannelError> {
-        let err = |e: Errno| ChannelError::Connect(e.into());
+    pub fn connect(&self, label: Option<Label<'_>>) -> Result<OwnedFd, ChannelError> {
         let proc;
         let addr = match &self.door {
             Some(Door::Node(node)) => {
-                proc = SocketAddrUnix::new(proc_path(node).as_str()).map_err(err)?;
+                proc = SocketAddrUnix::new(proc_path(node).as_str())
+                    .map_err(|e| ChannelError::Connect(e.into()))?;
                 &proc
             }
             Some(Door::Addr { addr, .. }) => addr,
             None => return Err(ChannelError::NoClients),
         };
-        // A socket path given on ned's command line may name a stream or
-        // datagram socket: a SEQPACKET connect to it fails with EPROTOTYPE,
-        // and the next type is tried.
-        let mut last = Errno::PROTOTYPE;
-        for ty in [SocketType::SEQPACKET, SocketType::STREAM, SocketType::DGRAM] {
-            let sock = rustix::net::socket_with(
-                AddressFamily::UNIX,
-                ty,
-                SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-                None,
-            )
-            .map_err(err)?;
-            match rustix::net::connect(&sock, addr) {
-                Ok(()) => {
-                    rustix::fs::fcntl_setfl(&sock, OFlags::empty()).map_err(err)?;
-                    return Ok(sock);
-                }
-                Err(Errno::AGAIN) => return Err(ChannelError::BacklogFull),
-                Err(Errno::PROTOTYPE) => last = Errno::PROTOTYPE,
-                Err(e) => return Err(err(e)),
-            }
-        }
-        Err(err(last))
+        let Some(label) = label else {
+            return connect_from(addr, None);
+        };
+        let leaf = label.component();
+        let dir = private_dir("nedc", 1 + leaf.len())?;
+        let result = connect_from(addr, Some(&dir.join(leaf)));
+        let _ = rustix::fs::rmdir(&dir);
+        result
     }
+}
+
+/// Connects a new socket to `addr`, bound first to `bind` when given (the
+/// path is removed right after the bind: the socket keeps it as its name).
+fn connect_from(addr: &SocketAddrUnix, bind: Option<&Path>) -> Result<OwnedFd, ChannelError> {
+    let err = |e: Errno| ChannelError::Connect(e.into());
+    let local = bind
+        .map(|p| SocketAddrUnix::new(p).map_err(err))
+        .transpose()?;
+    // A socket path given on ned's command line may name a stream or
+    // datagram socket: a SEQPACKET connect to it fails with EPROTOTYPE,
+    // and the next type is tried.
+    let mut last = Errno::PROTOTYPE;
+    for ty in [SocketType::SEQPACKET, SocketType::STREAM, SocketType::DGRAM] {
+        let sock = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            ty,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )
+        .map_err(err)?;
+        if let (Some(local), Some(path)) = (&local, bind) {
+            let bound = rustix::net::bind(&sock, local);
+            let _ = rustix::fs::unlink(path);
+            bound.map_err(err)?;
+        }
+        match rustix::net::connect(&sock, addr) {
+            Ok(()) => {
+                rustix::fs::fcntl_setfl(&sock, OFlags::empty()).map_err(err)?;
+                return Ok(sock);
+            }
+            Err(Errno::AGAIN) => return Err(ChannelError::BacklogFull),
+            Err(Errno::PROTOTYPE) => last = Errno::PROTOTYPE,
+            Err(e) => return Err(err(e)),
+        }
+    }
+    Err(err(last))
 }
 
 impl Drop for Channel {
@@ -239,12 +298,12 @@ fn remove(path: &Path, dir: &Path) {
 /// Longest socket path (`sun_path` holds 108 bytes with the final NUL).
 const SUN_PATH_MAX: usize = 107;
 
-/// A fresh directory of mode 0700 for one channel's socket file, in the
-/// first of `$TMPDIR`, `/tmp`, `/dev/shm`, `/run` where one can be made (a
+/// A fresh directory `<prefix>-<pid>-<n>-<nanos>` of mode 0700 for one
+/// socket file whose name takes `leaf` bytes with its slash, in the first of `$TMPDIR`, `/tmp`, `/dev/shm`, `/run` where one can be made (a
 /// `$TMPDIR` too long for a socket path is skipped): ned may be PID 1 of a
 /// root file system without `/tmp`. `mkdir` fails on any name that exists,
 /// symlinks included, so a name someone else took is skipped, never used.
-pub(crate) fn private_dir() -> Result<PathBuf, ChannelError> {
+pub(crate) fn private_dir(prefix: &str, leaf: usize) -> Result<PathBuf, ChannelError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let pid = rustix::process::getpid().as_raw_nonzero();
     let mut failed = None;
@@ -254,17 +313,17 @@ pub(crate) fn private_dir() -> Result<PathBuf, ChannelError> {
         "/dev/shm".into(),
         "/run".into(),
     ];
-    // "/ned-<pid>-<n>-<nanos>/s" takes at most 54 bytes.
+    // "/<prefix>-<pid>-<n>-<nanos>" takes at most 52 bytes besides the prefix.
     for base in bases
         .into_iter()
-        .filter(|b| b.as_os_str().len() + 54 <= SUN_PATH_MAX)
+        .filter(|b| b.as_os_str().len() + 52 + prefix.len() + leaf <= SUN_PATH_MAX)
     {
         for _ in 0..64 {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos());
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let dir = base.join(format!("ned-{pid}-{n}-{nanos}"));
+            let dir = base.join(format!("{prefix}-{pid}-{n}-{nanos}"));
             match rustix::fs::mkdir(&dir, Mode::RWXU) {
                 Ok(()) => return Ok(dir),
                 Err(Errno::EXIST) => failed = Some((base.clone(), Errno::EXIST)),
@@ -298,11 +357,61 @@ mod tests {
         assert!(!path.exists(), "{} still exists", path.display());
         assert!(!path.parent().unwrap().exists());
         // ned itself still connects, before any accept.
-        let client = ch.connect().unwrap();
+        let client = ch.connect(None).unwrap();
         rustix::net::send(&client, b"x", rustix::net::SendFlags::empty()).unwrap();
         // Adopted, it has no address left to connect by.
         let dup = rustix::io::fcntl_dupfd_cloexec(ch.listener().unwrap(), 0).unwrap();
         let adopted = Channel::adopt(dup);
-        assert!(matches!(adopted.connect(), Err(ChannelError::NoClients)));
+        assert!(matches!(
+            adopted.connect(None),
+            Err(ChannelError::NoClients)
+        ));
+    }
+
+    fn peer_label(conn: &OwnedFd) -> Option<(Rights, String)> {
+        let peer = rustix::net::getpeername(conn).unwrap()?;
+        let peer = SocketAddrUnix::try_from(peer).unwrap();
+        let path = peer.path()?.to_bytes().to_vec();
+        ned_proto::parse_label(&path).map(|(r, n)| (Rights(r), n.to_owned()))
+    }
+
+    #[test]
+    fn the_server_reads_each_clients_label_and_no_name_is_left() {
+        let ch = Channel::new().unwrap();
+        let rw = ch
+            .connect(Some(Label {
+                rights: Rights(5),
+                name: "fs.main",
+            }))
+            .unwrap();
+        let plain = ch.connect(None).unwrap();
+        let flags = SocketFlags::CLOEXEC;
+        let first = rustix::net::accept_with(ch.listener().unwrap(), flags).unwrap();
+        let second = rustix::net::accept_with(ch.listener().unwrap(), flags).unwrap();
+        assert_eq!(peer_label(&first), Some((Rights(5), "fs.main".into())));
+        assert_eq!(peer_label(&second), None);
+        // The name the client holds points at nothing: its file and
+        // directory are gone, so no one can connect to it or bind there.
+        let own = rustix::net::getsockname(&rw).unwrap();
+        let own = SocketAddrUnix::try_from(own).unwrap();
+        let own = own.path().unwrap();
+        let own = Path::new(
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(own.to_bytes()),
+        );
+        assert!(!own.parent().unwrap().exists(), "{}", own.display());
+        drop(plain);
+    }
+
+    #[test]
+    fn a_label_component_parses_back() {
+        let l = Label {
+            rights: Rights(0x27),
+            name: "a.b-c",
+        };
+        let path = format!("/tmp/nedc-1-2-3/{}", l.component());
+        assert_eq!(
+            ned_proto::parse_label(path.as_bytes()),
+            Some((0x27, "a.b-c"))
+        );
     }
 }

@@ -331,7 +331,7 @@ impl Notify {
 /// A non-blocking datagram socket with `SO_PASSCRED`, bound in a fresh
 /// private directory.
 fn bind() -> io::Result<Sock> {
-    let dir = crate::channel::private_dir().map_err(io::Error::other)?;
+    let dir = crate::channel::private_dir("ned", 2).map_err(io::Error::other)?;
     let path = dir.join("n");
     let made = (|| {
         let fd = rustix::net::socket_with(

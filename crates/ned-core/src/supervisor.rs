@@ -598,7 +598,7 @@ impl Supervisor {
         caps.iter()
             .map(|(name, cap)| {
                 self.objects
-                    .hand_out(&mut cx, cap)
+                    .hand_out(&mut cx, name, cap)
                     .map_err(|source| SupervisorError::Grant {
                         name: name.clone(),
                         source,

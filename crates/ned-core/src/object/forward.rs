@@ -26,9 +26,12 @@ pub fn wait_from_env() -> Duration {
 }
 
 /// A new connection of ned's to a channel, non-blocking.
-fn connect(chan: &crate::channel::Channel) -> Result<OwnedFd, CreateError> {
+/// ned's connection to `chan` for a script's cap with `rights`, labelled
+/// with those rights and no cap name: the server sees ned itself asking
+/// (docs/protocol.md, "Labels").
+fn connect(chan: &crate::channel::Channel, rights: Rights) -> Result<OwnedFd, CreateError> {
     let sock = chan
-        .connect()
+        .connect(Some(crate::channel::Label { rights, name: "" }))
         .map_err(|e| fail(format!("create: {}", chain(&e)), status::EPIPE))?;
     rustix::fs::fcntl_setfl(&sock, rustix::fs::OFlags::NONBLOCK)
         .map_err(|e| fail(format!("create: {e}"), -e.raw_os_error()))?;
@@ -66,15 +69,14 @@ impl Supervisor {
                 status::ENOSYS,
             ));
         };
-        // ned's connection from an earlier create, else a new one.
-        let cached = self
-            .objects
-            .forwards
-            .iter()
-            .position(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&ch.object)));
+        // ned's connection from an earlier create with the same rights
+        // (its label says them), else a new one.
+        let cached = self.objects.forwards.iter().position(|(w, r, _)| {
+            std::ptr::eq(w.as_ptr(), Arc::as_ptr(&ch.object)) && *r == ch.rights
+        });
         let (sock, fresh) = match cached {
-            Some(i) => (self.objects.forwards.swap_remove(i).1, false),
-            None => (connect(chan)?, true),
+            Some(i) => (self.objects.forwards.swap_remove(i).2, false),
+            None => (connect(chan, ch.rights)?, true),
         };
         let mut values = vec![Value::Int(proto)];
         let mut fds: Vec<OwnedFd> = Vec::new();
@@ -90,7 +92,7 @@ impl Supervisor {
                     };
                     let fd = self
                         .objects
-                        .hand_out(&mut cx, c)
+                        .hand_out(&mut cx, "", c)
                         .map_err(|e| fail(format!("create: {}", chain(&e)), e.status()))?;
                     fds.push(fd);
                     Value::Cap {
@@ -123,7 +125,7 @@ impl Supervisor {
             Ok(()) => sock,
             // The cached connection's server went away: try a new one once.
             Err(_) if !fresh => {
-                let sock = connect(chan)?;
+                let sock = connect(chan, ch.rights)?;
                 ned_proto::send(&sock, &request, &borrowed).map_err(send_fail)?;
                 sock
             }
@@ -167,8 +169,10 @@ impl Supervisor {
             ));
         };
         let weak = Arc::downgrade(&ch.object);
-        self.objects.forwards.retain(|(w, _)| w.strong_count() > 0);
-        self.objects.forwards.push((weak, sock));
+        self.objects
+            .forwards
+            .retain(|(w, _, _)| w.strong_count() > 0);
+        self.objects.forwards.push((weak, ch.rights, sock));
         let bad = |why: String| {
             fail(
                 format!("create: bad reply from the server: {why}"),

@@ -110,9 +110,10 @@ pub struct Service {
     parked: Vec<Parked>,
     next: u64,
     /// ned's own connection to each channel it forwarded a `create` to,
-    /// kept for the next one (the `Weak` keeps the address from being
-    /// reused by another channel while the entry exists).
-    pub(crate) forwards: Vec<(std::sync::Weak<Object>, OwnedFd)>,
+    /// per rights of the script's cap (the connection's label), kept for
+    /// the next one (the `Weak` keeps the address from being reused by
+    /// another channel while the entry exists).
+    pub(crate) forwards: Vec<(std::sync::Weak<Object>, Rights, OwnedFd)>,
     /// At the connection limit since the last refusal was logged: further
     /// refusals are not logged again until a connection closes.
     refusing: bool,
@@ -175,9 +176,15 @@ impl Service {
         Ok(theirs)
     }
 
-    /// The descriptor a task receives for `cap`: a connection for a served
-    /// kind, a log pipe for a tagged log, else the cap's own grant.
-    pub fn hand_out(&mut self, cx: &mut Cx<'_>, cap: &Cap) -> Result<OwnedFd, ServiceError> {
+    /// The descriptor a task receives for `cap` under `name`: a connection
+    /// for a served kind, a log pipe for a tagged log, else the cap's own
+    /// grant.
+    pub fn hand_out(
+        &mut self,
+        cx: &mut Cx<'_>,
+        name: &str,
+        cap: &Cap,
+    ) -> Result<OwnedFd, ServiceError> {
         if cap.kind().is_served() {
             return self.connect(cx, cap.clone());
         }
@@ -196,7 +203,7 @@ impl Service {
             }
             return Ok(out);
         }
-        match cap.grant()? {
+        match cap.grant(name)? {
             Granted::Own(fd) => Ok(fd),
             Granted::Shared(fd) => {
                 rustix::io::fcntl_dupfd_cloexec(fd, 0).map_err(|e| ServiceError::Connect(e.into()))
@@ -507,7 +514,7 @@ impl Service {
         cap: Cap,
     ) -> Result<(Vec<Value>, Vec<OwnedFd>), (i32, String)> {
         let fd = self
-            .hand_out(cx, &cap)
+            .hand_out(cx, "", &cap)
             .map_err(|e| (e.status(), chain(&e)))?;
         Ok((
             vec![Value::Cap {

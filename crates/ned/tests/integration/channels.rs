@@ -83,7 +83,7 @@ for t in sorted(targets):
         finally:
             s.close()
 say(who, "tried", len(targets) > 0, "control", ("\0" + control) in reached)
-mine = ("ned-%d-" % os.getppid(), "ned/%d/" % os.getppid(), "/proc/")
+mine = ("ned-%d-" % os.getppid(), "nedc-%d-" % os.getppid(), "ned/%d/" % os.getppid(), "/proc/")
 ours = [t for t in reached if any(m in t for m in mine)]
 say(who, "reached of ned's", ours)
 "#;

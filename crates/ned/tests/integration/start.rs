@@ -35,7 +35,7 @@ fn fdnames(report: &Value) -> Vec<String> {
 
 /// fds are exactly 0, 1, 2 and 3..3+N for the names, in name order, with
 /// LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES agreeing.
-fn assert_exact_fds(report: &Value, names: &[&str]) {
+pub(crate) fn assert_exact_fds(report: &Value, names: &[&str]) {
     let got = fds(report);
     let want_fds: Vec<i64> = (0..3 + names.len() as i64).collect();
     let got_fds: Vec<i64> = got.iter().map(|(fd, _)| *fd).collect();
