@@ -211,11 +211,53 @@ table.sort(out)
 return table.concat(out, "\n")
 "#;
 
+/// The tags of ned's tasks that start with `%PREFIX%`, one per line: Tab
+/// inside a string (`kill("we`, `logs('db`) completes task names.
+const COMPLETE_TAGS: &str = r#"
+local prefix, seen, out = %PREFIX%, {}, {}
+local ok, tasks = pcall(function() return require("ned.prompt").tasks() end)
+if not ok then return "" end
+for _, t in ipairs(tasks) do
+  local tag = t.tag
+  if type(tag) == "string" and tag:sub(1, #prefix) == prefix and not seen[tag] then
+    seen[tag] = true; out[#out + 1] = tag
+  end
+end
+table.sort(out)
+return table.concat(out, "\n")
+"#;
+
+/// Where an unclosed string literal starts in `head` (after its quote).
+fn open_string(head: &str) -> Option<usize> {
+    let mut open: Option<(char, usize)> = None;
+    let mut escaped = false;
+    for (i, c) in head.char_indices() {
+        match open {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some((q, _)) if c == q => open = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => open = Some((c, i + 1)),
+            None => {}
+        }
+    }
+    open.map(|(_, at)| at)
+}
+
 impl Names {
     fn ask(&self, path: &str, prefix: &str) -> Vec<String> {
         let chunk = COMPLETE_LUA
             .replace("%PATH%", &format!("{path:?}"))
             .replace("%PREFIX%", &format!("{prefix:?}"));
+        self.lines(&chunk)
+    }
+
+    fn tags(&self, prefix: &str) -> Vec<String> {
+        self.lines(&COMPLETE_TAGS.replace("%PREFIX%", &format!("{prefix:?}")))
+    }
+
+    /// The lines a completion chunk answers (none when ned is busy or gone).
+    fn lines(&self, chunk: &str) -> Vec<String> {
         let Ok(mut conn) = self.conn.try_borrow_mut() else {
             return Vec::new();
         };
@@ -238,6 +280,9 @@ impl Completer for Names {
         _: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<String>)> {
         let head = &line[..pos];
+        if let Some(at) = open_string(head) {
+            return Ok((at, self.tags(&head[at..])));
+        }
         let start = head
             .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.' || c == ':'))
             .map_or(0, |i| i + 1);
@@ -256,3 +301,17 @@ impl Hinter for Names {
 impl Highlighter for Names {}
 impl Validator for Names {}
 impl Helper for Names {}
+
+#[cfg(test)]
+mod tests {
+    use super::open_string;
+
+    #[test]
+    fn an_open_string_is_found_after_its_quote() {
+        assert_eq!(open_string("kill('we"), Some(6));
+        assert_eq!(open_string("kill(\"a\", 'we"), Some(11));
+        assert_eq!(open_string("kill('web')"), None);
+        assert_eq!(open_string("x = 'it\\'s "), Some(5));
+        assert_eq!(open_string("base"), None);
+    }
+}

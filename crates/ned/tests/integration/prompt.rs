@@ -594,3 +594,54 @@ fn drain_to_end(fd: &OwnedFd) -> bool {
         }
     }
 }
+
+/// Tab inside a string completes the tags of ned's tasks, so
+/// `require("ned.prompt").kill("sle<Tab>` finds the task (issue 10, 4).
+#[test]
+fn tab_inside_a_string_completes_task_names() {
+    let sb = Sandbox::new();
+    let ned = serve(
+        &sb,
+        &[],
+        "local ld = require('L4').default_loader\n\
+         sleeper = ld:start({ log = { 'sleeper' } }, '/bin/sleep 100')\n\
+         ld:start({ log = { 'web' } }, '/bin/sleep 100')\n",
+    );
+    let pid = {
+        let out = Command::new(prompt_bin())
+            .args(["--connect", path_str(&ned.sock), "-e", "sleeper:pid()"])
+            .output()
+            .expect("run ned-prompt");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<i64>()
+            .expect("a pid")
+    };
+    let hist = sb.root.join("history");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(PTY_DRIVER)
+        .arg(prompt_bin())
+        .arg(&ned.sock)
+        .arg(&hist)
+        .args([
+            "p = require('ned.prompt')\\r=>ned> ",
+            "p.logs('sl\\t=>sleeper",
+            "', 1)\\r=>ned> ",
+            "p.kill(\"w\\t=>web",
+            "\")\\r=>ned> ",
+            "\\x04=>",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "pty session failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(pid_alive(pid), "sleeper was not the one killed");
+    ned.stop();
+    assert!(!pid_alive(pid), "sleeper left behind");
+}
