@@ -35,3 +35,14 @@ L4.every(1000, function()
   L4.default_loader:startv({ log = { "report" } }, "/bin/sh", "-c",
     'echo "worker-a $0, worker-b $1"', sv:state("worker-a"), sv:state("worker-b"))
 end)
+
+-- Ctrl-C, or SIGTERM (a container's `kill`): stop in reverse dependency
+-- order — the workers first, then db — and exit 0. Without these two
+-- lines ned would end every task's tree at once.
+local function shutdown(name)
+  print("boot: " .. name .. ": stopping in order")
+  sv:stop()
+  os.exit(0)
+end
+L4.on_signal("INT", shutdown)
+L4.on_signal("TERM", shutdown)

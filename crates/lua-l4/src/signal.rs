@@ -1,7 +1,8 @@
 //! `L4.on_signal(name, fn)` (a Linux extra): the script takes SIGHUP,
-//! SIGUSR1 or SIGUSR2 from ned, typically to reload. A taken SIGHUP no
-//! longer shuts ned down; a taken user signal is no longer reported as
-//! ignored. Each arrival is queued by the loop as
+//! SIGUSR1 or SIGUSR2 from ned, typically to reload, or SIGTERM or SIGINT,
+//! to shut down in its own order (`sv:stop()`, then `os.exit`). A taken
+//! SIGHUP, SIGTERM or SIGINT no longer shuts ned down; a taken user signal
+//! is no longer reported as ignored. Each arrival is queued by the loop as
 //! [`ned_core::supervisor::Event::Signal`] and the handler runs, as an exit
 //! handler does, from ned's serve loop (signals of one kind that arrive
 //! together run it once, as the kernel merges them). `fn == nil` gives the
@@ -41,7 +42,7 @@ fn signal_of(v: &Value) -> Res<i32> {
     Err(bad_arg(
         1,
         "on_signal",
-        format!("only HUP, USR1 and USR2 can be taken from ned, got {shown}"),
+        format!("only HUP, USR1, USR2, TERM and INT can be taken from ned, got {shown}"),
     ))
 }
 

@@ -149,9 +149,16 @@ pub struct Shutdown {
 }
 
 /// The signals a script may take from ned ([`Shutdown::take`]): SIGHUP
-/// (usually "reload") and the two user signals. The others keep their
-/// meaning for ned.
-pub const TAKEABLE_SIGNALS: [i32; 3] = [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
+/// (usually "reload"), the two user signals, and SIGTERM and SIGINT (to
+/// shut down in its own order, e.g. `ned.supervise`'s `stop()`, then
+/// `os.exit`). SIGQUIT and the others keep their meaning for ned.
+pub const TAKEABLE_SIGNALS: [i32; 5] = [
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGTERM,
+    libc::SIGINT,
+];
 
 fn bit(sig: i32) -> u64 {
     1u64 << (sig as u32 % 64)
@@ -181,8 +188,9 @@ impl Shutdown {
     /// Takes `sig` (one of [`TAKEABLE_SIGNALS`]) for the script, or gives it
     /// back (`take == false`): a taken signal neither stops nor is
     /// reported as ignored, but is counted in [`Shutdown::take_caught`].
-    /// SIGHUP moves between the two signalfds, so that a waiting SIGHUP the
-    /// script took does not interrupt Lunatik runtimes ([`Shutdown::pending`]).
+    /// A taken shutdown signal (SIGHUP, SIGTERM, SIGINT) moves between the
+    /// two signalfds, so that a waiting one the script took does not
+    /// interrupt Lunatik runtimes ([`Shutdown::pending`]).
     pub fn take(&self, sig: i32, take: bool) -> Result<(), crate::supervisor::SupervisorError> {
         use crate::supervisor::SupervisorError;
         debug_assert!(TAKEABLE_SIGNALS.contains(&sig));
@@ -191,16 +199,15 @@ impl Shutdown {
         } else {
             self.taken.fetch_and(!bit(sig), Ordering::SeqCst) & !bit(sig)
         };
-        let hup_taken = taken & bit(libc::SIGHUP) != 0;
         let stops: Vec<i32> = SHUTDOWN_SIGNALS
             .into_iter()
-            .filter(|&s| !(hup_taken && s == libc::SIGHUP))
+            .filter(|&s| taken & bit(s) == 0)
             .collect();
         let others: Vec<i32> = watched_signals()
             .into_iter()
             .filter(|s| !stops.contains(s))
             .collect();
-        // Ignored set first: a SIGHUP arriving in between is then in both
+        // Ignored set first: a signal arriving in between is then in both
         // sets, never in neither.
         self.ignored
             .set_signals(&others)

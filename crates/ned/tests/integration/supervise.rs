@@ -180,7 +180,17 @@ fn the_boot_example_runs_until_ctrl_c() {
         !err.contains("lua error") && !err.contains("panicked"),
         "{err}"
     );
-    let all = lines.join("\n");
+    // Tags are padded to the widest one seen so far, which depends on
+    // whether a line was read before or after a longer-tagged task
+    // started: compare without the padding.
+    let all = lines
+        .iter()
+        .map(|l| match l.split_once(" | ") {
+            Some((tag, rest)) => format!("{} | {rest}", tag.trim_end()),
+            None => l.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     for want in [
         "db | accepting connections",
         "boot: db is ready: serving",
@@ -193,6 +203,12 @@ fn the_boot_example_runs_until_ctrl_c() {
     }
     let at = |w: &str| all.find(w).unwrap_or(usize::MAX);
     assert!(at("boot: db is ready") < at("worker-a | working"), "{all}");
+    // Ctrl-C is taken by the script, which stops in dependency order.
+    assert!(
+        at("boot: INT: stopping in order") < at("worker-a | stopping")
+            && at("worker-a | stopping") < at("db | shutting down cleanly"),
+        "not stopped in order:\n{all}"
+    );
     let pids: Vec<i64> = all
         .lines()
         .filter_map(|l| l.strip_prefix("boot: pid "))

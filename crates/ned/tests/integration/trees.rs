@@ -296,13 +296,13 @@ fn on_signal_takes_hup_and_usr1_from_ned() {
     let sb = Sandbox::new();
     let out = sb.wait_and_exit(
         "local L4 = require('L4')\n\
-         for _, a in ipairs({ { 'TERM', print }, { 'HUP', 5 }, { 99, print }, { {}, print } }) do\n\
+         for _, a in ipairs({ { 'QUIT', print }, { 'HUP', 5 }, { 99, print }, { {}, print } }) do\n\
            print(select(2, pcall(L4.on_signal, a[1], a[2])))\n\
          end\n\
          print(L4.on_signal('sighup', print), L4.on_signal('HUP', nil))\n",
     );
     out.clean()
-        .stdout_has("bad argument #1 to 'on_signal' (only HUP, USR1 and USR2 can be taken from ned, got 'TERM')")
+        .stdout_has("bad argument #1 to 'on_signal' (only HUP, USR1, USR2, TERM and INT can be taken from ned, got 'QUIT')")
         .stdout_has("bad argument #2 to 'on_signal' (function or nil expected, got number)")
         .stdout_has("got 99)")
         .stdout_has("bad argument #1 to 'on_signal' (signal name or number expected, got table)")
@@ -349,4 +349,49 @@ fn kill_tree_and_kill_end_a_tasks_whole_tree() {
             "{pid}, a setsid child, outlived its task's kill\n{out}"
         );
     }
+}
+
+/// A taken SIGTERM (`L4.on_signal("TERM", ...)`) lets the script stop its
+/// tasks in dependency order with `ned.supervise` and then exit: the
+/// dependent stops before what it depends on, and ned exits with the
+/// script's status, nothing left (issue 11: ordered shutdown on `kill`).
+#[test]
+fn a_taken_sigterm_stops_the_tasks_in_dependency_order() {
+    let sb = Sandbox::new();
+    let svc = |name: &str| {
+        format!(
+            "{{ argv = {{ '/bin/sh', '-c', 'trap \"echo {name} stopping; exit 0\" TERM; echo ready; while :; do sleep 0.05; done' }} }}"
+        )
+    };
+    let script = format!(
+        "local L4 = require('L4')\n\
+         local sv = require('ned.supervise').new()\n\
+         sv:add('db', {db})\n\
+         local web = {web}\n\
+         web.after = {{ 'db' }}\n\
+         sv:add('web', web)\n\
+         sv:start()\n\
+         for _, n in ipairs({{ 'db', 'web' }}) do print('pid', n, sv:task(n):pid()) end\n\
+         L4.on_signal('TERM', function(name)\n\
+           print('took', name)\n\
+           sv:stop()\n\
+           print('stopped in order')\n\
+           os.exit(7)\n\
+         end)\n",
+        db = svc("db"),
+        web = svc("web"),
+    );
+    let (out, err, code, _) = serve_and_signal_with(&sb, &[], &script, 2, "-TERM");
+    assert_eq!(code, Some(7), "{out}\n{err}");
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{out}\n{err}"))
+    };
+    assert!(at("took\tTERM") < at("web stopping"), "{out}");
+    assert!(
+        at("web stopping") < at("db stopping"),
+        "web must stop first:\n{out}"
+    );
+    assert!(at("db stopping") < at("stopped in order"), "{out}");
+    crate::exits::assert_tasks_gone(&out);
 }
