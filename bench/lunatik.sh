@@ -9,8 +9,9 @@
 #    to a plain Rust echo server; medians of ROUNDS rounds, target ratio
 #    <= 1.5;
 #  - 8 writers x LINES lines through ned with a pass-through log hook (a
-#    non-sleepable runtime resumed for every line, bench/lua/passthrough.lua)
-#    against the same run without the hook; target ratio <= 1.5.
+#    non-sleepable runtime resumed for every line, bench/lua/passthrough.lua),
+#    and with the same hook in batch mode (resumed once per pipe read),
+#    each against the same run without a hook; target ratio <= 1.5.
 #
 # Usage: bench/lunatik.sh   (GETS=100000 TRIPS=20000 ROUNDS=5 LINES=200000)
 source "$(dirname "$0")/common.sh"
@@ -43,8 +44,9 @@ prog=$(build_c static-lines)
 lines=${LINES:-200000}
 cat >"$WORK/logs.lua" <<'LUA'
 local L4, lunatik = require("L4"), require("lunatik")
-local prog, lines, hook = arg[1], arg[2], arg[3] == "hook"
-if hook then L4.log_hook(lunatik.runtime("passthrough", "softirq")) end
+local prog, lines, mode = arg[1], arg[2], arg[3]
+if mode == "hook" then L4.log_hook(lunatik.runtime("passthrough", "softirq")) end
+if mode == "batch" then L4.log_hook(lunatik.runtime("passthrough", "softirq"), { batch = true }) end
 for i = 1, 8 do
   L4.default_loader:startv({ log = { "w" .. i, "g" } }, prog, "w" .. i, lines)
 end
@@ -72,7 +74,12 @@ hyperfine -N --warmup 1 --runs "${RUNS:-5}" --output "$WORK/logs.out" --export-j
 	-n hook "$logs hook" -n plain "$logs plain" >&2 || die "hyperfine failed"
 [ "$(wc -l <"$WORK/logs.out")" -eq $((8 * lines)) ] || die "the hooked run lost lines"
 read -r hook_s plain_s hook_ratio < <(median_ratio "$WORK/hook.json")
+hyperfine -N --warmup 1 --runs "${RUNS:-5}" --output "$WORK/logs.out" --export-json "$WORK/batch.json" \
+	-n batch "$logs batch" -n plain "$logs plain" >&2 || die "hyperfine failed"
+[ "$(wc -l <"$WORK/logs.out")" -eq $((8 * lines)) ] || die "the batch-hooked run lost lines"
+read -r batch_s bplain_s batch_ratio < <(median_ratio "$WORK/batch.json")
 echo "lunatik: shared store $rate GETs/s; echo round trip ${ned} ns in a runtime, ${base} ns in plain Rust" >&2
 result "shared store GETs/s (runtime per connection, client in another process)" "$rate/s" "—" "—" ">= 50000/s" "$(met "$rate" '>=' 50000)"
 result "8 x $lines log lines through a pass-through log hook" "${hook_s} s" "${plain_s} s (no hook)" "$hook_ratio" "<= 1.5" "$(met "$hook_ratio" '<=' 1.5)"
+result "8 x $lines log lines through a pass-through batch log hook (one resume per read)" "${batch_s} s" "${bplain_s} s (no hook)" "$batch_ratio" "<= 1.5" "$(met "$batch_ratio" '<=' 1.5)"
 result "socket echo round trip from a runtime (median)" "${ned} ns" "${base} ns (plain Rust)" "$ratio" "<= 1.5" "$(met "$ratio" '<=' 1.5)"

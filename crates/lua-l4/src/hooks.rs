@@ -6,6 +6,9 @@
 //! ned's loop under the runtime's instruction budget; an error, a blown
 //! budget, a dead or stopped runtime removes the hook with a logged line
 //! (ned_core::loghook) and ned goes on. `L4.unhook(id)` removes it.
+//! `L4.log_hook(rt, { batch = true })` resumes the body once per read of a
+//! task's pipe with all the complete lines read (`"a\nb\n"`) instead of
+//! once per line: what it answers replaces them all (`nil` drops them).
 
 use std::sync::Arc;
 
@@ -19,6 +22,7 @@ use crate::fail::{Args, Res, bad_arg, type_err};
 
 struct RuntimeHook {
     rt: Arc<Runtime>,
+    batch: bool,
 }
 
 impl LineHook for RuntimeHook {
@@ -47,6 +51,10 @@ impl LineHook for RuntimeHook {
     fn name(&self) -> String {
         format!("'{}'", self.rt.script())
     }
+
+    fn batch(&self) -> bool {
+        self.batch
+    }
 }
 
 /// `L4.log_hook(rt)`: the hook's id.
@@ -64,7 +72,24 @@ pub fn log_hook(host: &HostCell, _: &Lua, vals: MultiValue) -> Res<i64> {
             "a log hook runs on ned's loop: it needs a non-sleepable runtime (\"softirq\")",
         ));
     }
-    let id = host.with(|h| h.sup.log_hooks().add(Box::new(RuntimeHook { rt })))?;
+    let batch = match args.get(2) {
+        Value::Nil => false,
+        Value::Table(t) => {
+            for pair in t.pairs::<Value, Value>() {
+                let (k, _) = pair?;
+                if !matches!(&k, Value::String(s) if s.as_bytes().as_ref() == b"batch") {
+                    return Err(bad_arg(2, "log_hook", "the only option is 'batch'"));
+                }
+            }
+            match t.raw_get::<Value>("batch")? {
+                Value::Nil => false,
+                Value::Boolean(b) => b,
+                _ => return Err(bad_arg(2, "log_hook", "'batch' must be a boolean")),
+            }
+        }
+        other => return Err(type_err(2, "log_hook", "table or nil", other)),
+    };
+    let id = host.with(|h| h.sup.log_hooks().add(Box::new(RuntimeHook { rt, batch })))?;
     Ok(id as i64)
 }
 

@@ -702,6 +702,27 @@ impl LogMux {
         self.stamp(&stream, which);
         let buf = std::mem::take(&mut self.buf);
         let mut rest = &buf[..n];
+        // Batch hooks see the complete lines of this read at once (with
+        // the partial line of the last one in front) and answer for all of
+        // them; what they answer is then split into lines as usual.
+        let batched;
+        if self.hooks.has_batch()
+            && let Some(last) = rest.iter().rposition(|&b| b == b'\n')
+        {
+            let mut lines = std::mem::take(&mut pipe.partial);
+            lines.extend_from_slice(&rest[..=last]);
+            let mut out = match self.hooks.filter_batch(&stream.tag, which, &lines) {
+                Filtered::Keep => lines,
+                Filtered::Replaced(v) => v,
+                Filtered::Drop => Vec::new(),
+            };
+            if out.last().is_some_and(|&b| b != b'\n') {
+                out.push(b'\n');
+            }
+            out.extend_from_slice(&rest[last + 1..]);
+            batched = out;
+            rest = &batched;
+        }
         while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
             let (line, tail) = rest.split_at(pos);
             if pipe.partial.is_empty() {

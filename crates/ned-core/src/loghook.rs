@@ -27,6 +27,12 @@ pub trait LineHook: Send {
     fn line(&mut self, tag: &str, stream: Which, line: &[u8]) -> Result<Verdict, String>;
     /// How the removal message names it.
     fn name(&self) -> String;
+    /// A batch hook gets the complete lines of one read of a pipe at once
+    /// (each ending in `\n`) instead of one line at a time, and answers
+    /// for all of them: one call per read instead of one per line.
+    fn batch(&self) -> bool {
+        false
+    }
 }
 
 /// The hooks of one multiplexer.
@@ -58,16 +64,32 @@ impl Hooks {
         self.hooks.len() != before
     }
 
+    /// Whether no per-line hook is there (batch hooks run elsewhere).
     pub fn is_empty(&self) -> bool {
-        self.hooks.is_empty()
+        self.hooks.iter().all(|(_, h)| h.batch())
     }
 
-    /// Runs every hook on `line` in order, each on what the one before
-    /// left; a failing hook is removed and reported.
+    /// Whether a batch hook is there ([`LineHook::batch`]).
+    pub(crate) fn has_batch(&self) -> bool {
+        self.hooks.iter().any(|(_, h)| h.batch())
+    }
+
+    /// Runs every per-line hook on `line` in order, each on what the one
+    /// before left; a failing hook is removed and reported.
     pub(crate) fn filter(&mut self, tag: &str, stream: Which, line: &[u8]) -> Filtered {
+        self.run(false, tag, stream, line)
+    }
+
+    /// Runs every batch hook on `lines` (complete lines, each ending in
+    /// `\n`) in order, as [`Hooks::filter`] does one line.
+    pub(crate) fn filter_batch(&mut self, tag: &str, stream: Which, lines: &[u8]) -> Filtered {
+        self.run(true, tag, stream, lines)
+    }
+
+    fn run(&mut self, batch: bool, tag: &str, stream: Which, line: &[u8]) -> Filtered {
         let mut current: Option<Vec<u8>> = None;
         let mut failed = Vec::new();
-        for (id, hook) in &mut self.hooks {
+        for (id, hook) in self.hooks.iter_mut().filter(|(_, h)| h.batch() == batch) {
             let seen = current.as_deref().unwrap_or(line);
             match hook.line(tag, stream, seen) {
                 Ok(Verdict::Keep) => {}

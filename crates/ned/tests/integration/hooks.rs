@@ -116,3 +116,37 @@ fn timer_hooks_run_periodically_and_go_when_they_fail() {
     out.stderr_has("ned: timer hook removed:");
     out.stderr_has("tick failed");
 }
+
+#[test]
+fn a_batch_hook_answers_for_every_line_of_a_read() {
+    let sb = Sandbox::new();
+    sb.file(
+        "batch.lua",
+        "local lunatik = require('lunatik')\n\
+         return function(tag, stream, text)\n\
+           while true do\n\
+             lunatik._ENV.calls = (lunatik._ENV.calls or 0) + 1\n\
+             assert(text:sub(-1) == '\\n', 'complete lines only')\n\
+             text = text:gsub('[^\\n]*secret[^\\n]*\\n', ''):upper()\n\
+             tag, stream, text = coroutine.yield(text)\n\
+           end\n\
+         end\n",
+    );
+    let out = sb.wait_and_exit(
+        "local L4, lunatik = require('L4'), require('lunatik')\n\
+         L4.log_hook(lunatik.runtime('batch', 'softirq'), { batch = true })\n\
+         for _, bad in ipairs({ { bulk = true }, { batch = 1 }, 7 }) do\n\
+           local ok, err = pcall(L4.log_hook, lunatik.runtime('batch', 'softirq'), bad)\n\
+           assert(not ok and err:find(\"bad argument #2 to 'log_hook'\", 1, true), tostring(err))\n\
+         end\n\
+         local t = L4.default_loader:startv({ log = { 't' } }, '/bin/sh', '-c',\n\
+           'for i in 1 2 3 4 5 6 7 8 9 10; do echo line$i; done; echo a secret; echo last')\n\
+         t:exit_handler(function() print('calls', lunatik._ENV.calls < 12) end)\n",
+    );
+    out.ok().no_lua_error().stdout_has("calls\ttrue");
+    let want: Vec<String> = (1..=10)
+        .map(|i| format!("LINE{i}"))
+        .chain(["LAST".to_owned()])
+        .collect();
+    assert_eq!(out.log("t"), want, "{out}");
+}
