@@ -2,8 +2,8 @@
 # Soak (issue 16, point 3; not run in CI): one ned serving `--control` for
 # DURATION seconds (default 3600) under random starts, kills (through the
 # prompt and with SIGKILL from outside), restarts, prompt commands and log
-# floods. Every minute it prints ned's RSS, fd count, CPU seconds and zombie
-# children; at the end one PASS/FAIL line:
+# floods. Every minute it prints ned's RSS, its main Lua state's heap, fd
+# count, CPU seconds and zombie children; at the end one PASS/FAIL line:
 #
 #   PASS when, after the load stops and the script's garbage is collected,
 #   ned's fd count is at most FD_TOL (default 2: writer threads ned starts
@@ -67,8 +67,8 @@ rss() { awk '/^VmRSS/ {print $2}' "/proc/$ned/status"; }
 fds() { ls "/proc/$ned/fd" | wc -l; }
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz}' "/proc/$ned/stat"; }
 sample() {
-    printf '%6s  rss %6s KiB  fds %4s  cpu %8s s  zombies %s  live tasks %s\n' \
-        "$1" "$(rss)" "$(fds)" "$(cpu)" "$(zombies)" "$(p "return count()")"
+    printf '%6s  rss %6s KiB  lua %6s KiB  fds %4s  cpu %8s s  zombies %s  live tasks %s\n' \
+        "$1" "$(rss)" "$(p "return math.floor(collectgarbage('count'))")" "$(fds)" "$(cpu)" "$(zombies)" "$(p "return count()")"
 }
 
 start=$(date +%s)
