@@ -3,7 +3,7 @@
 # calls it. Skips, saying why, only when no nightly toolchain exists;
 # installs cargo-fuzz when it is missing. New inputs go to a scratch
 # directory, so a CI run never changes the corpora in the repository.
-# FUZZ_SECONDS (default 20) is the time per target: 4 targets, under two
+# FUZZ_SECONDS (default 20) is the time per target: 6 targets, about two
 # minutes with a built fuzz/target.
 set -euo pipefail
 cd "$(dirname "$0")/.."

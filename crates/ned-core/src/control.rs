@@ -613,6 +613,22 @@ impl Drop for Control {
     }
 }
 
+/// The frame parser alone, for the `control_frames` fuzz target
+/// (docs/fuzzing.md): `pieces` arrive in turn as one connection's input and
+/// each request is taken as the serve loop takes it. Returns the requests
+/// and the error replies the parser queued.
+pub fn parse_pieces<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let mut c = Client::default();
+    let mut requests = Vec::new();
+    for piece in pieces {
+        c.input.extend_from_slice(piece);
+        while parse_more(&mut c) {
+            requests.extend(c.request.take());
+        }
+    }
+    (requests, c.out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,7 @@ mod container;
 mod diagnostics;
 mod examples;
 mod exits;
+mod faults;
 mod hooks;
 mod leaks;
 mod logs;
