@@ -64,7 +64,19 @@ local db = ld:startv({ log = { 'db' } }, '/bin/sh', '-c',
 db:exit_handler(function(c) print('db ended', c, db:signal()) end)
 local w = ld:startv({ log = { 'worker' } }, '/bin/sh', '-c',
   'trap "echo worker stopping; exit 0" TERM; echo ready; while :; do sleep 1 & wait; done')
-w:exit_handler(function(c) print('worker ended', c, w:signal()) end)
+-- The container's kill (SIGTERM to PID 1) stops in dependency order: the
+-- worker first, the db once the worker is gone; the db's end then ends
+-- ned with the db's status (--exit-code-from db).
+local stopping = false
+w:exit_handler(function(c)
+  print('worker ended', c, w:signal())
+  if stopping then db:kill(15) end
+end)
+L4.on_signal('TERM', function()
+  print('stopping in order')
+  stopping = true
+  w:kill(15)
+end)
 local f = ld:startv({ log = { 'fork' } }, '/bin/sh', '-c', 'for i in 1 2 3; do ( sleep 0.2 & ); done; exit 0')
 print('fork exit', f:wait())
 local c = ld:startv({ log = { 'count' } }, '/bin/sh', '-c', [[
@@ -154,9 +166,14 @@ fn ned_is_pid1_of_a_runc_container() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(out.contains("fork exit\t0"), "{out}\n{err}");
     assert!(out.contains("| orphans left 0, zombies 0"), "{out}\n{err}");
-    // Stopped by SIGTERM, each through its trap: no SIGKILL was needed.
-    assert!(out.contains("| db stopping"), "{out}\n{err}");
-    assert!(out.contains("| worker stopping"), "{out}\n{err}");
+    // Stopped by SIGTERM, each through its trap (no SIGKILL was needed),
+    // in order: the worker before the db it depends on.
+    let at = |w: &str| {
+        out.find(w)
+            .unwrap_or_else(|| panic!("no {w:?} in:\n{out}\n{err}"))
+    };
+    assert!(at("stopping in order") < at("| worker stopping"), "{out}");
+    assert!(at("worker ended\t0") < at("| db stopping"), "{out}\n{err}");
     assert!(out.contains("db ended\t3\tnil"), "{out}\n{err}");
     assert!(out.contains("worker ended\t0\tnil"), "{out}\n{err}");
     // The container's status is the db's, as --exit-code-from asked.
