@@ -20,6 +20,7 @@ python3 - "$NED" "$(build_c static-pause)" "$(build_c static-lines)" "$WORK" "${
 import os, signal, statistics as st, subprocess, sys, time
 ned, pause, lines, work, runs = sys.argv[1:6]
 runs, sizes = int(runs), [int(n) for n in sys.argv[6:]]
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so `finally` kills ned
 live = f"{work}/live.lua"
 open(live, "w").write("""local L4 = require("L4")
 for i = 1, tonumber(arg[2]) do L4.default_loader:startv({ log = { "t" .. i } }, arg[1]) end
