@@ -336,9 +336,15 @@ fn kill_tree_and_kill_end_a_tasks_whole_tree() {
          print(pcall(a.kill_tree, a, 'x'))\n",
         path_str(&napper)
     ));
+    // kill_tree signals the descendants first (the task dying first would
+    // hand them to init): the wrapper shell may then see its `wait` end
+    // and exit 0 before its own SIGTERM lands. Either way it ended.
+    assert!(
+        out.stdout.contains("a ended\tnil\t15") || out.stdout.contains("a ended\t0\tnil"),
+        "a did not end:\n{out}"
+    );
     out.clean()
         .stdout_has("kill_tree\ttrue")
-        .stdout_has("a ended\tnil\t15")
         .stdout_has("kill\tkilled")
         .stdout_has("bad argument #1 to 'kill_tree' (integer signal number expected, got string)");
     let pids = children(&out.stdout);
