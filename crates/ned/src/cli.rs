@@ -52,9 +52,10 @@ struct Flags {
     /// (default 1073741824; 0: no limit).
     #[arg(long = "command-budget", value_name = "N")]
     command_budget: Option<u64>,
-    /// Reap orphaned descendants as a child subreaper (always on as PID 1).
-    #[arg(long)]
-    subreaper: bool,
+    /// Reap orphaned descendants as a child subreaper: the default (kept
+    /// for scripts that pass it; as PID 1 every orphan is ned's anyway).
+    #[arg(long = "subreaper")]
+    _subreaper: bool,
     /// Stop when the task with log tag TAG ends and exit with its status
     /// (128 + N when signal N killed it).
     #[arg(long = "exit-code-from", value_name = "TAG")]
@@ -102,7 +103,6 @@ pub struct Options {
     pub lua_memory: Option<usize>,
     pub control: Option<PathBuf>,
     pub command_budget: Option<u64>,
-    pub subreaper: bool,
     pub exit_code_from: Option<String>,
     pub timeline: Option<PathBuf>,
     pub script: Option<PathBuf>,
@@ -236,7 +236,6 @@ pub fn parse(mut argv: Vec<OsString>) -> Result<Options, clap::Error> {
         lua_memory: flags.lua_memory,
         control: flags.control,
         command_budget: flags.command_budget,
-        subreaper: flags.subreaper,
         exit_code_from: flags.exit_code_from,
         timeline: flags.timeline,
         script,
@@ -462,7 +461,6 @@ mod tests {
             assert!(size(bad).is_err(), "{bad:?} accepted");
         }
         let o = p(&["--subreaper", "--exit-code-from", "db", "s.lua"]).unwrap();
-        assert!(o.subreaper);
         assert_eq!(o.exit_code_from.as_deref(), Some("db"));
         assert_eq!(o.script, Some(PathBuf::from("s.lua")));
         assert!(p(&["--exit-code-from"]).is_err());

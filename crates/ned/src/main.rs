@@ -96,13 +96,12 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
         return Ok(2);
     }
     let shutdown = sup.shutdown().clone();
-    // As PID 1 every orphan lands on ned; with --subreaper those of its
-    // own descendants do. Either way ned reaps them.
-    let pid1 = rustix::process::getpid().is_init();
-    if pid1 || opts.subreaper {
-        sup.enable_reaping(true)
-            .context("failed to become a subreaper")?;
-    }
+    // As PID 1 every orphan lands on ned; otherwise ned is a child
+    // subreaper, so the orphans of its own descendants do (a daemon whose
+    // parent exited is still ned's to reap and to end at shutdown).
+    // `--subreaper` asks for what is the default.
+    sup.enable_reaping(!rustix::process::getpid().is_init())
+        .context("failed to become a subreaper")?;
     if let Some(tag) = opts.exit_code_from.clone() {
         sup.set_exit_code_from(tag);
     }

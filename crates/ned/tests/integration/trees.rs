@@ -88,13 +88,18 @@ fn sigterm_ends_a_wrapper_child_and_a_setsid_daemon() {
     assert_terminated(&sb, &out, &err, false, true);
 }
 
+/// ned is a child subreaper by default: a daemon whose parent exited
+/// before the shutdown is ned's, and ends with it (`--subreaper` asks for
+/// the same).
 #[test]
 fn as_subreaper_sigterm_also_ends_a_daemon_whose_parent_exited() {
-    let sb = Sandbox::new();
-    let script = tree_script(&sb, true);
-    let (out, err, code, _) = serve_and_signal_with(&sb, &["--subreaper"], &script, 3, "-TERM");
-    assert_eq!(code, Some(0), "{out}\n{err}");
-    assert_terminated(&sb, &out, &err, true, true);
+    for options in [&["--subreaper"][..], &[]] {
+        let sb = Sandbox::new();
+        let script = tree_script(&sb, true);
+        let (out, err, code, _) = serve_and_signal_with(&sb, options, &script, 3, "-TERM");
+        assert_eq!(code, Some(0), "{options:?}: {out}\n{err}");
+        assert_terminated(&sb, &out, &err, true, true);
+    }
 }
 
 #[test]
