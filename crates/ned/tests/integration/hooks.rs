@@ -4,7 +4,7 @@
 //! stop themselves or die are removed with a logged line, and ned goes on
 //! printing every line.
 
-use crate::util::Sandbox;
+use crate::util::{Sandbox, path_str};
 
 /// A task printing `lines` (one per word), as task `tag`.
 fn task(tag: &str, words: &str) -> String {
@@ -150,3 +150,64 @@ fn a_batch_hook_answers_for_every_line_of_a_read() {
         .collect();
     assert_eq!(out.log("t"), want, "{out}");
 }
+
+/// The `shared` store (examples/shared) against hostile peers: one sends
+/// garbage, one connects and vanishes, one sends a request far over the
+/// size a session reads; each gets an error or is dropped, and a
+/// well-behaved client after them is still served (issue 14, bad input).
+#[test]
+fn the_shared_store_survives_garbage_and_vanishing_peers() {
+    let sb = Sandbox::new();
+    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    sb.exe("client.py", HOSTILE_CLIENT);
+    let boot = sb.file(
+        "boot.lua",
+            "local L4, lunatik, thread = require('L4'), require('lunatik'), require('thread')\n\
+             local ch = L4.default_loader:new_channel()\n\
+             local daemon = lunatik.runtime('shared/daemon')\n\
+             local server = thread.run(daemon, 'shared', ch:svr())\n\
+             local function run(mode)\n\
+               local t = L4.default_loader:startv({ caps = { store = ch }, log = { mode } }, 'rom/client.py', mode)\n\
+               assert(t:wait() == 0, mode)\n\
+             end\n\
+             for _, m in ipairs({ 'vanish', 'garbage', 'huge', 'vanish', 'good' }) do run(m) end\n\
+             server:stop(); daemon:stop()\n\
+             print('store stopped')\n",
+    );
+    let out = sb.ned(&[
+        "--wait-and-exit",
+        "--lua-root",
+        path_str(&examples),
+        path_str(&boot),
+    ]);
+    out.ok().no_lua_error().stdout_has("store stopped");
+    assert_eq!(
+        out.log("garbage"),
+        ["garbage -> error: bad request"],
+        "{out}"
+    );
+    assert_eq!(out.log("good"), ["good -> fine"], "{out}");
+    assert_eq!(out.log("huge").len(), 1, "{out}");
+}
+
+/// A task using the shared store through its `store` cap, as argv[1] says:
+/// vanish at once, send garbage, send a huge request, or behave.
+const HOSTILE_CLIENT: &str = r#"#!/usr/bin/python3
+import os, socket, sys
+names = os.environ['LISTEN_FDNAMES'].split(':')
+c = socket.socket(fileno=3 + names.index('store'))
+mode = sys.argv[1]
+if mode == 'vanish':
+    sys.exit(0)
+if mode == 'garbage':
+    c.send(b'\x00\xff!!\n')
+    print('garbage ->', c.recv(1024).decode().strip(), flush=True)
+if mode == 'huge':
+    c.send(b'k=' + b'v' * 60000 + b'\n')
+    print('huge ->', c.recv(1024).decode().strip(), flush=True)
+if mode == 'good':
+    c.send(b'k=fine\n')
+    c.recv(64)
+    c.send(b'k\n')
+    print('good ->', c.recv(1024).decode().strip(), flush=True)
+"#;
