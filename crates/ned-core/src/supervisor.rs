@@ -747,17 +747,6 @@ impl Supervisor {
         self.log.hooks()
     }
 
-    /// The log multiplexer, for views of a task's recent lines
-    /// ([`LogMux::recent`], [`LogMux::lines`]).
-    pub fn log(&self) -> &LogMux {
-        &self.log
-    }
-
-    /// The log stream of a task started with a tagged log.
-    pub fn stream(&self, id: TaskId) -> Option<StreamId> {
-        self.tasks.get(&id.0).and_then(|t| t.stream)
-    }
-
     pub fn pid(&self, id: TaskId) -> Option<i32> {
         self.tasks.get(&id.0).map(|t| t.pid)
     }

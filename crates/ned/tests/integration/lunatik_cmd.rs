@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::util::{KillOnDrop, Out, Sandbox, finish, ned_bin, path_str, pid_alive, run, wait_for};
+use crate::util::{
+    KillOnDrop, Out, Sandbox, finish, ned_bin, path_str, pid_alive, run, sibling_bin, wait_for,
+};
 
 fn lunatik_bin() -> PathBuf {
-    ned_bin().with_file_name("lunatik")
+    sibling_bin("lunatik")
 }
 
 fn lunatik(sock: &str, args: &[&str]) -> Out {

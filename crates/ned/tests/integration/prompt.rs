@@ -13,19 +13,6 @@ use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketAddrUnix, SocketFla
 
 use crate::util::*;
 
-fn prompt_bin() -> PathBuf {
-    let p = ned_bin()
-        .parent()
-        .expect("the ned binary has a directory")
-        .join("ned-prompt");
-    assert!(
-        p.exists(),
-        "ned-prompt not found at {}: `cargo build --bins` first",
-        p.display()
-    );
-    p
-}
-
 /// A ned serving `--control` on `sandbox/c.sock` (plus `extra` options)
 /// with `script` as its boot script.
 struct Served {

@@ -24,20 +24,28 @@ pub fn ned_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ned"))
 }
 
-/// `ned-probe`, built into the same target directory as `ned`.
-pub fn probe_bin() -> PathBuf {
-    let ned = ned_bin();
-    let p = ned
+/// The workspace binary `name`, built into the same target directory as
+/// `ned` (`cargo build --bins`, which .ci/run does before the tests).
+pub fn sibling_bin(name: &str) -> PathBuf {
+    let p = ned_bin()
         .parent()
         .expect("the ned binary has a directory")
-        .join("ned-probe");
+        .join(name);
     assert!(
         p.exists(),
-        "ned-probe not found at {}: build it first (`cargo build -p ned-probe`, \
+        "{name} not found at {}: build it first (`cargo build --bins`, \
          which .ci/run does before the tests)",
         p.display()
     );
     p
+}
+
+pub fn probe_bin() -> PathBuf {
+    sibling_bin("ned-probe")
+}
+
+pub fn prompt_bin() -> PathBuf {
+    sibling_bin("ned-prompt")
 }
 
 /// A temporary directory, removed on drop.

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::util::{
-    HANG_GUARD, KillOnDrop, Out, Sandbox, finish, ned_bin, path_str, pid_alive, run, wait_for,
+    HANG_GUARD, KillOnDrop, Out, Sandbox, finish, path_str, pid_alive, prompt_bin, run, wait_for,
 };
 
 /// The pids a run printed as `task pid\t<pid>`.
@@ -42,20 +42,6 @@ fn helpers_work_from_a_boot_script() {
     let pids = task_pids(&out);
     assert_eq!(pids.len(), 3, "web, once, extra: {out}");
     assert_gone(&pids);
-}
-
-/// `ned-prompt`, built into the same target directory as `ned`.
-fn prompt_bin() -> PathBuf {
-    let p = ned_bin()
-        .parent()
-        .expect("the ned binary has a directory")
-        .join("ned-prompt");
-    assert!(
-        p.exists(),
-        "ned-prompt not found at {}: `cargo build --bins` first",
-        p.display()
-    );
-    p
 }
 
 /// The boot script of the served tests: two sleepers held in globals and
