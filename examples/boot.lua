@@ -1,7 +1,9 @@
 -- boot.lua: a small boot with ned.supervise (docs/supervise.md) — a
 -- database-like server that signals readiness, two workers that start only
 -- once it is ready, a periodic job on a timer, restart on crash, and a
--- clean shutdown on Ctrl-C.
+-- clean shutdown on Ctrl-C — or by itself after 10 s (the seconds given as
+-- the script's argument; 0: only on Ctrl-C), so that `--wait-and-exit`
+-- ends too.
 --
 --   cargo run --release --bin ned -- --timeline boot.svg examples/boot.lua
 --
@@ -46,3 +48,7 @@ local function shutdown(name)
 end
 L4.on_signal("INT", shutdown)
 L4.on_signal("TERM", shutdown)
+local demo = tonumber(arg and arg[1]) or 10
+if demo > 0 then
+  L4.timer(demo * 1000, function() shutdown("demo over") end)
+end
