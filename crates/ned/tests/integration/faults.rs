@@ -15,16 +15,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-fn tool(name: &str) -> PathBuf {
-    let p = ned_bin().with_file_name(name);
-    assert!(
-        p.exists(),
-        "{} missing: run `cargo build --bins`",
-        p.display()
-    );
-    p
-}
-
 /// A running `ned --control SOCK boot.lua`, its output in files.
 struct Ned {
     child: Option<Child>,
@@ -77,7 +67,7 @@ impl Ned {
 
     /// Runs `chunk` through `ned-prompt -e`; its stdout when it exits 0.
     fn try_eval(&self, chunk: &str) -> Option<String> {
-        let o = Command::new(tool("ned-prompt"))
+        let o = Command::new(prompt_bin())
             .args(["--connect", path_str(&self.sock), "-e", chunk])
             .env_remove("NED_CONTROL")
             .stdin(Stdio::null())
@@ -402,7 +392,7 @@ end
 #[test]
 fn the_control_socket_and_the_object_service_hammered_at_once() {
     let sb = Sandbox::new();
-    std::fs::copy(tool("ned-objtool"), sb.rom().join("ned-objtool")).expect("copy objtool");
+    std::fs::copy(sibling_bin("ned-objtool"), sb.rom().join("ned-objtool")).expect("copy objtool");
     let ned = Ned::start(
         &sb,
         &format!(
@@ -423,7 +413,7 @@ fn the_control_socket_and_the_object_service_hammered_at_once() {
             let sock = ned.sock.clone();
             std::thread::spawn(move || {
                 for k in 0..4 {
-                    let o = Command::new(tool("ned-prompt"))
+                    let o = Command::new(prompt_bin())
                         .args(["--connect", path_str(&sock), "-e"])
                         .arg(format!("return {t} * 100 + {k}"))
                         .env_remove("NED_CONTROL")

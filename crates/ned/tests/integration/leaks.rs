@@ -7,7 +7,7 @@
 use crate::rights::{LABEL_CLIENT, LABEL_SERVER};
 use crate::sockets::{PRELUDE, python};
 use crate::start::assert_exact_fds;
-use crate::util::{Sandbox, pid_alive, probe_bin};
+use crate::util::{Sandbox, pid_alive, sibling_bin};
 
 #[test]
 fn a_busy_run_leaves_ned_with_the_fds_it_had_and_the_last_task_with_its_grants() {
@@ -15,7 +15,7 @@ fn a_busy_run_leaves_ned_with_the_fds_it_had_and_the_last_task_with_its_grants()
     let py = python();
     sb.exe("server.py", &format!("#!{py}\n{PRELUDE}{LABEL_SERVER}"));
     sb.exe("client.py", &format!("#!{py}\n{PRELUDE}{LABEL_CLIENT}"));
-    let tool = probe_bin().with_file_name("ned-objtool");
+    let tool = sibling_bin("ned-objtool");
     assert!(
         tool.exists(),
         "{} missing: run `cargo build --bins`",

@@ -6,18 +6,12 @@
 
 use std::path::Path;
 
-use crate::util::{Out, Sandbox, path_str, pid_alive, probe_bin};
+use crate::util::{Out, Sandbox, path_str, pid_alive, sibling_bin};
 
 /// Puts the client-library binaries into the sandbox's rom.
 fn with_tools(sb: &Sandbox) {
-    let dir = probe_bin().parent().expect("target dir").to_path_buf();
     for bin in ["ned-objtool", "ned-fb-demo"] {
-        let from = dir.join(bin);
-        assert!(
-            from.exists(),
-            "{} missing: run `cargo build --bins`",
-            from.display()
-        );
+        let from = sibling_bin(bin);
         let to = sb.rom().join(bin);
         if std::fs::hard_link(&from, &to).is_err() {
             std::fs::copy(&from, &to).expect("copy tool");

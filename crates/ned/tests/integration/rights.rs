@@ -223,7 +223,7 @@ fn a_server_learns_each_clients_rights_and_no_client_can_forge_them() {
 #[test]
 fn namespace_w_and_d_and_factory_s_decide_what_a_task_may_do() {
     let sb = Sandbox::new();
-    let tool = crate::util::probe_bin().with_file_name("ned-objtool");
+    let tool = crate::util::sibling_bin("ned-objtool");
     std::fs::copy(&tool, sb.rom().join("ned-objtool"))
         .expect("copy ned-objtool (cargo build --bins)");
     let out = sb.run_script(
