@@ -195,7 +195,15 @@ fn ctrl_c_reaches_ned_alone_and_ned_stops_its_tasks_with_sigterm() {
            'trap \"echo got INT\" INT; trap \"echo got TERM; exit 0\" TERM; echo ready; while :; do sleep 0.05; done')\n\
          t:exit_handler(function(c) print('handler task', c) end)\n",
     );
-    let cmdline = format!("{} {}", path_str(&crate::util::ned_bin()), path_str(&s));
+    // script(1) runs the line with `$SHELL -c`; `exec` makes ned the
+    // pty's foreground process itself, whichever shell that is (dash,
+    // unlike bash, would otherwise stay as ned's parent and die of the
+    // SIGINT, and script would report its 130).
+    let cmdline = format!(
+        "exec {} {}",
+        path_str(&crate::util::ned_bin()),
+        path_str(&s)
+    );
     let mut child = std::process::Command::new("script")
         .args(["-qec", &cmdline, "/dev/null"])
         .current_dir(&sb.root)
