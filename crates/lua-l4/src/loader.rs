@@ -28,9 +28,10 @@ const MAX_DEPTH: usize = 32;
 /// Loader documents that have no Linux meaning (`ldr_flags`, the
 /// factories), which are accepted and ignored. Most used first: a typo
 /// close to two keys is pointed at the first.
-const START_KEYS: [&str; 13] = [
+const START_KEYS: [&str; 14] = [
     "caps",
     "log",
+    "sandbox",
     "scheduler",
     "l4re_dbg",
     "log_tag",
@@ -73,8 +74,18 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
     let (prog, argv, posix) = command(&args)?;
     warn_unknown_keys(lua, &env)?;
 
+    let sandbox = crate::sandbox::parse(fname, env.get("sandbox")?)?;
     let mut caps = collect_caps(lua, &args, &env, &loader)?;
     let (path, dir) = resolve_program(&prog, &caps)?;
+    if let Some(sb) = &sandbox
+        && prog.starts_with('/')
+        && !sb.allows_host_path(&path, &caps)
+    {
+        return Err(Fail::Msg(format!(
+            "could not create process: {prog}: a host path is refused in this sandbox \
+             unless a granted directory or file cap (or system = true) covers it"
+        )));
+    }
     let log = log_target(&args, &env, &prog)?;
     let dbg = match env.get::<Value>("l4re_dbg")? {
         Value::Nil => 0,
@@ -124,6 +135,7 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
         nice: None,
         notify,
         watchdog,
+        sandbox,
     };
     let (id, pid) = host.with(|h| h.sup.start(spec))?.map_err(|e| {
         let why = not_found(&prog, &path, dir.as_deref(), &e)
@@ -216,18 +228,23 @@ fn warn_unknown_keys(lua: &Lua, env: &Table) -> Res<()> {
             format!("{src}:{line}: ")
         };
         let hint = name
-            .and_then(|name| {
-                START_KEYS
-                    .iter()
-                    .map(|known| (edit_distance(&name, known), known))
-                    .filter(|(d, _)| *d <= TYPO_DISTANCE)
-                    .min_by_key(|(d, _)| *d)
-            })
-            .map(|(_, known)| format!(" (did you mean '{known}'?)"))
+            .and_then(|name| nearest(&name, &START_KEYS))
+            .map(|known| format!(" (did you mean '{known}'?)"))
             .unwrap_or_default();
         ned_core::diag!("ned: warning: {at}unknown key {key} in start table{hint}");
     }
     Ok(())
+}
+
+/// The key of `known` closest to the unknown `name`, if it is close
+/// enough to be taken for a typo of it; the first of equally close ones.
+pub(crate) fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, _)| *d <= TYPO_DISTANCE)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
 }
 
 /// The (chunk, line, key) sites already warned about by [`warn_unknown_keys`].

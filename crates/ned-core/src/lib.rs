@@ -19,6 +19,7 @@ pub mod notify;
 pub mod object;
 pub mod reactor;
 pub mod rights;
+pub mod sandbox;
 pub mod shutdown;
 pub mod socket;
 pub mod supervisor;

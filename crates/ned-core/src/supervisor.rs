@@ -14,6 +14,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ use crate::notify::{Change, Notify, Watch};
 use crate::object::{Cx, Service, ServiceError};
 use crate::reactor::{Reactor, Token};
 use crate::rights::Rights;
+use crate::sandbox::{Prepared, Sandbox, SandboxError};
 pub use crate::shutdown::{Reason, SHUTDOWN_SIGNALS, Shutdown};
 use crate::task::{self, Ended, Input, Output, State};
 use crate::timeline::{Fact, Timeline};
@@ -72,6 +74,8 @@ pub enum SupervisorError {
     Notify(#[source] io::Error),
     #[error("failed to arm a timer")]
     Timer(#[source] io::Error),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
 }
 
 /// A task's identity inside this ned; never reused.
@@ -105,6 +109,8 @@ pub struct StartSpec {
     /// Give it `WATCHDOG_USEC` too, and kill it when it does not ping
     /// within this long (implies `notify`).
     pub watchdog: Option<Duration>,
+    /// Confine the task ([`crate::sandbox`]); `None` runs it as ned runs.
+    pub sandbox: Option<Sandbox>,
 }
 
 /// The state of a task as the script layer sees it.
@@ -277,6 +283,12 @@ impl Supervisor {
             return Err(SupervisorError::ShuttingDown);
         }
         spec.caps.sort_by(|a, b| a.0.cmp(&b.0));
+        let program = Path::new(std::ffi::OsStr::from_bytes(spec.path.as_bytes()));
+        let prepared = match &spec.sandbox {
+            Some(s) => Some(s.prepare(&spec.caps, program)?),
+            None => None,
+        };
+        let isolation = prepared.as_ref().map(Prepared::isolation);
         let granted = self.grant_all(&spec.caps)?;
         let fds: Vec<BorrowedFd<'_>> = granted.iter().map(AsFd::as_fd).collect();
         let serves: Vec<usize> = spec
@@ -335,6 +347,7 @@ impl Supervisor {
             // Console tasks share ned's group, and so the terminal's
             // foreground; every other task gets its own.
             new_group: log_write.is_some(),
+            isolation: isolation.as_ref(),
         };
         let spawned = self.spawner.spawn(&cmd);
         let group = log_write.is_some();
@@ -1093,6 +1106,7 @@ mod tests {
             cpus: None,
             nice: None,
             new_group: false,
+            isolation: None,
         };
         let child = sup.spawner.spawn(&cmd).unwrap();
         drop(write);
@@ -1137,6 +1151,7 @@ mod tests {
             nice: None,
             notify: false,
             watchdog: None,
+            sandbox: None,
         };
         let (id, pid) = sup.start(spec).unwrap();
         let console_spec = StartSpec {
@@ -1149,6 +1164,7 @@ mod tests {
             nice: None,
             notify: false,
             watchdog: None,
+            sandbox: None,
         };
         let (id2, _) = sup.start(console_spec).unwrap();
         let all = sup.tasks();
@@ -1196,6 +1212,7 @@ mod tests {
             nice: None,
             notify: false,
             watchdog: None,
+            sandbox: None,
         };
         let gone = |s: &Supervisor| s.live() == 0;
         let deadline = || Some(Instant::now() + Duration::from_secs(10));

@@ -51,6 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cpus: None,
             nice: None,
             new_group: false,
+            isolation: None,
         };
         match spawner.spawn(&cmd) {
             Ok(child) => alive.push_back(child),

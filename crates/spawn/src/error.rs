@@ -35,6 +35,14 @@ pub enum SpawnError {
         #[source]
         source: io::Error,
     },
+    /// `clone` with new namespaces failed (EPERM: a namespace other than
+    /// the user namespace without root; ENOSPC: namespace limit reached).
+    #[error("failed to create the namespaces for {path}")]
+    Namespaces {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
     /// A step between clone and exec failed in the child (fd plan, affinity,
     /// nice, fd limit). `step` is a verb phrase such as "install fds" or
     /// "set the CPU affinity".
@@ -101,6 +109,7 @@ impl SpawnError {
         match self {
             Self::MapStack { source }
             | Self::Clone { source, .. }
+            | Self::Namespaces { source, .. }
             | Self::ChildSetup { source, .. }
             | Self::Wait { source }
             | Self::Signal { source, .. }

@@ -36,4 +36,4 @@ pub use process::{Exit, open_pidfd, reap_orphans, send_signal, signal_group, try
 pub use signal::{
     SignalFd, reset_inherited_signals, set_child_subreaper, spawn_thread_without_signals,
 };
-pub use spawn::{Child, Command, Spawner};
+pub use spawn::{Child, Command, Isolation, Spawner};

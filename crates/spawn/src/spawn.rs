@@ -85,6 +85,46 @@ pub struct Command<'a> {
     /// so a terminal's Ctrl-C, sent to the foreground group, does not reach
     /// it, and its whole group can be signalled at once.
     pub new_group: bool,
+    /// The sandbox steps, all prepared by the caller; `None` runs the
+    /// program with ned's own namespaces, ids and privileges.
+    pub isolation: Option<&'a Isolation<'a>>,
+}
+
+/// What confines a task (docs/sandbox-core.md), in the form the child
+/// applies without building anything: clone flags, ids, a Landlock ruleset
+/// fd and a compiled seccomp program.
+///
+/// The child applies it in this order, after the fd plan, affinity, nice
+/// and the process group: ids ([`Isolation::ids`]), then the user
+/// namespace's id maps, `no_new_privs`, Landlock, and the seccomp filter
+/// last, after the signal mask is emptied, so the filter only has to allow
+/// `execve` and what the program itself calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Isolation<'a> {
+    /// `CLONE_NEW*` flags for the clone itself (`CLONE_NEWPID` only takes
+    /// effect for a new process, so namespaces are made by clone, not
+    /// unshare). With `CLONE_NEWUSER` among them and no `ids`, the user
+    /// namespace is created first and owns the others.
+    pub namespaces: c_int,
+    /// `(uid, gid)` to switch to (root only): `setgroups(0)`, `setresgid`,
+    /// `setresuid`, then `PR_SET_DUMPABLE` back on, because a uid change
+    /// makes `/proc/self` root's and the id maps below unwritable. With
+    /// `CLONE_NEWUSER` in `namespaces`, the user namespace is then made by
+    /// `unshare` after the switch, so it belongs to the new uid (the
+    /// other namespaces, cloned by root, stay owned by the host's).
+    pub ids: Option<(u32, u32)>,
+    /// With a new user namespace: map this `(uid, gid)` to itself in it,
+    /// as `bwrap --unshare-user` does, writing `/proc/self/setgroups`
+    /// (`deny`), `uid_map` and `gid_map`. A task that is not root on the
+    /// host is then not root in its namespace either, and execve leaves
+    /// it without capabilities.
+    pub map: Option<(u32, u32)>,
+    /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
+    pub no_new_privs: bool,
+    /// A Landlock ruleset to restrict the child with.
+    pub landlock: Option<BorrowedFd<'a>>,
+    /// A classic BPF program for `seccomp(SECCOMP_SET_MODE_FILTER)`.
+    pub seccomp: Option<&'a [libc::sock_filter]>,
 }
 
 /// A started process: its pid (for display and `/proc`) and its pidfd (for
@@ -223,6 +263,23 @@ impl Spawner {
         self.plan.clear();
         self.plan
             .extend(cmd.stdio.iter().chain(cmd.fds).map(|fd| fd.as_raw_fd()));
+        let iso = cmd.isolation.copied().unwrap_or_default();
+        // The ruleset fd rides in the plan, one past the task's fds, so the
+        // fd installs cannot overwrite it; the child closes it with the rest.
+        if let Some(fd) = iso.landlock {
+            self.plan.push(fd.as_raw_fd());
+        }
+        let maps = iso.map.map(IdMaps::new);
+        let fprog = iso.seccomp.map(|f| libc::sock_fprog {
+            len: u16::try_from(f.len()).unwrap_or(u16::MAX),
+            filter: f.as_ptr().cast_mut(),
+        });
+        // With ids to switch to, the user namespace comes later, from
+        // unshare (see Isolation::ids).
+        let clone_ns = match iso.ids {
+            Some(_) => iso.namespaces & !libc::CLONE_NEWUSER,
+            None => iso.namespaces,
+        };
         let stack_top = self.stack_top();
 
         // From here on only raw pointers into the buffers above are taken;
@@ -230,7 +287,18 @@ impl Spawner {
         let listen = ptr::from_mut(&mut self.listen);
         let argv = argv_of(cmd);
         let envp = envp_of(cmd, listen);
-        let steps = steps_of(cmd, &mut self.plan, listen, &self.cpus, self.child_nofile);
+        let steps = steps_of(
+            cmd,
+            &mut self.plan,
+            listen,
+            &self.cpus,
+            self.child_nofile,
+            &Sandboxing {
+                iso: &iso,
+                maps: maps.as_ref(),
+                fprog: fprog.as_ref(),
+            },
+        );
         let args = ChildArgs {
             steps: &steps,
             exec: Exec {
@@ -246,11 +314,18 @@ impl Spawner {
         // above from `cmd` and this Spawner's buffers, which outlive the call
         // and are not touched until it returns, so every pointer in it meets
         // the contract of `Step::run` and `Exec::run`.
-        let (pid, pidfd) =
-            unsafe { clone_vfork(stack_top, &args) }.map_err(|source| SpawnError::Clone {
-                path: path(),
-                source,
-            })?;
+        let (pid, pidfd) = unsafe { clone_vfork(stack_top, &args, clone_ns) }.map_err(
+            |source| match clone_ns {
+                0 => SpawnError::Clone {
+                    path: path(),
+                    source,
+                },
+                _ => SpawnError::Namespaces {
+                    path: path(),
+                    source,
+                },
+            },
+        )?;
         match args.failure() {
             None => Ok(Child { pid, pidfd }),
             Some((index, errno)) => {
@@ -312,19 +387,50 @@ fn envp_of(cmd: &Command<'_>, listen: *mut ListenEntry) -> Vec<*const c_char> {
     envp
 }
 
-/// The child's table for `cmd`, pointing into the given buffers.
+/// The `/proc/self` files that set up a user namespace's ids, with their
+/// contents (`"<id> <id> 1\n"`), built in the parent.
+struct IdMaps {
+    uid: Vec<u8>,
+    gid: Vec<u8>,
+}
+
+impl IdMaps {
+    fn new((uid, gid): (u32, u32)) -> Self {
+        Self {
+            uid: format!("{uid} {uid} 1\n").into_bytes(),
+            gid: format!("{gid} {gid} 1\n").into_bytes(),
+        }
+    }
+}
+
+/// `deny` for `/proc/self/setgroups`, which an unprivileged process must
+/// write before its gid_map (user_namespaces(7), Linux 3.19).
+const SETGROUPS_DENY: &[u8] = b"deny";
+
+/// The sandbox parts of one spawn, as [`steps_of`] needs them.
+struct Sandboxing<'a> {
+    iso: &'a Isolation<'a>,
+    maps: Option<&'a IdMaps>,
+    fprog: Option<&'a libc::sock_fprog>,
+}
+
+/// The child's table for `cmd`, pointing into the given buffers. With a
+/// Landlock ruleset, the last plan entry is its fd (see [`Spawner::spawn`]).
 fn steps_of(
     cmd: &Command<'_>,
     plan: &mut [c_int],
     listen: *mut ListenEntry,
     cpus: &[u64; CPU_WORDS],
     nofile: Option<libc::rlimit64>,
+    sbx: &Sandboxing<'_>,
 ) -> Vec<Step> {
     let sigset_size = kernel_sigset_size();
     // More targets than a c_int can number cannot be installed anyway; the
     // saturated value makes the fd steps fail with the kernel's EINVAL.
     let count = c_int::try_from(plan.len()).unwrap_or(c_int::MAX);
-    let mut steps = Vec::with_capacity(9);
+    // The fds the task keeps: all targets but the ruleset's slot.
+    let kept = count - c_int::from(sbx.iso.landlock.is_some());
+    let mut steps = Vec::with_capacity(16);
     steps.push(Step::ResetSignals {
         last: libc::SIGRTMAX(),
         sigset_size,
@@ -337,9 +443,6 @@ fn steps_of(
     steps.push(Step::InstallFds {
         plan: plan.as_ptr(),
         len: plan.len(),
-    });
-    steps.push(Step::CloseFrom {
-        first: count as c_uint,
     });
     if cmd.listen_pid {
         // SAFETY: `listen` points at a live ListenEntry; `&raw mut` only
@@ -361,7 +464,41 @@ fn steps_of(
     if cmd.new_group {
         steps.push(Step::NewProcessGroup);
     }
+    let iso = sbx.iso;
+    if let Some((uid, gid)) = iso.ids {
+        steps.push(Step::SetIds { uid, gid });
+        if iso.namespaces & libc::CLONE_NEWUSER != 0 {
+            steps.push(Step::UnshareUser);
+        }
+    }
+    if let Some(maps) = sbx.maps {
+        for (file, data) in [
+            (ProcFile::Setgroups, SETGROUPS_DENY),
+            (ProcFile::UidMap, &maps.uid[..]),
+            (ProcFile::GidMap, &maps.gid[..]),
+        ] {
+            steps.push(Step::WriteProc {
+                file,
+                data: data.as_ptr(),
+                len: data.len(),
+            });
+        }
+    }
+    if iso.no_new_privs {
+        steps.push(Step::NoNewPrivs);
+    }
+    if iso.landlock.is_some() {
+        steps.push(Step::Landlock { fd: kept });
+    }
+    steps.push(Step::CloseFrom {
+        first: kept as c_uint,
+    });
     steps.push(Step::UnblockSignals { sigset_size });
+    if let Some(prog) = sbx.fprog {
+        steps.push(Step::Seccomp {
+            prog: ptr::from_ref(prog),
+        });
+    }
     steps
 }
 
@@ -428,10 +565,50 @@ enum Step {
     /// `setpgid(0, 0)`: a process group of its own, made before exec, so
     /// when `spawn` returns the group already exists and can be signalled.
     NewProcessGroup,
-    /// Empties the signal mask, which survives execve. Last, so the set-up
-    /// runs uninterrupted; dispositions are default by now, so a pending
-    /// signal takes its default action, as it would after exec.
+    /// Empties the signal mask, which survives execve. Last but for the
+    /// seccomp filter, so the set-up runs uninterrupted; dispositions are
+    /// default by now, so a pending signal takes its default action, as it
+    /// would after exec.
     UnblockSignals { sigset_size: usize },
+    /// `setgroups(0, NULL)`, `setresgid(gid)`, `setresuid(uid)`, then
+    /// `prctl(PR_SET_DUMPABLE, 1)` (see [`Isolation::ids`]).
+    SetIds { uid: u32, gid: u32 },
+    /// `unshare(CLONE_NEWUSER)`, after [`Step::SetIds`].
+    UnshareUser,
+    /// Writes `len` bytes at `data` to one `/proc/self` file of the user
+    /// namespace set-up (open, write, close).
+    WriteProc {
+        file: ProcFile,
+        data: *const u8,
+        len: usize,
+    },
+    /// `prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)`.
+    NoNewPrivs,
+    /// `landlock_restrict_self(fd, 0)` (Linux 5.13), the ruleset's fd as
+    /// installed by the fd plan. Needs `no_new_privs` or CAP_SYS_ADMIN in
+    /// the task's user namespace.
+    Landlock { fd: c_int },
+    /// `seccomp(SECCOMP_SET_MODE_FILTER, 0, prog)` (Linux 3.17): the very
+    /// last step, so the filter has only execve left to allow of ours.
+    Seccomp { prog: *const libc::sock_fprog },
+}
+
+/// One of the `/proc/self` files a new user namespace is set up through.
+#[derive(Debug, Clone, Copy)]
+enum ProcFile {
+    Setgroups,
+    UidMap,
+    GidMap,
+}
+
+impl ProcFile {
+    fn path(self) -> &'static CStr {
+        match self {
+            Self::Setgroups => c"/proc/self/setgroups",
+            Self::UidMap => c"/proc/self/uid_map",
+            Self::GidMap => c"/proc/self/gid_map",
+        }
+    }
 }
 
 impl Step {
@@ -451,6 +628,23 @@ impl Step {
             Self::SetFdLimit { .. } => "set the fd limit",
             Self::NewProcessGroup => "start a process group",
             Self::UnblockSignals { .. } => "unblock signals",
+            Self::SetIds { .. } => "set the uid and gid",
+            Self::UnshareUser => "create the user namespace",
+            Self::WriteProc {
+                file: ProcFile::Setgroups,
+                ..
+            } => "deny setgroups in the user namespace",
+            Self::WriteProc {
+                file: ProcFile::UidMap,
+                ..
+            } => "write the user namespace's uid map",
+            Self::WriteProc {
+                file: ProcFile::GidMap,
+                ..
+            } => "write the user namespace's gid map",
+            Self::NoNewPrivs => "set no_new_privs",
+            Self::Landlock { .. } => "apply the Landlock ruleset",
+            Self::Seccomp { .. } => "install the seccomp filter",
         }
     }
 
@@ -475,6 +669,12 @@ impl Step {
                 Self::SetFdLimit { limit } => set_fd_limit(&limit),
                 Self::NewProcessGroup => new_process_group(),
                 Self::UnblockSignals { sigset_size } => unblock_signals(sigset_size),
+                Self::SetIds { uid, gid } => set_ids(uid, gid),
+                Self::UnshareUser => unshare_user(),
+                Self::WriteProc { file, data, len } => write_proc(file, data, len),
+                Self::NoNewPrivs => no_new_privs(),
+                Self::Landlock { fd } => landlock(fd),
+                Self::Seccomp { prog } => seccomp(prog),
             }
         }
     }
@@ -610,6 +810,93 @@ unsafe fn unblock_signals(sigset_size: usize) -> Result<(), c_int> {
     check(rc).map(drop)
 }
 
+/// [`Step::SetIds`].
+unsafe fn set_ids(uid: u32, gid: u32) -> Result<(), c_int> {
+    // SAFETY: plain values only; an empty supplementary group list needs
+    // no pointer. The raw calls change this process's credentials only
+    // (glibc's wrappers would broadcast to the parent's threads: CLONE_VM
+    // does not make us one of them, but their set-id machinery is state we
+    // must not touch).
+    unsafe {
+        check(libc::syscall(
+            libc::SYS_setgroups,
+            0,
+            ptr::null::<libc::gid_t>(),
+        ))?;
+        check(libc::syscall(libc::SYS_setresgid, gid, gid, gid))?;
+        check(libc::syscall(libc::SYS_setresuid, uid, uid, uid))?;
+        check(libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_DUMPABLE,
+            1,
+            0,
+            0,
+            0,
+        ))?;
+    }
+    Ok(())
+}
+
+/// [`Step::UnshareUser`].
+unsafe fn unshare_user() -> Result<(), c_int> {
+    // SAFETY: a flag only. The child shares no fs or files struct (see
+    // the clone flags), as unshare(CLONE_NEWUSER) requires.
+    check(unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER) }).map(drop)
+}
+
+/// [`Step::WriteProc`].
+unsafe fn write_proc(file: ProcFile, data: *const u8, len: usize) -> Result<(), c_int> {
+    // SAFETY: the path is a static C string; O_CLOEXEC, so an fd left by
+    // a failed write cannot reach the program.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            file.path().as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: `data` is `len` bytes of the parent's IdMaps (or a static),
+    // alive until the child is done. The kernel takes a map in one write.
+    let written = check(unsafe { libc::syscall(libc::SYS_write, fd, data, len) });
+    // SAFETY: closes the fd opened above.
+    let _ = unsafe { libc::syscall(libc::SYS_close, fd) };
+    match written {
+        Ok(n) if n as usize == len => Ok(()),
+        Ok(_) => Err(libc::EIO),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`Step::NoNewPrivs`].
+unsafe fn no_new_privs() -> Result<(), c_int> {
+    // SAFETY: plain values only.
+    check(unsafe { libc::syscall(libc::SYS_prctl, libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+        .map(drop)
+}
+
+/// [`Step::Landlock`].
+unsafe fn landlock(fd: c_int) -> Result<(), c_int> {
+    // SAFETY: a ruleset fd in our own fd table and no flags.
+    check(unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd, 0 as c_uint) }).map(drop)
+}
+
+/// [`Step::Seccomp`].
+unsafe fn seccomp(prog: *const libc::sock_fprog) -> Result<(), c_int> {
+    // SAFETY: `prog` points at the parent's sock_fprog, whose `filter`
+    // points at `len` instructions of the caller's program, both alive
+    // until the child has exec'd; the kernel copies them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0 as c_uint,
+            prog,
+        )
+    };
+    check(rc).map(drop)
+}
+
 /// Writes `n` in decimal followed by a NUL into `out`, without allocating
 /// or any panicking path (a u32 has at most 10 digits; `out` holds 11).
 fn write_decimal(n: u32, out: &mut [u8; LISTEN_DIGITS]) {
@@ -663,6 +950,14 @@ impl Exec {
     }
 }
 
+/// The clone flags [`Isolation::namespaces`] may add.
+const NAMESPACE_FLAGS: c_int = libc::CLONE_NEWUSER
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS;
+
 /// [`ChildArgs::failed`] when nothing failed.
 const NO_FAILURE: usize = usize::MAX;
 
@@ -695,7 +990,11 @@ impl ChildArgs<'_> {
 /// `stack_top` is the aligned end of a writable mapping nothing else uses
 /// during the call, and `args` meets the contracts of [`Step::run`] and
 /// [`Exec::run`].
-unsafe fn clone_vfork(stack_top: *mut c_void, args: &ChildArgs<'_>) -> io::Result<(i32, OwnedFd)> {
+unsafe fn clone_vfork(
+    stack_top: *mut c_void,
+    args: &ChildArgs<'_>,
+    namespaces: c_int,
+) -> io::Result<(i32, OwnedFd)> {
     let mut pidfd: c_int = -1;
     let pid = {
         let _blocked = BlockAllSignals::new();
@@ -705,11 +1004,19 @@ unsafe fn clone_vfork(stack_top: *mut c_void, args: &ChildArgs<'_>) -> io::Resul
         // as long as the child uses it; `child_main` obeys the child rules
         // in the module docs. With CLONE_PIDFD the kernel stores the pidfd
         // through the parent_tid argument, which points at a live c_int.
+        // `namespaces` only adds CLONE_NEW* flags: the kernel accepts them
+        // with CLONE_VM | CLONE_VFORK (it refuses CLONE_NEWUSER only with
+        // CLONE_FS or CLONE_THREAD, and CLONE_NEWPID with CLONE_THREAD or
+        // CLONE_PARENT, none of which we pass).
         unsafe {
             libc::clone(
                 child_main,
                 stack_top,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+                libc::CLONE_VM
+                    | libc::CLONE_VFORK
+                    | libc::CLONE_PIDFD
+                    | libc::SIGCHLD
+                    | (namespaces & NAMESPACE_FLAGS),
                 ptr::from_ref(args).cast_mut().cast(),
                 ptr::from_mut(&mut pidfd),
             )

@@ -57,6 +57,7 @@ fn run_true() -> Result<Exit, SpawnError> {
         cpus: None,
         nice: None,
         new_group: false,
+        isolation: None,
     })?;
     wait(child.pidfd.as_fd())
 }

@@ -75,6 +75,7 @@ impl Spec {
             cpus: self.cpus.as_deref(),
             nice: self.nice,
             new_group: false,
+            isolation: None,
         }
     }
 }
