@@ -33,7 +33,9 @@ pub struct Sandbox {
     pub ipc: bool,
     pub uts: bool,
     /// `PR_SET_NO_NEW_PRIVS`: no set-uid, set-gid or file capability gains
-    /// privilege across the task's execs.
+    /// privilege across the task's execs. Where the child can (root, or a
+    /// new user namespace), the capability bounding set is emptied too, so
+    /// even a root task runs without capabilities.
     pub no_new_privs: bool,
     /// A Landlock ruleset: the file system only through the granted
     /// directory and file caps (read-only without `w`), the program itself
@@ -109,6 +111,7 @@ pub struct Prepared {
     ids: Option<(u32, u32)>,
     map: Option<(u32, u32)>,
     no_new_privs: bool,
+    drop_capabilities: bool,
     landlock: Option<OwnedFd>,
     seccomp: Option<Vec<libc::sock_filter>>,
 }
@@ -120,6 +123,7 @@ impl Prepared {
             ids: self.ids,
             map: self.map,
             no_new_privs: self.no_new_privs,
+            drop_capabilities: self.drop_capabilities,
             landlock: self.landlock.as_ref().map(AsFd::as_fd),
             seccomp: self.seccomp.as_deref(),
         }
@@ -221,6 +225,7 @@ impl Sandbox {
             ids,
             map,
             no_new_privs: self.no_new_privs,
+            drop_capabilities: self.no_new_privs && (self.user || root),
             landlock,
             seccomp,
         })

@@ -7,7 +7,9 @@
 //! Options (anywhere in argv; everything else is only reported):
 //! `--exit N` exit with code N after printing; `--sleep SECS` sleep after
 //! printing, so a test can inspect the live task; `--stdout-lines N` print
-//! `line 1` .. `line N` after the JSON, for log tests.
+//! `line 1` .. `line N` after the JSON, for log tests; `--try ACTION`
+//! (repeatable) attempts one thing a sandbox may forbid, after the JSON, and
+//! prints `try ACTION: ok` or `try ACTION: errno N` (see [`attempt`]).
 //!
 //! Almost everything is read from /proc without `unsafe`: the link target of
 //! `/proc/self/fd/N` gives the kind, `stat` through the same link tells
@@ -60,6 +62,13 @@ fn main() {
     for i in 1..=opts.stdout_lines {
         let _ = writeln!(out, "line {i}");
     }
+    for action in &opts.tries {
+        let result = match attempt(action) {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => format!("errno {}", e.raw_os_error().unwrap_or(0)),
+        };
+        let _ = writeln!(out, "try {action}: {result}");
+    }
     let _ = out.flush();
     drop(out);
     if let Some(secs) = opts.sleep {
@@ -73,6 +82,7 @@ struct Options {
     exit: i32,
     sleep: Option<Duration>,
     stdout_lines: u64,
+    tries: Vec<String>,
 }
 
 impl Options {
@@ -92,6 +102,7 @@ impl Options {
                         .unwrap_or_else(|_| usage("--sleep"));
                     opts.sleep = Duration::try_from_secs_f64(secs).ok();
                 }
+                "--try" => opts.tries.push(value("--try")),
                 "--stdout-lines" => {
                     opts.stdout_lines = value("--stdout-lines")
                         .parse()
@@ -105,7 +116,7 @@ impl Options {
 }
 
 fn usage(option: &str) -> ! {
-    eprintln!("ned-probe: {option} needs a numeric argument");
+    eprintln!("ned-probe: {option} needs an argument (a number, or an action for --try)");
     std::process::exit(2)
 }
 
@@ -216,4 +227,166 @@ fn sockopt(fd: i32, option: libc::c_int) -> Option<libc::c_int> {
         )
     };
     (rc == 0).then_some(value)
+}
+
+/// One `--try` action, `NAME=ARG`:
+///
+/// * `read=PATH`, `ls=PATH`, `write=PATH` (append one byte, creating it):
+///   the file system;
+/// * `writefd=N`: write one byte to fd N; `reopen=N`: open
+///   `/proc/self/fd/N` read-write (a read-only dataspace's way around);
+/// * `tcp=ADDR`: connect to a TCP address (2 s timeout);
+///   `udp=N,ADDR`: send one datagram from the socket at fd N to ADDR;
+/// * `unix=PATH`: connect a SOCK_SEQPACKET socket (what a channel is) to a
+///   path; `procfds=PID`: the same to every `/proc/PID/fd/N` below 256,
+///   `ok` if any accepted (the way to a channel held by ned);
+/// * `kill=PID`: `kill(PID, 0)`;
+/// * `syscall=ptrace|mount|kexec`: a call no sandboxed task needs, made so
+///   that it fails harmlessly without a filter (ESRCH, ENOENT, EBADF).
+fn attempt(action: &str) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind, Read};
+    let (name, arg) = action.split_once('=').unwrap_or((action, ""));
+    let bad = || Error::new(ErrorKind::InvalidInput, format!("bad --try {action}"));
+    let num = |s: &str| s.parse::<i32>().map_err(|_| bad());
+    match name {
+        "read" => std::fs::File::open(arg)?.read(&mut [0; 1]).map(drop),
+        "ls" => std::fs::read_dir(arg)?.next().transpose().map(drop),
+        "write" => std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(arg)?
+            .write_all(b"x"),
+        "writefd" => {
+            // SAFETY: a write of one byte from a static buffer; a bad fd
+            // only fails (EBADF).
+            let n = unsafe { libc::write(num(arg)?, b"x".as_ptr().cast(), 1) };
+            if n < 0 {
+                Err(Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        }
+        "reopen" => std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/self/fd/{}", num(arg)?))
+            .map(drop),
+        "tcp" => {
+            let addr: std::net::SocketAddr = arg.parse().map_err(|_| bad())?;
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map(drop)
+        }
+        "udp" => {
+            let (fd, addr) = arg.split_once(',').ok_or_else(bad)?;
+            let fd = num(fd)?;
+            // SAFETY: fcntl(F_DUPFD_CLOEXEC) on a number only; the new fd
+            // (if any) is ours alone and owned right below.
+            let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+            if dup < 0 {
+                return Err(Error::last_os_error());
+            }
+            // SAFETY: `dup` was just created and nothing else owns it.
+            let owned =
+                unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) };
+            std::net::UdpSocket::from(owned)
+                .send_to(b"hello", addr)
+                .map(drop)
+        }
+        "unix" => seqpacket_connect(arg),
+        "procfds" => {
+            let pid = num(arg)?;
+            let mut last = Error::from_raw_os_error(libc::ENOENT);
+            for n in 0..256 {
+                match seqpacket_connect(&format!("/proc/{pid}/fd/{n}")) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => last = e,
+                }
+            }
+            Err(last)
+        }
+        "kill" => {
+            // SAFETY: signal 0 only checks whether we may signal the pid.
+            let rc = unsafe { libc::kill(num(arg)?, 0) };
+            if rc < 0 {
+                Err(Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        }
+        "syscall" => {
+            // SAFETY: each call only passes numbers and NULL pointers and
+            // fails without a side effect: PTRACE_PEEKUSER on ourselves
+            // (not traced: ESRCH), mount of nothing on a missing path
+            // (ENOENT), kexec_file_load of fd -1 (EBADF).
+            let rc = unsafe {
+                match arg {
+                    "ptrace" => libc::syscall(
+                        libc::SYS_ptrace,
+                        libc::PTRACE_PEEKUSER,
+                        libc::getpid(),
+                        0,
+                        0,
+                    ),
+                    "mount" => libc::syscall(
+                        libc::SYS_mount,
+                        c"none".as_ptr(),
+                        c"/nonexistent-ned-probe".as_ptr(),
+                        c"tmpfs".as_ptr(),
+                        0,
+                        std::ptr::null::<libc::c_void>(),
+                    ),
+                    "kexec" => libc::syscall(
+                        libc::SYS_kexec_file_load,
+                        -1,
+                        -1,
+                        0,
+                        std::ptr::null::<libc::c_char>(),
+                        0,
+                    ),
+                    _ => return Err(bad()),
+                }
+            };
+            if rc < 0 {
+                Err(Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Connects a new SOCK_SEQPACKET Unix socket to `path`.
+fn seqpacket_connect(path: &str) -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: plain values; the new fd is owned right below.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just created and nothing else owns it.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an all-zero sockaddr_un is valid (AF_UNSPEC, empty path).
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_bytes();
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(std::io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: `addr` is a live, NUL-terminated sockaddr_un and the length
+    // passed is its size.
+    let rc = unsafe {
+        libc::connect(
+            sock.as_raw_fd(),
+            std::ptr::from_ref(&addr).cast(),
+            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }

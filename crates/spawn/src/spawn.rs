@@ -121,6 +121,12 @@ pub struct Isolation<'a> {
     pub map: Option<(u32, u32)>,
     /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
     pub no_new_privs: bool,
+    /// Empty the capability bounding set and the ambient set, so the
+    /// program gets no capability from execve even as (namespace) root:
+    /// without CAP_DAC_OVERRIDE a root task cannot reopen a read-only
+    /// memfd read-write through `/proc/self/fd/N`. Needs CAP_SETPCAP, which
+    /// root and the first process of a new user namespace have.
+    pub drop_capabilities: bool,
     /// A Landlock ruleset to restrict the child with.
     pub landlock: Option<BorrowedFd<'a>>,
     /// A classic BPF program for `seccomp(SECCOMP_SET_MODE_FILTER)`.
@@ -484,6 +490,9 @@ fn steps_of(
             });
         }
     }
+    if iso.drop_capabilities {
+        steps.push(Step::DropCapabilities);
+    }
     if iso.no_new_privs {
         steps.push(Step::NoNewPrivs);
     }
@@ -582,6 +591,9 @@ enum Step {
         data: *const u8,
         len: usize,
     },
+    /// `prctl(PR_CAPBSET_DROP, n)` for every capability the kernel knows
+    /// (until EINVAL), then `PR_CAP_AMBIENT_CLEAR_ALL`.
+    DropCapabilities,
     /// `prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)`.
     NoNewPrivs,
     /// `landlock_restrict_self(fd, 0)` (Linux 5.13), the ruleset's fd as
@@ -642,6 +654,7 @@ impl Step {
                 file: ProcFile::GidMap,
                 ..
             } => "write the user namespace's gid map",
+            Self::DropCapabilities => "drop the capability bounding set",
             Self::NoNewPrivs => "set no_new_privs",
             Self::Landlock { .. } => "apply the Landlock ruleset",
             Self::Seccomp { .. } => "install the seccomp filter",
@@ -672,6 +685,7 @@ impl Step {
                 Self::SetIds { uid, gid } => set_ids(uid, gid),
                 Self::UnshareUser => unshare_user(),
                 Self::WriteProc { file, data, len } => write_proc(file, data, len),
+                Self::DropCapabilities => drop_capabilities(),
                 Self::NoNewPrivs => no_new_privs(),
                 Self::Landlock { fd } => landlock(fd),
                 Self::Seccomp { prog } => seccomp(prog),
@@ -866,6 +880,35 @@ unsafe fn write_proc(file: ProcFile, data: *const u8, len: usize) -> Result<(), 
         Ok(_) => Err(libc::EIO),
         Err(e) => Err(e),
     }
+}
+
+/// Above the highest capability any kernel defines (40 in Linux 6.x).
+const CAP_LIMIT: c_int = 64;
+
+/// [`Step::DropCapabilities`].
+unsafe fn drop_capabilities() -> Result<(), c_int> {
+    for cap in 0..CAP_LIMIT {
+        // SAFETY: plain values only.
+        match check(unsafe { libc::syscall(libc::SYS_prctl, libc::PR_CAPBSET_DROP, cap, 0, 0, 0) })
+        {
+            Ok(_) => {}
+            // Past the kernel's last capability.
+            Err(libc::EINVAL) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    // SAFETY: plain values only.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
+    check(rc).map(drop)
 }
 
 /// [`Step::NoNewPrivs`].
