@@ -242,7 +242,8 @@ fn sockopt(fd: i32, option: libc::c_int) -> Option<libc::c_int> {
 ///   `ok` if any accepted (the way to a channel held by ned);
 /// * `kill=PID`: `kill(PID, 0)`;
 /// * `syscall=ptrace|mount|kexec`: a call no sandboxed task needs, made so
-///   that it fails harmlessly without a filter (ESRCH, ENOENT, EBADF).
+///   that it fails harmlessly without a filter (ESRCH, ENOENT, EBADF);
+/// * `nnp`: `ok` if `no_new_privs` is set, else errno EPERM.
 fn attempt(action: &str) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind, Read};
     let (name, arg) = action.split_once('=').unwrap_or((action, ""));
@@ -349,6 +350,14 @@ fn attempt(action: &str) -> std::io::Result<()> {
                 Err(Error::last_os_error())
             } else {
                 Ok(())
+            }
+        }
+        "nnp" => {
+            // SAFETY: plain values only.
+            match unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } {
+                1 => Ok(()),
+                0 => Err(Error::from_raw_os_error(libc::EPERM)),
+                _ => Err(Error::last_os_error()),
             }
         }
         _ => Err(bad()),

@@ -39,6 +39,7 @@ mod prompt;
 mod python_client;
 mod rights;
 mod rom;
+mod sandbox;
 mod sockets;
 mod sockets_inet;
 mod start;
