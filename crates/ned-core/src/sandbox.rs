@@ -343,7 +343,8 @@ fn compile(preset: Seccomp) -> Result<Vec<libc::sock_filter>, SandboxError> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(SandboxError::Seccomp)?;
     let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = ALLOWED_BY_DEFAULT
         .iter()
-        .map(|&nr| (nr as i64, Vec::new()))
+        // c_long is i64 on the 64-bit targets seccompiler supports.
+        .map(|&nr| (nr, Vec::new()))
         .collect();
     let filter = SeccompFilter::new(
         rules,
