@@ -371,7 +371,11 @@ fn compile(preset: Seccomp) -> Result<Vec<libc::sock_filter>, SandboxError> {
 /// process_vm_{readv,writev}, kexec, kernel modules, reboot, swap, mount
 /// and the new mount API, pivot_root, unshare and setns, bpf,
 /// perf_event_open, userfaultfd, the keyrings, acct, quotactl, setting
-/// clocks, syslog, open_by_handle_at, iopl/ioperm, and set-id calls.
+/// clocks, syslog, open_by_handle_at, iopl/ioperm, set-id calls, and the
+/// chmod family: a task owns the memfd behind a read-only dataspace when it
+/// runs as ned's uid, and could otherwise make it writable again and reopen
+/// it read-write through `/proc/self/fd/N` (Landlock does not cover memfds
+/// or mode changes).
 const ALLOWED_BY_DEFAULT: &[libc::c_long] = &[
     // I/O and files
     libc::SYS_read,
@@ -407,8 +411,6 @@ const ALLOWED_BY_DEFAULT: &[libc::c_long] = &[
     libc::SYS_renameat2,
     libc::SYS_linkat,
     libc::SYS_symlinkat,
-    libc::SYS_fchmod,
-    libc::SYS_fchmodat,
     libc::SYS_fchown,
     libc::SYS_fchownat,
     libc::SYS_utimensat,
@@ -599,8 +601,6 @@ const ALLOWED_BY_DEFAULT: &[libc::c_long] = &[
     libc::SYS_link,
     #[cfg(target_arch = "x86_64")]
     libc::SYS_symlink,
-    #[cfg(target_arch = "x86_64")]
-    libc::SYS_chmod,
     #[cfg(target_arch = "x86_64")]
     libc::SYS_creat,
     #[cfg(target_arch = "x86_64")]

@@ -235,6 +235,7 @@ fn sockopt(fd: i32, option: libc::c_int) -> Option<libc::c_int> {
 ///   the file system;
 /// * `writefd=N`: write one byte to fd N; `reopen=N`: open
 ///   `/proc/self/fd/N` read-write (a read-only dataspace's way around);
+///   `chmodreopen=N`: make the file behind fd N mode 0666 first;
 /// * `tcp=ADDR`: connect to a TCP address (2 s timeout);
 ///   `udp=N,ADDR`: send one datagram from the socket at fd N to ADDR;
 /// * `unix=PATH`: connect a SOCK_SEQPACKET socket (what a channel is) to a
@@ -272,6 +273,16 @@ fn attempt(action: &str) -> std::io::Result<()> {
             .write(true)
             .open(format!("/proc/self/fd/{}", num(arg)?))
             .map(drop),
+        "chmodreopen" => {
+            use std::os::unix::fs::PermissionsExt;
+            let path = format!("/proc/self/fd/{}", num(arg)?);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map(drop)
+        }
         "tcp" => {
             let addr: std::net::SocketAddr = arg.parse().map_err(|_| bad())?;
             std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map(drop)

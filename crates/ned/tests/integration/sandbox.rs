@@ -64,7 +64,7 @@ local t = ld:startv({
 }, "rom/probe",
   "--try", "read=/etc/passwd", "--try", "ls=/proc",
   "--try", "read=DATA/f", "--try", "write=DATA/new", "--try", "write=OUT/new",
-  "--try", "writefd=4", "--try", "reopen=4",
+  "--try", "writefd=4", "--try", "reopen=4", "--try", "chmodreopen=4",
   "--try", "tcp=" .. tcp, "--try", "udp=7," .. udp,
   "--try", "procfds=" .. ned, "--try", "kill=" .. ned,
   "--try", "syscall=ptrace", "--try", "syscall=mount", "--try", "syscall=kexec",
@@ -142,6 +142,11 @@ fn strict_leaves_a_task_only_its_caps() {
     // A read-only dataspace stays read-only, even reopened through /proc.
     assert_eq!(get("writefd=4"), "errno 9");
     assert_eq!(get("reopen=4"), "errno 13");
+    assert_eq!(
+        get("chmodreopen=4"),
+        "errno 1",
+        "the owner may not chmod it"
+    );
     // Network: a host listener is out of reach, the granted socket works.
     assert_eq!(get_prefix("tcp="), "errno 13");
     assert_eq!(get_prefix("udp="), "ok");
@@ -179,6 +184,7 @@ fn without_the_sandbox_the_same_attempts_succeed() {
     assert_eq!(get_prefix("tcp="), "ok");
     assert_eq!(get_prefix("procfds="), "ok", "ned's channel is reachable");
     assert_eq!(get_prefix("kill="), "ok");
+    assert_eq!(get_prefix("chmodreopen="), "ok");
     assert_eq!(get_prefix("syscall=ptrace"), "errno 3");
     assert_eq!(get_prefix("syscall=mount"), "errno 2");
     assert_ne!(get_prefix("syscall=kexec"), "errno 1");
