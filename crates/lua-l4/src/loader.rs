@@ -137,9 +137,18 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
         watchdog,
         sandbox,
     };
+    // Landlock without `system` makes the exec of a dynamically linked
+    // program fail with a bare EACCES (its loader is not granted): say so.
+    let landlocked = matches!(&spec.sandbox, Some(s) if s.landlock && !s.system);
     let (id, pid) = host.with(|h| h.sup.start(spec))?.map_err(|e| {
-        let why = not_found(&prog, &path, dir.as_deref(), &e)
+        let mut why = not_found(&prog, &path, dir.as_deref(), &e)
             .unwrap_or_else(|| format!("{prog}: {}", chain(&e)));
+        if landlocked && exec_errno(&e) == Some(libc::EACCES) {
+            why.push_str(
+                " (this sandbox grants only the task's caps: a dynamically linked \
+                 program needs system = true)",
+            );
+        }
         Fail::Msg(format!("could not create process: {why}"))
     })?;
     Ok((id.0 as i64, pid as i64))
@@ -305,6 +314,16 @@ fn not_found(
     Some(format!(
         "{prog}: '{shown}' exists, but the interpreter or program loader it needs was not found"
     ))
+}
+
+/// The errno of a failed `execve`, if that is what `e` is.
+fn exec_errno(e: &ned_core::supervisor::SupervisorError) -> Option<i32> {
+    match e {
+        ned_core::supervisor::SupervisorError::Spawn(se @ ned_spawn::SpawnError::Exec { .. }) => {
+            se.os_error()?.raw_os_error()
+        }
+        _ => None,
+    }
 }
 
 /// The interpreter a `#!` line names, if the file starts with one.

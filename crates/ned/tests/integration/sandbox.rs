@@ -245,7 +245,14 @@ fn strict_runs_a_static_program_and_refuses_what_it_cannot_cover() {
           print("refused: " .. tostring(not ok) .. " " .. tostring(err))
         end
         local t = ld:startv({ log = { "sys" }, sandbox = { "strict", system = true } }, "/bin/true")
-        print("system true exited with " .. tostring(t:wait()))"#,
+        print("system true exited with " .. tostring(t:wait()))
+        -- The cgroup and rlimit keys are accepted alongside.
+        local t = ld:startv({ log = { "lim" }, caps = { busybox = L4.Env.busybox },
+          sandbox = { "strict", memory = "64M", pids = 16, rlimits = {} } }, "busybox", "true")
+        print("limits exited with " .. tostring(t:wait()))
+        local ok, t = pcall(ld.startv, ld, { log = { "id" }, caps = { busybox = L4.Env.busybox },
+          sandbox = { "strict", uid = 65534, gid = 65534 } }, "busybox", "id")
+        print(ok and ("id exited with " .. tostring(t:wait())) or ("id refused: " .. tostring(t)))"#,
     );
     let out = sb.ned(&[
         "--wait-and-exit",
@@ -257,12 +264,20 @@ fn strict_runs_a_static_program_and_refuses_what_it_cannot_cover() {
         .stdout_has("bb | static under strict")
         .stdout_has("busybox exited with 0")
         .stdout_has("could not create process: rom/probe:")
-        .stdout_has("Permission denied")
+        .stdout_has("Permission denied (os error 13) (this sandbox grants only the task's caps: a dynamically linked program needs system = true)")
         .stdout_has("/bin/true: a host path is refused in this sandbox")
         .stdout_has("unknown seccomp preset 'tight' (presets: \"default\")")
         .stdout_has("unknown option 'landlok' (did you mean 'landlock'?)")
-        .stdout_has("system true exited with 0");
+        .stdout_has("system true exited with 0")
+        .stdout_has("limits exited with 0");
     assert_eq!(out.stdout.matches("refused: true").count(), 4, "{out}");
+    if rustix_is_root() {
+        assert_eq!(out.log("id"), ["uid=65534 gid=65534"], "{out}");
+        out.stdout_has("id exited with 0");
+    } else {
+        out.stdout_has("id refused: ")
+            .stdout_has("uid or gid needs ned to run as root");
+    }
     assert_nothing_left(&sb);
 }
 
