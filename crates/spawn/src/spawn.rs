@@ -34,7 +34,8 @@
 //! dropping privileges) is one new variant, one arm in [`Step::run`] and one
 //! in [`Step::what`], and one line where the table is built; the child loop
 //! and the error reporting stay as they are. Nothing in the table needs
-//! `/proc`: an early init may not have mounted it yet.
+//! `/proc` (an early init may not have mounted it yet) except a new user
+//! namespace's id maps, which only `/proc/self` can write.
 //!
 //! # Rules for the child (between clone and execve)
 //!
