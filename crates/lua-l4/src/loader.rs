@@ -72,7 +72,7 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
     };
     let env = args.table(1)?;
     let (prog, argv, posix) = command(&args)?;
-    warn_unknown_keys(lua, &env)?;
+    warn_unknown_keys(lua, fname, &env)?;
 
     let sandbox = crate::sandbox::parse(fname, env.get("sandbox")?)?;
     let mut caps = collect_caps(lua, &args, &env, &loader)?;
@@ -197,8 +197,9 @@ const MAX_WATCHDOG_MS: f64 = 86_400_000.0;
 
 /// Warns on stderr about each key of the start table that ned does not
 /// know, naming the script's line and the nearest known key; a call site
-/// (chunk, line, key) warns once.
-fn warn_unknown_keys(lua: &Lua, env: &Table) -> Res<()> {
+/// (chunk, line, key) warns once. A key that looks like a misspelt
+/// `sandbox` is an error instead: it would start the task unconfined.
+fn warn_unknown_keys(lua: &Lua, fname: &str, env: &Table) -> Res<()> {
     // Each unknown key: how the warning shows it, and its name if a string.
     let mut unknown: Vec<(String, Option<String>)> = Vec::new();
     for pair in env.pairs::<Value, Value>() {
@@ -217,6 +218,19 @@ fn warn_unknown_keys(lua: &Lua, env: &Table) -> Res<()> {
     }
     if unknown.is_empty() {
         return Ok(());
+    }
+    if let Some((key, _)) = unknown
+        .iter()
+        .find(|(_, n)| n.as_deref().and_then(|n| nearest(n, &START_KEYS)) == Some("sandbox"))
+    {
+        return Err(bad_arg(
+            1,
+            fname,
+            format!(
+                "unknown key {key} in start table (did you mean 'sandbox'? \
+                 the task would start unconfined)"
+            ),
+        ));
     }
     let (src, line) =
         script_frame(lua).map_or((String::new(), 0), |f| (f.src, f.line.unwrap_or(0)));

@@ -240,8 +240,9 @@ fn strict_runs_a_static_program_and_refuses_what_it_cannot_cover() {
           { "strict", "/bin/true" },                 -- a host path no cap covers
           { { "strict", seccomp = "tight" }, "rom/probe" },
           { { "strict", landlok = true }, "rom/probe" },
+          { "strict", "rom/probe", "sandbx" },       -- a misspelt key would not confine
         }) do
-          local ok, err = pcall(ld.startv, ld, { log = { "x" }, sandbox = try[1] }, try[2])
+          local ok, err = pcall(ld.startv, ld, { log = { "x" }, [try[3] or "sandbox"] = try[1] }, try[2])
           print("refused: " .. tostring(not ok) .. " " .. tostring(err))
         end
         local t = ld:startv({ log = { "sys" }, sandbox = { "strict", system = true } }, "/bin/true")
@@ -268,9 +269,10 @@ fn strict_runs_a_static_program_and_refuses_what_it_cannot_cover() {
         .stdout_has("/bin/true: a host path is refused in this sandbox")
         .stdout_has("unknown seccomp preset 'tight' (presets: \"default\")")
         .stdout_has("unknown option 'landlok' (did you mean 'landlock'?)")
+        .stdout_has("unknown key 'sandbx' in start table (did you mean 'sandbox'?")
         .stdout_has("system true exited with 0")
         .stdout_has("limits exited with 0");
-    assert_eq!(out.stdout.matches("refused: true").count(), 4, "{out}");
+    assert_eq!(out.stdout.matches("refused: true").count(), 5, "{out}");
     if rustix_is_root() {
         assert_eq!(out.log("id"), ["uid=65534 gid=65534"], "{out}");
         out.stdout_has("id exited with 0");
