@@ -1168,6 +1168,30 @@ mod tests {
     }
 
     #[test]
+    fn sandbox_steps_name_themselves() {
+        let steps = [
+            Step::WriteProc {
+                file: ProcFile::UidMap,
+                data: SETGROUPS_DENY.as_ptr(),
+                len: 0,
+            },
+            Step::Landlock { fd: 3 },
+            Step::Seccomp { prog: ptr::null() },
+        ];
+        let names: Vec<String> = (0..3)
+            .map(|i| child_error(&steps, i, libc::EPERM, "/x".into()).to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "failed to write the user namespace's uid map for /x",
+                "failed to apply the Landlock ruleset for /x",
+                "failed to install the seccomp filter for /x",
+            ]
+        );
+    }
+
+    #[test]
     fn decimal_pid_fills_the_entry() {
         let mut out = [b'#'; LISTEN_DIGITS];
         write_decimal(0, &mut out);
