@@ -20,6 +20,11 @@
 -- expect: net    | nc: can't connect to remote host (127.0.0.1): Permission denied
 local L4 = require("L4")
 local ld = L4.default_loader
+if not L4.Env.busybox then
+  error("this example needs a static busybox granted as a cap: "
+    .. "ned --wait-and-exit --cap busybox=/bin/busybox:r examples/sandbox.lua "
+    .. "(Debian: apt-get install busybox-static)", 0)
+end
 
 local function run(tag, ...)
   local t = ld:startv({
