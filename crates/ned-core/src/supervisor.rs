@@ -335,6 +335,8 @@ impl Supervisor {
             // Console tasks share ned's group, and so the terminal's
             // foreground; every other task gets its own.
             new_group: log_write.is_some(),
+            cgroup_procs: &[],
+            rlimits: &[],
         };
         let spawned = self.spawner.spawn(&cmd);
         let group = log_write.is_some();
@@ -1093,6 +1095,8 @@ mod tests {
             cpus: None,
             nice: None,
             new_group: false,
+            cgroup_procs: &[],
+            rlimits: &[],
         };
         let child = sup.spawner.spawn(&cmd).unwrap();
         drop(write);

@@ -51,6 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cpus: None,
             nice: None,
             new_group: false,
+            cgroup_procs: &[],
+            rlimits: &[],
         };
         match spawner.spawn(&cmd) {
             Ok(child) => alive.push_back(child),

@@ -57,6 +57,8 @@ fn run_true() -> Result<Exit, SpawnError> {
         cpus: None,
         nice: None,
         new_group: false,
+        cgroup_procs: &[],
+        rlimits: &[],
     })?;
     wait(child.pidfd.as_fd())
 }

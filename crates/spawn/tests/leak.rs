@@ -30,6 +30,8 @@ fn thousand_spawns_leak_no_fd() {
             cpus: None,
             nice: None,
             new_group: false,
+            cgroup_procs: &[],
+            rlimits: &[],
         };
         match spawner.spawn(&cmd) {
             Ok(child) => assert_eq!(wait(child.pidfd.as_fd()).unwrap(), Exit::Code(0)),
