@@ -14,6 +14,7 @@ mod info;
 mod loader;
 mod logspec;
 mod rom;
+mod sandbox_limits;
 mod signal;
 mod socket;
 mod task;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 use ned_core::cap::Object;
+use ned_core::cgroup::Limits;
 use ned_core::supervisor::{LogTarget, StartSpec};
 use ned_core::{Cap, Kind, Rights};
 use rustix::fs::{FileType, OFlags};
@@ -28,7 +29,7 @@ const MAX_DEPTH: usize = 32;
 /// Loader documents that have no Linux meaning (`ldr_flags`, the
 /// factories), which are accepted and ignored. Most used first: a typo
 /// close to two keys is pointed at the first.
-const START_KEYS: [&str; 13] = [
+const START_KEYS: [&str; 14] = [
     "caps",
     "log",
     "scheduler",
@@ -42,6 +43,7 @@ const START_KEYS: [&str; 13] = [
     "rm_fab",
     "notify",
     "watchdog",
+    "sandbox",
 ];
 /// Largest edit distance at which an unknown key is taken for a typo.
 const TYPO_DISTANCE: usize = 2;
@@ -97,6 +99,7 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
         },
     };
     let (notify, watchdog) = readiness(fname, &env)?;
+    let limits = sandbox(fname, &env)?;
     if dbg & DBG_CMD_LINE != 0 {
         ned_core::diag!("ned: command line: {}", argv.join(" "));
     }
@@ -124,6 +127,7 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
         nice: None,
         notify,
         watchdog,
+        limits,
     };
     let (id, pid) = host.with(|h| h.sup.start(spec))?.map_err(|e| {
         let why = not_found(&prog, &path, dir.as_deref(), &e)
@@ -169,6 +173,37 @@ fn readiness(fname: &str, env: &Table) -> Res<(bool, Option<std::time::Duration>
         }
     };
     Ok((notify, watchdog))
+}
+
+/// The start table's `sandbox` (docs/sandbox.md): a table of limits
+/// ([`crate::sandbox_limits`]). A key it does not know is an error, not a
+/// warning: a misspelt limit would leave the task unlimited without a word.
+fn sandbox(fname: &str, env: &Table) -> Res<Limits> {
+    let t = match env.get::<Value>("sandbox")? {
+        Value::Nil => return Ok(Limits::default()),
+        Value::Table(t) => t,
+        other => return Err(field_err(1, fname, "sandbox must be a table", &other)),
+    };
+    for pair in t.pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        let known = matches!(&k, Value::String(s)
+            if crate::sandbox_limits::KEYS.contains(&s.to_string_lossy().as_str()));
+        if !known {
+            let key = match &k {
+                Value::String(s) => format!("'{}'", s.to_string_lossy()),
+                other => crate::fail::type_name(other).to_owned(),
+            };
+            return Err(bad_arg(
+                1,
+                fname,
+                format!(
+                    "sandbox: unknown key {key} (known: {})",
+                    crate::sandbox_limits::KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    crate::sandbox_limits::limits(fname, &t)
 }
 
 /// Longest watchdog interval: a day.
