@@ -75,6 +75,16 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "failed to enable the memory/pids controllers below {path}: cgroup v2 allows them only \
+         below a cgroup without processes of its own; run ned in a cgroup of its own with them \
+         delegated (e.g. systemd-run -p Delegate=yes)"
+    )]
+    Delegate {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("failed to open {path}")]
     Open {
         path: PathBuf,
@@ -290,11 +300,6 @@ impl Cgroups {
             self.stale.retain_mut(|l| !l.remove());
         }
     }
-
-    /// Whether a leaf of an ended task is still waiting to be removed.
-    pub fn pending(&self) -> bool {
-        !self.stale.is_empty()
-    }
 }
 
 impl Drop for Cgroups {
@@ -408,7 +413,15 @@ fn enable_controllers(dir: &Path) -> Result<(), CgroupError> {
     if add.is_empty() {
         return Ok(());
     }
-    write(&dir.join("cgroup.subtree_control"), add.trim_end())
+    match write(&dir.join("cgroup.subtree_control"), add.trim_end()) {
+        Err(CgroupError::Write { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
+            Err(CgroupError::Delegate {
+                path: dir.to_owned(),
+                source,
+            })
+        }
+        other => other,
+    }
 }
 
 /// Sets the memory limit with no swap beyond it.
