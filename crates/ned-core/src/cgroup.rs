@@ -458,11 +458,17 @@ fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
     })
 }
 
-/// Kills every process in the cgroup at `dir`. A pid read from
+/// Kills every process in the cgroup at `dir`. Without `cgroup.kill`, a pid read from
 /// `cgroup.procs` is pinned with a pidfd and signalled only if the file
 /// still lists it after that, so a pid reused meanwhile by a process
 /// outside the cgroup is never hit.
 fn kill_members(dir: &Path) {
+    // v2 since Linux 5.14 kills the whole cgroup in the kernel, forks in
+    // flight included.
+    let kill = dir.join("cgroup.kill");
+    if kill.exists() && fs::write(&kill, "1").is_ok() {
+        return;
+    }
     let procs = dir.join("cgroup.procs");
     let pids = |procs: &Path| -> Vec<i32> {
         fs::read_to_string(procs)

@@ -205,6 +205,14 @@ for _, sb in ipairs({
     { log = { "never" }, sandbox = sb }, "/bin/echo", "started")
   print(ok, err)
 end
+-- A step that fails in the child after it joined its leaf: the leaf goes too.
+local ok, err = pcall(L4.default_loader.startv, L4.default_loader, { log = { "never" },
+  sandbox = { memory = "16M", pids = 4, rlimits = { nofile = { 10, 1 << 40 } } } }, "/bin/echo")
+print(ok, err)
+-- Right away, not only at ned's exit (the shell's parent is ned).
+local find = io.popen("find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -path \"*/ned-$PPID/*\" -type d")
+io.stderr:write("leaves: [", find:read("a"), "]\n")
+find:close()
 "#,
     );
     out.ok().no_lua_error();
@@ -220,8 +228,17 @@ end
         "sandbox: unknown key 'memroy' (known: memory, pids, rlimits)",
         "sandbox must be a table, got number",
     ];
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines.len(), want.len(), "{out}");
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), want.len() + 1, "{out}");
+    let last = lines.pop().unwrap_or_default();
+    assert!(
+        last.starts_with("false\t")
+            && last.ends_with(
+                "could not create process: /bin/echo: failed to set rlimit nofile \
+                 (RLIMIT_NOFILE) for /bin/echo: Operation not permitted (os error 1)"
+            ),
+        "{out}"
+    );
     for (line, want) in lines.iter().zip(want) {
         assert!(
             line.starts_with("false\t")
@@ -230,6 +247,7 @@ end
         );
     }
     assert!(out.log("never").is_empty(), "{out}");
+    out.stderr_has("leaves: []");
 }
 
 #[test]
