@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs every whole-command benchmark (startup, spawn, memory, logs, shutdown,
-# supervise, lunatik, prompt, objects) and
+# supervise, lunatik, prompt, objects, dataspaces, sandbox) and
 # prints their results as a markdown table for README's performance table.
 # Each benchmark's own output goes to stderr; the table to stdout.
 # Exits non-zero only when a benchmark could not be set up or run, never
@@ -11,7 +11,7 @@ source "$(dirname "$0")/common.sh"
 build_ned
 
 benches=("$@")
-[ ${#benches[@]} -gt 0 ] || benches=(startup spawn memory logs shutdown supervise lunatik prompt objects dataspaces)
+[ ${#benches[@]} -gt 0 ] || benches=(startup spawn memory logs shutdown supervise lunatik prompt objects dataspaces sandbox)
 rows=$WORK/rows
 : >"$rows"
 for b in "${benches[@]}"; do

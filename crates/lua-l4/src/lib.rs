@@ -15,6 +15,7 @@ mod loader;
 mod logspec;
 mod rom;
 mod sandbox;
+mod sandbox_limits;
 mod signal;
 mod socket;
 mod task;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 use ned_core::cap::Object;
+use ned_core::cgroup::Limits;
 use ned_core::supervisor::{LogTarget, StartSpec};
 use ned_core::{Cap, Kind, Rights};
 use rustix::fs::{FileType, OFlags};
@@ -108,6 +109,7 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
         },
     };
     let (notify, watchdog) = readiness(fname, &env)?;
+    let limits = limits(fname, &env)?;
     if dbg & DBG_CMD_LINE != 0 {
         ned_core::diag!("ned: command line: {}", argv.join(" "));
     }
@@ -136,6 +138,7 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
         notify,
         watchdog,
         sandbox,
+        limits,
     };
     // Landlock without `system` makes the exec of a dynamically linked
     // program fail with a bare EACCES (its loader is not granted): say so.
@@ -190,6 +193,16 @@ fn readiness(fname: &str, env: &Table) -> Res<(bool, Option<std::time::Duration>
         }
     };
     Ok((notify, watchdog))
+}
+
+/// The cgroup and rlimit part of the start table's `sandbox`
+/// ([`crate::sandbox_limits`]); [`crate::sandbox::parse`] has already
+/// checked every key and the form of the value.
+fn limits(fname: &str, env: &Table) -> Res<Limits> {
+    match env.get::<Value>("sandbox")? {
+        Value::Table(t) => crate::sandbox_limits::limits(fname, &t),
+        _ => Ok(Limits::default()),
+    }
 }
 
 /// Longest watchdog interval: a day.

@@ -1,4 +1,4 @@
-//! `sandbox = ...` in a start table (docs/sandbox-core.md): the preset
+//! `sandbox = ...` in a start table (docs/sandbox.md): the preset
 //! `"strict"`, or a table of options that may start with the preset as its
 //! first item (`{ "strict", system = true }`), turned into
 //! [`ned_core::sandbox::Sandbox`].
@@ -12,9 +12,9 @@ use ned_core::sandbox::{Sandbox, Seccomp};
 
 use crate::fail::{Res, bad_arg, field_err};
 
-/// The options a sandbox table may hold. `memory`, `pids` and `rlimits`
-/// belong to the cgroup and rlimit code.
-const OPTIONS: [&str; 15] = [
+/// The options of this parser; a sandbox table may also hold the cgroup and
+/// rlimit keys of [`crate::sandbox_limits::KEYS`].
+const OPTIONS: [&str; 12] = [
     "user",
     "mount",
     "pid",
@@ -27,9 +27,6 @@ const OPTIONS: [&str; 15] = [
     "seccomp",
     "uid",
     "gid",
-    "memory",
-    "pids",
-    "rlimits",
 ];
 
 /// The one preset.
@@ -124,10 +121,16 @@ fn table(fname: &str, t: &Table) -> Res<Sandbox> {
             }
             "uid" => sb.uid = Some(id(&key, &v).map_err(bad)?),
             "gid" => sb.gid = Some(id(&key, &v).map_err(bad)?),
-            // memory, pids, rlimits: parsed by the cgroup/rlimit code
-            "memory" | "pids" | "rlimits" => {}
+            // Parsed by crate::sandbox_limits into the task's cgroup leaf
+            // and rlimits.
+            k if crate::sandbox_limits::KEYS.contains(&k) => {}
             other => {
-                let hint = crate::loader::nearest(other, &OPTIONS)
+                let known: Vec<&str> = OPTIONS
+                    .iter()
+                    .chain(&crate::sandbox_limits::KEYS)
+                    .copied()
+                    .collect();
+                let hint = crate::loader::nearest(other, &known)
                     .map(|k| format!(" (did you mean '{k}'?)"))
                     .unwrap_or_default();
                 return Err(bad(format!("unknown option '{other}'{hint}")));

@@ -8,6 +8,7 @@
 //! object protocol, the remote prompt and the Lunatik runtimes.
 
 pub mod cap;
+pub mod cgroup;
 pub mod channel;
 pub mod console;
 pub mod control;

@@ -1,4 +1,4 @@
-//! A task's sandbox (`sandbox = ...` in the start table, docs/sandbox-core.md):
+//! A task's sandbox (`sandbox = ...` in the start table, docs/sandbox.md):
 //! the Lua-free policy, [`Sandbox`], and its preparation, [`Sandbox::prepare`],
 //! into what the spawn crate's child applies with raw system calls — clone
 //! flags, id maps, a Landlock ruleset fd and a compiled seccomp program.

@@ -22,6 +22,7 @@ pub use ned_spawn::Exit;
 use ned_spawn::{Child, Command, Spawner};
 
 use crate::cap::{Cap, Kind};
+use crate::cgroup::{CgroupError, Cgroups, Limits};
 use crate::control::{ClientId, Control, ControlError, Stop};
 use crate::log::{Color, LogEvent, LogMux, Pumped, RECENT_LINES, StreamId, StreamSpec, Which};
 use crate::notify::{Change, Notify, Watch};
@@ -68,6 +69,8 @@ pub enum SupervisorError {
         #[source]
         source: ned_spawn::SpawnError,
     },
+    #[error("failed to set up the task's cgroup")]
+    Cgroup(#[source] CgroupError),
     #[error("ned is shutting down: no new task is started")]
     ShuttingDown,
     #[error("failed to set up the notify socket")]
@@ -111,6 +114,8 @@ pub struct StartSpec {
     pub watchdog: Option<Duration>,
     /// Confine the task ([`crate::sandbox`]); `None` runs it as ned runs.
     pub sandbox: Option<Sandbox>,
+    /// Its cgroup and resource limits ([`crate::cgroup`]).
+    pub limits: Limits,
 }
 
 /// The state of a task as the script layer sees it.
@@ -219,6 +224,9 @@ pub struct Supervisor {
     timers: Timers,
     notify: Notify,
     timeline: Timeline,
+    /// The tasks' cgroup leaves; last, so that it is dropped after
+    /// everything else and removes ned's cgroup directories.
+    cgroups: Cgroups,
 }
 
 impl Supervisor {
@@ -268,6 +276,7 @@ impl Supervisor {
             timers,
             notify: Notify::default(),
             timeline: Timeline::new(),
+            cgroups: Cgroups::default(),
         })
     }
 
@@ -335,6 +344,17 @@ impl Supervisor {
                 rustix::stdio::stderr(),
             ],
         };
+        // The id `watch` will give the task, which keys its leaf.
+        let procs = match self.cgroups.create(self.next, &name, &spec.limits) {
+            Ok(procs) => procs,
+            Err(e) => {
+                if let Some(id) = stream {
+                    self.log.close(id);
+                }
+                return Err(SupervisorError::Cgroup(e));
+            }
+        };
+        let procs: Vec<BorrowedFd<'_>> = procs.iter().map(AsFd::as_fd).collect();
         let cmd = Command {
             path: &spec.path,
             argv: &spec.argv,
@@ -348,13 +368,22 @@ impl Supervisor {
             // foreground; every other task gets its own.
             new_group: log_write.is_some(),
             isolation: isolation.as_ref(),
+            cgroup_procs: &procs,
+            rlimits: &spec.limits.rlimits,
         };
         let spawned = self.spawner.spawn(&cmd);
         let group = log_write.is_some();
         drop(log_write);
         match spawned {
             Ok(child) => {
-                let (id, pid) = self.watch(child, stream, group, name.clone(), facts)?;
+                let (id, pid) = match self.watch(child, stream, group, name.clone(), facts) {
+                    Ok(started) => started,
+                    Err(e) => {
+                        // Killed and reaped by `watch`: its leaf goes.
+                        self.cgroups.finish(self.next);
+                        return Err(e);
+                    }
+                };
                 if let Some(t) = self.tasks.get_mut(&id.0) {
                     t.serves = serves;
                 }
@@ -379,6 +408,7 @@ impl Supervisor {
                     // Nothing was written: closing prints nothing.
                     self.log.close(id);
                 }
+                self.cgroups.finish(self.next);
                 Err(SupervisorError::Spawn(e))
             }
         }
@@ -519,6 +549,7 @@ impl Supervisor {
         self.recheck_objects();
         self.queue_taken_signals();
         self.reap_orphans();
+        self.cgroups.sweep();
         Ok(())
     }
 
@@ -686,6 +717,11 @@ impl Supervisor {
             }
         };
         let stream = task.stream;
+        if let Some(report) = self.cgroups.finish(id.0) {
+            for line in report.lines(&task.tag, ended == Ended::Signal(libc::SIGKILL)) {
+                crate::diag!("ned: {line}");
+            }
+        }
         self.note_exit_from(id, ended);
         if let Some(t) = self.tasks.get_mut(&id.0) {
             t.facts.ended = Some(Instant::now());
@@ -1107,6 +1143,8 @@ mod tests {
             nice: None,
             new_group: false,
             isolation: None,
+            cgroup_procs: &[],
+            rlimits: &[],
         };
         let child = sup.spawner.spawn(&cmd).unwrap();
         drop(write);
@@ -1152,6 +1190,7 @@ mod tests {
             notify: false,
             watchdog: None,
             sandbox: None,
+            limits: Limits::default(),
         };
         let (id, pid) = sup.start(spec).unwrap();
         let console_spec = StartSpec {
@@ -1165,6 +1204,7 @@ mod tests {
             notify: false,
             watchdog: None,
             sandbox: None,
+            limits: Limits::default(),
         };
         let (id2, _) = sup.start(console_spec).unwrap();
         let all = sup.tasks();
@@ -1213,6 +1253,7 @@ mod tests {
             notify: false,
             watchdog: None,
             sandbox: None,
+            limits: Limits::default(),
         };
         let gone = |s: &Supervisor| s.live() == 0;
         let deadline = || Some(Instant::now() + Duration::from_secs(10));

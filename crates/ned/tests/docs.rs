@@ -5,6 +5,7 @@
 //!
 //! - docs/l4.md: `ned --wait-and-exit --rom /bin <example>`
 //! - docs/prompt-helpers.md: as docs/l4.md.
+//! - docs/sandbox.md: as docs/l4.md, as root.
 //! - docs/lunatik.md: `ned --exit --lua-root docs/lunatik <example>`, so the
 //!   runtime scripts the examples load are docs/lunatik/*.lua.
 
@@ -123,4 +124,16 @@ fn prompt_helpers_docs_examples() {
         &["--wait-and-exit", "--rom", "/bin"],
         3,
     );
+}
+
+/// docs/sandbox.md as root: its cgroup examples need the root-owned
+/// hierarchies. (Blocks fenced `lua pending` wait for options of another
+/// branch and are not run.)
+#[test]
+fn sandbox_docs_examples() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "the sandbox examples run as root"
+    );
+    run_page("docs/sandbox.md", &["--wait-and-exit", "--rom", "/bin"], 8);
 }

@@ -52,6 +52,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             nice: None,
             new_group: false,
             isolation: None,
+            cgroup_procs: &[],
+            rlimits: &[],
         };
         match spawner.spawn(&cmd) {
             Ok(child) => alive.push_back(child),

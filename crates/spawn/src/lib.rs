@@ -6,8 +6,9 @@
 //!   exactly the stdio and caps it is given (fds 0, 1, 2 and 3..), exactly the
 //!   given environment (plus, on request, `LISTEN_PID=<its own pid>`, which
 //!   `posix_spawn` cannot provide), default signal dispositions and an empty
-//!   signal mask. Why clone rather than fork or posix_spawn: see
-//!   `docs/spawn.md` and the module docs of `spawn.rs`.
+//!   signal mask; on request it joins cgroups ([`Command::cgroup_procs`])
+//!   and gets resource limits ([`Command::rlimits`]) before exec. Why
+//!   clone rather than fork or posix_spawn: see `docs/spawn.md` and the module docs of `spawn.rs`.
 //! * [`try_wait`], [`wait`] and [`send_signal`] work on the pidfd in
 //!   [`Child`], so a pid is never reused under ned's feet.
 //!   [`signal_group`] signals a task's process group (each task leads one,
@@ -27,12 +28,14 @@
 mod error;
 mod inherit;
 mod process;
+mod rlimit;
 mod signal;
 mod spawn;
 
 pub use error::SpawnError;
 pub use inherit::take_listen_fds;
 pub use process::{Exit, open_pidfd, reap_orphans, send_signal, signal_group, try_wait, wait};
+pub use rlimit::{Resource, Rlimit, UNLIMITED};
 pub use signal::{
     SignalFd, reset_inherited_signals, set_child_subreaper, spawn_thread_without_signals,
 };

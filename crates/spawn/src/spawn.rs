@@ -59,6 +59,7 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
 
 use crate::SpawnError;
+use crate::rlimit::{Resource, Rlimit};
 
 /// What to start. Everything is borrowed; nothing is inherited implicitly.
 #[derive(Debug, Clone, Copy)]
@@ -86,12 +87,21 @@ pub struct Command<'a> {
     /// so a terminal's Ctrl-C, sent to the foreground group, does not reach
     /// it, and its whole group can be signalled at once.
     pub new_group: bool,
+    /// Write-only fds of `cgroup.procs` files: the child writes `0` to each
+    /// before anything else of its set-up, so it is inside those cgroups
+    /// (and under their limits) before it runs one instruction of the
+    /// program. The caller opens them with `O_CLOEXEC`.
+    pub cgroup_procs: &'a [BorrowedFd<'a>],
+    /// Resource limits set in the child, in order, after the fd limit
+    /// children get by default ([`Spawner::set_child_nofile`]), so a
+    /// `nofile` here wins.
+    pub rlimits: &'a [Rlimit],
     /// The sandbox steps, all prepared by the caller; `None` runs the
     /// program with ned's own namespaces, ids and privileges.
     pub isolation: Option<&'a Isolation<'a>>,
 }
 
-/// What confines a task (docs/sandbox-core.md), in the form the child
+/// What confines a task (docs/sandbox.md), in the form the child
 /// applies without building anything: clone flags, ids, a Landlock ruleset
 /// fd and a compiled seccomp program.
 ///
@@ -437,11 +447,17 @@ fn steps_of(
     let count = c_int::try_from(plan.len()).unwrap_or(c_int::MAX);
     // The fds the task keeps: all targets but the ruleset's slot.
     let kept = count - c_int::from(sbx.iso.landlock.is_some());
-    let mut steps = Vec::with_capacity(16);
+    let mut steps = Vec::with_capacity(16 + cmd.cgroup_procs.len() + cmd.rlimits.len());
     steps.push(Step::ResetSignals {
         last: libc::SIGRTMAX(),
         sigset_size,
     });
+    // Before the fd plan, which may renumber or close these fds.
+    steps.extend(
+        cmd.cgroup_procs
+            .iter()
+            .map(|fd| Step::JoinCgroup { fd: fd.as_raw_fd() }),
+    );
     steps.push(Step::MoveFds {
         plan: plan.as_mut_ptr(),
         len: plan.len(),
@@ -466,8 +482,20 @@ fn steps_of(
         steps.push(Step::Nice { value });
     }
     if let Some(limit) = nofile {
-        steps.push(Step::SetFdLimit { limit });
+        steps.push(Step::SetRlimit {
+            resource: Resource::Nofile.raw(),
+            limit,
+            what: "set the fd limit",
+        });
     }
+    steps.extend(cmd.rlimits.iter().map(|r| Step::SetRlimit {
+        resource: r.resource.raw(),
+        limit: libc::rlimit64 {
+            rlim_cur: r.soft,
+            rlim_max: r.hard,
+        },
+        what: r.resource.step(),
+    }));
     if cmd.new_group {
         steps.push(Step::NewProcessGroup);
     }
@@ -547,6 +575,13 @@ enum Step {
     /// because glibc's sigaction refuses its two internal signals (32, 33),
     /// which can be inherited as ignored.
     ResetSignals { last: c_int, sigset_size: usize },
+    /// `write(fd, "0", 1)`: moves this process into the cgroup whose
+    /// `cgroup.procs` the parent opened as `fd` ("0" is the writer itself,
+    /// in v1 and v2 alike). One step per cgroup, first after the signals,
+    /// so that the rest of the set-up and the whole program are charged
+    /// and limited there; the memory the child touches before exec is the
+    /// parent's (CLONE_VM), charged to ned's own cgroup.
+    JoinCgroup { fd: c_int },
     /// Moves every source that is itself a target (`< count`) above the
     /// targets, rewriting its plan entry, so that no install below
     /// overwrites a source still needed. `plan` is `len` writable ints.
@@ -570,8 +605,13 @@ enum Step {
     SetAffinity { mask: *const u64 },
     /// `setpriority(PRIO_PROCESS, 0, value)`.
     Nice { value: c_int },
-    /// `prlimit64(0, RLIMIT_NOFILE, &limit, NULL)`.
-    SetFdLimit { limit: libc::rlimit64 },
+    /// `prlimit64(0, resource, &limit, NULL)`. One step per resource, so
+    /// a failure names the resource (`what`).
+    SetRlimit {
+        resource: c_int,
+        limit: libc::rlimit64,
+        what: &'static str,
+    },
     /// `setpgid(0, 0)`: a process group of its own, made before exec, so
     /// when `spawn` returns the group already exists and can be signalled.
     NewProcessGroup,
@@ -629,6 +669,7 @@ impl Step {
     fn what(&self, errno: c_int) -> &'static str {
         match self {
             Self::ResetSignals { .. } => "reset the signal dispositions",
+            Self::JoinCgroup { .. } => "join the task's cgroup",
             Self::MoveFds { .. } => "move fds out of the way",
             Self::InstallFds { .. } => "install fds",
             Self::CloseFrom { .. } if errno == libc::ENOSYS => {
@@ -638,7 +679,7 @@ impl Step {
             Self::ListenPid { .. } => "set LISTEN_PID",
             Self::SetAffinity { .. } => "set the CPU affinity",
             Self::Nice { .. } => "set the nice value",
-            Self::SetFdLimit { .. } => "set the fd limit",
+            Self::SetRlimit { what, .. } => what,
             Self::NewProcessGroup => "start a process group",
             Self::UnblockSignals { .. } => "unblock signals",
             Self::SetIds { .. } => "set the uid and gid",
@@ -674,13 +715,16 @@ impl Step {
         unsafe {
             match *self {
                 Self::ResetSignals { last, sigset_size } => reset_signals(last, sigset_size),
+                Self::JoinCgroup { fd } => join_cgroup(fd),
                 Self::MoveFds { plan, len, count } => move_fds(plan, len, count),
                 Self::InstallFds { plan, len } => install_fds(plan, len),
                 Self::CloseFrom { first } => close_from(first),
                 Self::ListenPid { digits } => listen_pid(digits),
                 Self::SetAffinity { mask } => set_affinity(mask),
                 Self::Nice { value } => nice(value),
-                Self::SetFdLimit { limit } => set_fd_limit(&limit),
+                Self::SetRlimit {
+                    resource, limit, ..
+                } => set_rlimit(resource, &limit),
                 Self::NewProcessGroup => new_process_group(),
                 Self::UnblockSignals { sigset_size } => unblock_signals(sigset_size),
                 Self::SetIds { uid, gid } => set_ids(uid, gid),
@@ -785,19 +829,30 @@ unsafe fn nice(value: c_int) -> Result<(), c_int> {
     check(rc).map(drop)
 }
 
-/// [`Step::SetFdLimit`].
-unsafe fn set_fd_limit(limit: &libc::rlimit64) -> Result<(), c_int> {
+/// [`Step::SetRlimit`].
+unsafe fn set_rlimit(resource: c_int, limit: &libc::rlimit64) -> Result<(), c_int> {
     // SAFETY: `limit` is an initialised rlimit64, the kernel's struct for
     // prlimit64; the old-limit pointer is NULL; pid 0 is this process.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_prlimit64,
             0,
-            libc::RLIMIT_NOFILE,
+            resource,
             ptr::from_ref(limit),
             ptr::null_mut::<libc::rlimit64>(),
         )
     };
+    check(rc).map(drop)
+}
+
+/// What [`Step::JoinCgroup`] writes: the pid "0", the writer itself.
+static SELF_PID: [u8; 1] = *b"0";
+
+/// [`Step::JoinCgroup`].
+unsafe fn join_cgroup(fd: c_int) -> Result<(), c_int> {
+    // SAFETY: write of one byte from a static buffer to an fd of our own
+    // (copied) fd table.
+    let rc = unsafe { libc::syscall(libc::SYS_write, fd, SELF_PID.as_ptr(), SELF_PID.len()) };
     check(rc).map(drop)
 }
 

@@ -58,6 +58,8 @@ fn run_true() -> Result<Exit, SpawnError> {
         nice: None,
         new_group: false,
         isolation: None,
+        cgroup_procs: &[],
+        rlimits: &[],
     })?;
     wait(child.pidfd.as_fd())
 }

@@ -31,6 +31,8 @@ fn thousand_spawns_leak_no_fd() {
             nice: None,
             new_group: false,
             isolation: None,
+            cgroup_procs: &[],
+            rlimits: &[],
         };
         match spawner.spawn(&cmd) {
             Ok(child) => assert_eq!(wait(child.pidfd.as_fd()).unwrap(), Exit::Code(0)),

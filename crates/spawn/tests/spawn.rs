@@ -441,3 +441,61 @@ fn spawner_is_send() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn rlimits_reach_the_child_and_a_refused_one_is_named() {
+    use ned_spawn::{Resource, Rlimit};
+    let lim = |resource, soft, hard| Rlimit {
+        resource,
+        soft,
+        hard,
+    };
+    let out = run(&{
+        let mut s = Spec::sh("ulimit -Sn; ulimit -Hn; ulimit -c; ulimit -t");
+        s.rlimits = vec![
+            lim(Resource::Nofile, 40, 50),
+            lim(Resource::Core, 0, 0),
+            lim(Resource::Cpu, 7, 7),
+        ];
+        s
+    });
+    assert_eq!(out.stdout, "40\n50\n0\n7\n");
+    // soft above hard: EINVAL for root and anyone else.
+    let err = spawn_err(&{
+        let mut s = Spec::new(&["/bin/true"]);
+        s.rlimits = vec![lim(Resource::Nproc, 10, 5)];
+        s
+    });
+    assert_eq!(
+        err.to_string(),
+        "failed to set rlimit nproc (RLIMIT_NPROC) for /bin/true"
+    );
+    assert_eq!(err.os_error().unwrap().raw_os_error(), Some(libc::EINVAL));
+}
+
+#[test]
+fn the_child_joins_a_cgroup_through_its_procs_fd() {
+    // Any writable fd takes the "0": a pipe shows exactly what the child
+    // wrote, and that it wrote it before exec.
+    let (r, w) = pipe();
+    let null = devnull();
+    let spec = Spec::new(&["/bin/true"]);
+    let mut cmd = spec.command([null.as_fd(), null.as_fd(), null.as_fd()], &[]);
+    let procs = [w.as_fd()];
+    cmd.cgroup_procs = &procs;
+    let child = Spawner::new().unwrap().spawn(&cmd).unwrap();
+    assert_eq!(wait(child.pidfd.as_fd()).unwrap(), Exit::Code(0));
+    drop(w);
+    let mut got = String::new();
+    std::io::Read::read_to_string(&mut File::from(r), &mut got).unwrap();
+    assert_eq!(got, "0");
+    // A read-only fd cannot take it: the step is named.
+    let mut cmd = spec.command([null.as_fd(), null.as_fd(), null.as_fd()], &[]);
+    let procs = [null.as_fd()];
+    cmd.cgroup_procs = &procs;
+    let err = Spawner::new().unwrap().spawn(&cmd).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "failed to join the task's cgroup for /bin/true"
+    );
+}

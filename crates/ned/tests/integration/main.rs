@@ -14,10 +14,12 @@
 //! close, os.exit, stray signals, shutdown refusal, wedges), logs (§14),
 //! rom (names kept inside directory caps, script headers), examples,
 //! diagnostics (messages, warnings and the Lua memory limit), prompt (the
-//! remote command interface, §13, and its bad input).
+//! remote command interface, §13, and its bad input), cgroups (memory,
+//! pids and resource limits of a task, issue 13).
 
 mod util;
 
+mod cgroups;
 mod channels;
 mod cli;
 mod container;

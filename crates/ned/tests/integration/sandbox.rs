@@ -1,4 +1,4 @@
-//! The sandbox (issue 13, docs/sandbox-core.md), proven from inside: a
+//! The sandbox (issue 13, docs/sandbox.md), proven from inside: a
 //! probe started with `sandbox = { "strict", system = true }` (ned-probe
 //! is dynamically linked) tries what a task must not do, and the same
 //! script without the sandbox shows each attempt would otherwise work, so

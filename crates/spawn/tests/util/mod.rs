@@ -36,6 +36,7 @@ pub struct Spec {
     pub listen_pid: bool,
     pub cpus: Option<Vec<usize>>,
     pub nice: Option<i32>,
+    pub rlimits: Vec<ned_spawn::Rlimit>,
 }
 
 impl Spec {
@@ -47,6 +48,7 @@ impl Spec {
             listen_pid: false,
             cpus: None,
             nice: None,
+            rlimits: Vec::new(),
         }
     }
 
@@ -76,6 +78,8 @@ impl Spec {
             nice: self.nice,
             new_group: false,
             isolation: None,
+            cgroup_procs: &[],
+            rlimits: &self.rlimits,
         }
     }
 }
