@@ -150,6 +150,9 @@ struct Facts {
     log: Option<StreamId>,
     /// The stream's line count and recent lines, taken at the exit.
     kept: Option<(u64, Vec<Vec<u8>>)>,
+    /// PID 1 of a PID namespace of its own (sandbox `pid`), to which the
+    /// kernel delivers from outside only the signals it handles.
+    ns_init: bool,
 }
 
 /// One cap a task was granted: its name, type and rights.
@@ -334,6 +337,7 @@ impl Supervisor {
             ended: None,
             log: None,
             kept: None,
+            ns_init: spec.sandbox.as_ref().is_some_and(|s| s.pid),
         };
         let (stream, log_write) = self.open_log(&spec.log)?;
         let stdio = match &log_write {
@@ -1155,6 +1159,7 @@ mod tests {
             ended: None,
             log: None,
             kept: None,
+            ns_init: false,
         };
         let err = sup
             .watch(child, stream, true, "t".into(), facts)

@@ -13,7 +13,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use super::{Event, Reason, Supervisor, SupervisorError, TaskId};
+use super::{Event, Reason, Supervisor, SupervisorError, Task, TaskId};
 use crate::task::Ended;
 use crate::tree;
 
@@ -121,6 +121,7 @@ impl Supervisor {
             tree::signal_descendants(&[task.pid], sig, |d| task.group && d.pgrp == task.pid);
         }
         if let Some(pidfd) = &task.pidfd {
+            let sig = deliverable(task, sig);
             gone_is_fine(ned_spawn::send_signal(pidfd.as_fd(), sig)).map_err(err)?;
         }
         if task.group {
@@ -158,7 +159,7 @@ impl Supervisor {
         for task in self.tasks.values() {
             if let Some(pidfd) = &task.pidfd {
                 // A task that exited meanwhile is no error.
-                let _ = ned_spawn::send_signal(pidfd.as_fd(), sig);
+                let _ = ned_spawn::send_signal(pidfd.as_fd(), deliverable(task, sig));
             }
             if task.group {
                 let _ = ned_spawn::signal_group(task.pid, sig);
@@ -184,5 +185,44 @@ impl Supervisor {
     /// in `outside` exited.
     pub(super) fn all_gone(&self, outside: &[OwnedFd]) -> bool {
         self.live() == 0 && self.strays() == 0 && outside.iter().all(tree::has_exited)
+    }
+}
+
+/// The signal that does to `task` what `sig` does to any other process.
+///
+/// The kernel delivers a signal from outside to the PID 1 of a PID
+/// namespace only if that process handles it: a sandboxed task with
+/// `pid` that leaves SIGTERM at its default would ignore ned's stop and
+/// linger until the grace period's SIGKILL. The default action of the
+/// terminating signals ned stops tasks with is to end the process at
+/// once, which is what SIGKILL does, so such a task gets SIGKILL now; a
+/// task that handles (or ignores) `sig` gets `sig` itself.
+fn deliverable(task: &Task, sig: i32) -> i32 {
+    const ENDS: [i32; 7] = [
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+    ];
+    if !task.facts.ns_init || !ENDS.contains(&sig) {
+        return sig;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", task.pid)).unwrap_or_default();
+    let bit = 1u64 << (sig - 1);
+    let set = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .is_some_and(|mask| mask & bit != 0)
+    };
+    // No /proc (an early boot): the signal as asked, and the grace period.
+    if status.is_empty() || set("SigCgt:") || set("SigIgn:") {
+        sig
+    } else {
+        libc::SIGKILL
     }
 }

@@ -362,3 +362,44 @@ fn the_example_runs_busybox_under_strict() {
     }
     assert_nothing_left(&sb);
 }
+
+/// A namespace's PID 1 gets from outside only the signals it handles: ned
+/// gives a strict task that leaves SIGTERM at its default the default's
+/// effect (SIGKILL) at once instead of waiting out the grace period, and
+/// a task that handles SIGTERM still gets SIGTERM. The handling task takes
+/// half a second to stop; the plain one is gone before it, which the grace
+/// period (3 s) would have reversed.
+#[test]
+fn a_strict_task_without_a_sigterm_handler_stops_at_once() {
+    let sb = Sandbox::new();
+    let s = sb.file(
+        "stop.lua",
+        r#"local L4 = require("L4")
+local ld = L4.default_loader
+local caps = { busybox = L4.Env.busybox }
+ld:startv({ caps = caps, log = { "plain" }, sandbox = "strict" }, "busybox", "sleep", "100")
+ld:startv({ caps = caps, log = { "trap" }, sandbox = "strict" }, "busybox", "sh", "-c",
+  "trap 'sleep 0.5; echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done")
+L4.timer(300, function() os.exit(0) end)
+"#,
+    );
+    let out = sb.ned(&[
+        "--log-events",
+        "--cap",
+        "busybox=/bin/busybox:r",
+        path_str(&s),
+    ]);
+    out.ok().no_lua_error();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let at = |want: &str| lines.iter().position(|l| l.ends_with(want));
+    let killed = at("killed by signal 9").unwrap_or_else(|| panic!("{out}"));
+    let trapped = at("exited with code 3").unwrap_or_else(|| panic!("{out}"));
+    assert!(lines[killed].starts_with("plain"), "{out}");
+    assert!(lines[trapped].starts_with("trap"), "{out}");
+    assert!(
+        killed < trapped,
+        "the plain task waited for the grace period:\n{out}"
+    );
+    assert!(out.stdout.contains("got TERM"), "{out}");
+    assert_nothing_left(&sb);
+}
