@@ -145,8 +145,7 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
 
     let lua = Lua::new();
     // As lua.c does: no collection while the libraries are set up, whose
-    // tables all stay alive anyway (a third of an empty script's Lua time
-    // went to marking them).
+    // tables all stay alive anyway.
     lua.gc_stop();
     let memory = lua_memory_limit(opts.lua_memory);
     lua.set_memory_limit(memory)
