@@ -23,7 +23,13 @@ runs, sizes = int(runs), [int(n) for n in sys.argv[6:]]
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so `finally` kills ned
 live = f"{work}/live.lua"
 open(live, "w").write("""local L4 = require("L4")
-for i = 1, tonumber(arg[2]) do L4.default_loader:startv({ log = { "t" .. i } }, arg[1]) end
+for i = 1, tonumber(arg[2]) do
+  local ok, err = pcall(L4.default_loader.startv, L4.default_loader, { log = { "t" .. i } }, arg[1])
+  if not ok then
+    print("live.lua: stopped at task " .. i .. ": " .. tostring(err))
+    os.exit(1)
+  end
+end
 print("live.lua: up")
 """)
 logs = f"{work}/logs.lua"
@@ -46,6 +52,8 @@ def live_run(n):
         for line in p.stdout:
             if line.endswith(b"live.lua: up\n"):
                 break
+            if b"live.lua: stopped" in line:
+                raise RuntimeError(line.decode(errors="replace").strip())
         else:
             raise RuntimeError(f"ned exited {p.wait()} before all {n} were up")
         up = time.monotonic() - t0

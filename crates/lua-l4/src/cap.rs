@@ -31,21 +31,58 @@ impl UserData for LuaCap {
         });
         methods.add_meta_function(MetaMethod::Index, |lua, (ud, key): (AnyUserData, Value)| {
             let kind = ud.borrow::<LuaCap>()?.0.kind();
+            if let Some(m) = lua.app_data_ref::<Methods>() {
+                return m.lookup(kind, key);
+            }
+            // While L4.lua runs, its tables are read where it fills them in.
             // A Lunatik runtime that was handed a cap has no L4 package:
             // there the cap is an opaque handle to pass on.
-            let Some(all) = lua.named_registry_value::<Option<Table>>(METHODS_KEY)? else {
-                return Ok(Value::Nil);
-            };
-            let common: Table = all.get("*")?;
-            let found: Value = common.get(&key)?;
-            if !found.is_nil() {
-                return Ok(found);
-            }
-            match all.get::<Option<Table>>(kind.name())? {
-                Some(t) => t.get::<Value>(key),
+            match lua.named_registry_value::<Option<Table>>(METHODS_KEY)? {
+                Some(all) => Methods::of(&all)?.lookup(kind, key),
                 None => Ok(Value::Nil),
             }
         });
+    }
+}
+
+/// The method tables L4.lua builds, as `__index` reads them: the common
+/// ones and each type's. Once L4.lua has run they are kept as app data of
+/// the main state ([`Methods::keep`]), so that a method call looks up no
+/// registry key and makes no Lua string.
+pub struct Methods {
+    common: Table,
+    kinds: std::collections::HashMap<String, Table>,
+}
+
+impl Methods {
+    /// The tables in `all` (the table behind [`METHODS_KEY`]).
+    fn of(all: &Table) -> mlua::Result<Methods> {
+        let common = all.get("*")?;
+        let mut kinds = std::collections::HashMap::new();
+        for pair in all.pairs::<Value, Value>() {
+            if let (Value::String(k), Value::Table(t)) = pair? {
+                kinds.insert(k.to_str()?.to_owned(), t);
+            }
+        }
+        Ok(Methods { common, kinds })
+    }
+
+    /// Keeps the tables of `all`, now complete, for every later lookup.
+    pub fn keep(lua: &Lua, all: &Table) -> mlua::Result<()> {
+        lua.set_app_data(Methods::of(all)?);
+        Ok(())
+    }
+
+    /// Method `key` of a cap of `kind`: a common one, else the type's.
+    fn lookup(&self, kind: Kind, key: Value) -> mlua::Result<Value> {
+        let found: Value = self.common.get(&key)?;
+        if !found.is_nil() {
+            return Ok(found);
+        }
+        match self.kinds.get(kind.name()) {
+            Some(t) => t.get(key),
+            None => Ok(Value::Nil),
+        }
     }
 }
 

@@ -288,8 +288,9 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
             let methods = lua.create_table()?;
             lua.set_named_registry_value(cap::METHODS_KEY, &methods)?;
             let core = natives(lua, &h)?;
-            core.set("methods", methods)?;
+            core.set("methods", &methods)?;
             let (l4, dispatch, dispatch_event): (Value, Function, Function) = chunk.call(core)?;
+            cap::Methods::keep(lua, &methods)?;
             lua.set_named_registry_value(DISPATCH_KEY, dispatch)?;
             lua.set_named_registry_value(DISPATCH_EVENT_KEY, dispatch_event)?;
             Ok(l4)

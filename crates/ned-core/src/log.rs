@@ -88,6 +88,29 @@ impl Recent {
         self.ends.push_back(self.window.len());
     }
 
+    /// [`Recent::push`] for each of the `lines` lines of `block` (complete
+    /// lines, each ending in `\n`), but only the last ones are copied: those that
+    /// together hold [`RECENT_LINES`] lines or more than [`RECENT_BYTES`]
+    /// bytes, everything a trim could keep; the earlier ones are counted.
+    fn push_block(&mut self, block: &[u8], lines: usize) {
+        let Some((_, body)) = block.split_last() else {
+            return;
+        };
+        // Walk back over the line starts; the line at `nl + 1` is the
+        // `kept`-th from the end.
+        let mut from = 0;
+        let mut kept = 1;
+        for nl in memchr::memrchr_iter(b'\n', body) {
+            if kept >= RECENT_LINES || block.len() - (nl + 1) > RECENT_BYTES {
+                from = nl + 1;
+                break;
+            }
+            kept += 1;
+        }
+        self.count += (lines - kept.min(lines)) as u64;
+        for_lines(&block[from..], |line| self.push(&line[..line.len() - 1]));
+    }
+
     /// Keeps the last lines that fit in [`RECENT_BYTES`] and [`RECENT_LINES`].
     fn trim(&mut self) {
         let total = self.window.len();
@@ -723,16 +746,18 @@ impl LogMux {
             batched = out;
             rest = &batched;
         }
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
-            let (line, tail) = rest.split_at(pos);
-            if pipe.partial.is_empty() {
-                self.line(id, which, &mut stream, line);
-            } else {
-                pipe.partial.extend_from_slice(line);
+        if let Some(last) = memchr::memrchr(b'\n', rest) {
+            let (mut block, tail) = rest.split_at(last + 1);
+            if !pipe.partial.is_empty() {
+                // The line the previous read left unfinished ends first.
+                let end = memchr::memchr(b'\n', block).unwrap_or(last);
+                pipe.partial.extend_from_slice(&block[..end]);
                 self.line(id, which, &mut stream, &pipe.partial);
                 pipe.partial.clear();
+                block = &block[end + 1..];
             }
-            rest = &tail[1..];
+            self.block(id, which, &mut stream, block);
+            rest = tail;
         }
         pipe.partial.extend_from_slice(rest);
         while pipe.partial.len() >= MAX_LINE {
@@ -746,6 +771,42 @@ impl LogMux {
         self.buf = buf;
         stream.pipes[which as usize] = Some(pipe);
         self.streams[id.0] = Some(stream);
+    }
+
+    /// Complete lines of `s` (each ending in `\n`), after
+    /// [`LogMux::stamp`]: [`LogMux::line`] for each, but when no hook asks
+    /// and nothing is rendered per line (plain text, no terminal escaping)
+    /// the lines are copied behind their prefixes in one pass, and
+    /// only the last ones are kept as recent lines ([`Recent::push_block`]).
+    fn block(&mut self, id: StreamId, which: Which, s: &mut Stream, block: &[u8]) {
+        if !self.hooks.is_empty() || self.opts.format == Format::Json || self.opts.escape {
+            for_lines(block, |line| {
+                self.line(id, which, s, &line[..line.len() - 1])
+            });
+            return;
+        }
+        let (console, file) = (
+            s.console.then_some(&self.prefix.console),
+            s.file.as_ref().map(|_| &self.prefix.file),
+        );
+        let mut lines = 0;
+        self.pending.reserve(block.len());
+        s.file_pending
+            .reserve(if file.is_some() { block.len() } else { 0 });
+        for_lines(block, |line| {
+            lines += 1;
+            if let Some(prefix) = console {
+                self.pending.extend_from_slice(prefix);
+                self.pending.extend_from_slice(line);
+            }
+            if let Some(prefix) = file {
+                s.file_pending.extend_from_slice(prefix);
+                s.file_pending.extend_from_slice(line);
+            }
+        });
+        if let Some(r) = self.recent.get_mut(id.0) {
+            r.push_block(block, lines);
+        }
     }
 
     /// One line of `s`, after [`LogMux::stamp`]: kept in its recent lines
@@ -865,6 +926,15 @@ impl LogMux {
     }
 }
 
+/// Calls `f` with each line of `block` (complete lines), its `\n` included.
+fn for_lines(block: &[u8], mut f: impl FnMut(&[u8])) {
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', block) {
+        f(&block[start..=end]);
+        start = end + 1;
+    }
+}
+
 /// `{"time":..,"tag":..,"pid":..,"stream":..,`: a UTC time, or with
 /// [`Time::Mono`] a `"mono"` number of seconds.
 fn json_head(tag: &str, pid: i32, time: Time, stream: &str, out: &mut Vec<u8>) {
@@ -959,6 +1029,30 @@ mod tests {
             b"server | one\nc      | x\xff\nserver | two\nserver | last\n".to_vec()
         );
         drop(wb);
+    }
+
+    #[test]
+    fn a_read_of_many_lines_is_printed_whole_counted_and_its_last_lines_kept() {
+        let sink = Sink::default();
+        let mut mux = LogMux::new(console(&sink), false).unwrap();
+        let (a, [wa, _]) = mux.open(&StreamSpec::tagged("a", Color::WHITE)).unwrap();
+        write_all(&wa, b"fir");
+        mux.pump(a, Which::Out).unwrap();
+        // One read: the end of the unfinished line, then 1,000 more.
+        let many: String = (0..1000).map(|i| format!("l{i}\n")).collect();
+        write_all(&wa, format!("st\n{many}").as_bytes());
+        mux.pump(a, Which::Out).unwrap();
+        assert_eq!(mux.out.flush(soon()), 0);
+        let expected: String = std::iter::once("a | first\n".to_owned())
+            .chain((0..1000).map(|i| format!("a | l{i}\n")))
+            .collect();
+        assert_eq!(*sink.out.lock().unwrap(), expected.into_bytes());
+        assert_eq!(mux.lines(a), 1001);
+        let kept = mux.recent(a, usize::MAX);
+        assert_eq!(kept.len(), RECENT_LINES);
+        assert_eq!(kept[0], format!("l{}", 1000 - RECENT_LINES).into_bytes());
+        assert_eq!(kept[RECENT_LINES - 1], b"l999".to_vec());
+        drop(wa);
     }
 
     #[test]

@@ -144,6 +144,9 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
     let lua_root = opts.lua_root.clone().unwrap_or_else(|| script_dir.clone());
 
     let lua = Lua::new();
+    // As lua.c does: no collection while the libraries are set up, whose
+    // tables all stay alive anyway.
+    lua.gc_stop();
     let memory = lua_memory_limit(opts.lua_memory);
     lua.set_memory_limit(memory)
         .context("failed to limit the Lua state's memory")?;
@@ -168,6 +171,7 @@ fn run(mut opts: cli::Options, inherited: Vec<(String, OwnedFd)>) -> anyhow::Res
         ..lunatik::Config::new(lua_root)
     };
     lunatik::register(&lua, config).context("failed to register lunatik")?;
+    lua.gc_restart();
 
     let mut ok = true;
     let mut out_of_memory = false;

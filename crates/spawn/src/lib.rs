@@ -34,7 +34,9 @@ mod spawn;
 
 pub use error::SpawnError;
 pub use inherit::take_listen_fds;
-pub use process::{Exit, open_pidfd, reap_orphans, send_signal, signal_group, try_wait, wait};
+pub use process::{
+    Exit, has_children, open_pidfd, reap_orphans, send_signal, signal_group, try_wait, wait,
+};
 pub use rlimit::{Resource, Rlimit, UNLIMITED};
 pub use signal::{
     SignalFd, reset_inherited_signals, set_child_subreaper, spawn_thread_without_signals,

@@ -142,6 +142,18 @@ pub fn open_pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
     rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
 }
 
+/// Whether this process has any child at all, running or exited and not
+/// yet reaped, whichever of its threads started it: `waitid(P_ALL)` with
+/// `WNOHANG | WNOWAIT` answers ECHILD only when there is none, and takes
+/// nothing. `__WALL` counts children that signal no SIGCHLD as well.
+pub fn has_children() -> bool {
+    let options = WaitIdOptions::EXITED
+        | WaitIdOptions::NOHANG
+        | WaitIdOptions::NOWAIT
+        | WaitIdOptions::from_bits_retain(libc::__WALL as u32);
+    !matches!(waitid(WaitId::All, options), Err(rustix::io::Errno::CHILD))
+}
+
 /// Reaps every exited child that `is_task` does not claim, for a
 /// subreaper or PID 1, where orphans of other processes become ned's
 /// children; returns how many were reaped.
