@@ -31,7 +31,7 @@ mod signal;
 mod spawn;
 
 pub use error::SpawnError;
-pub use inherit::take_listen_fds;
+pub use inherit::{MAX_FDS, parse_listen, take_listen_fds};
 pub use process::{Exit, open_pidfd, reap_orphans, send_signal, signal_group, try_wait, wait};
 pub use signal::{
     SignalFd, reset_inherited_signals, set_child_subreaper, spawn_thread_without_signals,
