@@ -37,11 +37,13 @@ work=$(mktemp -d /tmp/ned-soak.XXXXXX)
 trap 'kill "$ned" 2>/dev/null; rm -rf "$work"' EXIT
 cat >"$work/boot.lua" <<'EOF'
 L4 = require("L4"); L = L4.default_loader
-live, ran, twice, started, handled, n = {}, {}, 0, 0, 0, 0
+-- A handler finds its task in `live` the first time only (no table that
+-- grows with every task: it would be the script's growth, not ned's).
+live, twice, started, handled, n = {}, 0, 0, 0, 0
 local function watch(t, i)
   t:exit_handler(function()
-    if ran[i] then twice = twice + 1 end
-    ran[i] = true; handled = handled + 1; live[i] = nil
+    if live[i] == nil then twice = twice + 1 end
+    handled = handled + 1; live[i] = nil
   end)
   live[i] = t
 end
