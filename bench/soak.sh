@@ -104,7 +104,8 @@ while :; do
             base_rss=$(rss) base_at=$((now - start))
             echo "warm-up sample at ${base_at}s: rss ${base_rss} KiB"
         fi
-        next=$((next + 60))
+        # After a stall (ned or the machine), one sample, not one per minute missed.
+        while [ "$next" -le "$now" ]; do next=$((next + 60)); done
     fi
     sleep 0.05
 done
