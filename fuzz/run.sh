@@ -3,7 +3,7 @@
 # calls it. Skips, saying why, only when no nightly toolchain exists;
 # installs cargo-fuzz when it is missing. New inputs go to a scratch
 # directory, so a CI run never changes the corpora in the repository.
-# FUZZ_SECONDS (default 20) is the time per target: 6 targets, about two
+# FUZZ_SECONDS (default 15) is the time per target: 8 targets, about two
 # minutes with a built fuzz/target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 	echo "fuzz: installing cargo-fuzz (not found)"
 	cargo install --locked cargo-fuzz
 fi
-secs=${FUZZ_SECONDS:-20}
+secs=${FUZZ_SECONDS:-15}
 export CARGO_TARGET_DIR="$PWD/fuzz/target"
 cargo +nightly fuzz build
 scratch=$(mktemp -d)

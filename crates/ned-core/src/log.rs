@@ -6,8 +6,10 @@
 //! Lines are assembled per stream, so output of different tasks never mixes
 //! inside a line. All lines that one read produced are queued at once on
 //! ned's stdout [`Console`], which keeps throughput high when many tasks log
-//! at once. A line longer than [`MAX_LINE`] is cut there, so a task without
-//! newlines cannot make ned grow without bound. Bytes are passed through
+//! at once. A line longer than [`MAX_LINE`] is printed in pieces of
+//! [`MAX_LINE`] bytes ([`Lines`]), so a task without newlines cannot make
+//! ned grow without bound; where the reads of a pipe end does not change
+//! the lines. Bytes are passed through
 //! untouched, UTF-8 or not — except on a terminal, where control characters
 //! and escape sequences other than colour are shown escaped
 //! ([`LogOptions::escape`], see [`crate::logfmt`]).
@@ -50,7 +52,7 @@ use crate::logfile::{FileSpec, RotatingFile};
 use crate::logfmt::{self, Time};
 use crate::loghook::{Filtered, Hooks};
 
-/// Longest line kept before it is printed in pieces.
+/// Longest line printed whole; a longer one is printed in pieces.
 pub const MAX_LINE: usize = 64 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
 /// Reads per [`LogMux::pump`] call: bounded, so one busy task cannot
@@ -333,11 +335,112 @@ impl LogEvent<'_> {
     }
 }
 
+/// Cuts the bytes of one stream, read in any pieces, into lines: each
+/// `\n` ends one (and is not part of it); a line longer than `max` bytes
+/// comes in pieces of `max` bytes, the last one shorter or equal; what
+/// follows the last `\n` is the last line, if not empty. The lines are
+/// the same wherever the reads end, and only one unfinished line of at
+/// most `max` bytes is ever held.
+pub struct Lines {
+    partial: Vec<u8>,
+    max: usize,
+}
+
+impl Lines {
+    /// Lines of at most `max` bytes (at least 1).
+    pub fn new(max: usize) -> Lines {
+        Lines {
+            partial: Vec::new(),
+            max: max.max(1),
+        }
+    }
+
+    /// Passes each line `data` completes to `line`; keeps the rest.
+    pub fn feed(&mut self, data: &[u8], mut line: impl FnMut(&[u8])) {
+        self.feed_runs(data, |piece| match piece {
+            Piece::Line(l) => line(l),
+            Piece::Run(run) => for_lines(run, |l| line(&l[..l.len() - 1])),
+        });
+    }
+
+    /// As [`Lines::feed`], but complete lines that need neither the
+    /// unfinished line in front nor cutting come as one [`Piece::Run`] of
+    /// `\n`-terminated lines, so the caller can copy them in one pass.
+    pub fn feed_runs(&mut self, mut data: &[u8], mut out: impl FnMut(Piece<'_>)) {
+        loop {
+            if self.partial.is_empty() {
+                let mut end = 0;
+                while let Some(nl) = memchr::memchr(b'\n', &data[end..]) {
+                    if nl > self.max {
+                        break;
+                    }
+                    end += nl + 1;
+                }
+                if end > 0 {
+                    out(Piece::Run(&data[..end]));
+                    data = &data[end..];
+                }
+            }
+            if data.is_empty() {
+                return;
+            }
+            // One line the slow way: it continues the unfinished one, is
+            // too long, or is not finished yet.
+            let nl = memchr::memchr(b'\n', data);
+            let mut seg = &data[..nl.unwrap_or(data.len())];
+            // A piece is cut only when more than `max` bytes of its line
+            // are known, so a line of exactly `max` bytes stays whole.
+            while self.partial.len() + seg.len() > self.max {
+                let (head, tail) = seg.split_at(self.max - self.partial.len());
+                self.emit(head, &mut out);
+                seg = tail;
+            }
+            let Some(nl) = nl else {
+                self.partial.extend_from_slice(seg);
+                return;
+            };
+            self.emit(seg, &mut out);
+            data = &data[nl + 1..];
+        }
+    }
+
+    /// Passes the unfinished last line, if any, to `line`.
+    pub fn finish(&mut self, mut line: impl FnMut(&[u8])) {
+        if !self.partial.is_empty() {
+            line(&self.partial);
+            self.partial.clear();
+        }
+    }
+
+    /// The unfinished line with `tail` after it, as one line.
+    fn emit(&mut self, tail: &[u8], out: &mut impl FnMut(Piece<'_>)) {
+        if self.partial.is_empty() {
+            out(Piece::Line(tail));
+        } else {
+            self.partial.extend_from_slice(tail);
+            out(Piece::Line(&self.partial));
+            self.partial.clear();
+        }
+    }
+
+    /// Takes the unfinished line away.
+    fn take_partial(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.partial)
+    }
+}
+
+/// What [`Lines::feed_runs`] hands on.
+pub enum Piece<'a> {
+    /// One line, without its `\n`.
+    Line(&'a [u8]),
+    /// Complete lines, each with its `\n` and none longer than the maximum.
+    Run(&'a [u8]),
+}
+
 /// One of a stream's pipes.
 struct Pipe {
     read: OwnedFd,
-    /// The unfinished last line.
-    partial: Vec<u8>,
+    lines: Lines,
 }
 
 /// One task's log: its pipes and sinks.
@@ -487,11 +590,11 @@ impl LogMux {
             pipes: [
                 Some(Pipe {
                     read: out_r,
-                    partial: Vec::new(),
+                    lines: Lines::new(MAX_LINE),
                 }),
                 Some(Pipe {
                     read: err_r,
-                    partial: Vec::new(),
+                    lines: Lines::new(MAX_LINE),
                 }),
             ],
             tag: spec.tag.clone(),
@@ -664,11 +767,9 @@ impl LogMux {
         let Some(mut stream) = self.streams.get_mut(id.0).and_then(Option::take) else {
             return;
         };
-        if let Some(pipe) = stream.pipes[which as usize].take() {
-            if !pipe.partial.is_empty() {
-                self.stamp(&stream, which);
-                self.line(id, which, &mut stream, &pipe.partial);
-            }
+        if let Some(mut pipe) = stream.pipes[which as usize].take() {
+            self.stamp(&stream, which);
+            pipe.lines.finish(|l| self.line(id, which, &mut stream, l));
             self.throttled.retain(|&t| t != (id, which));
         }
         self.streams[id.0] = Some(stream);
@@ -732,7 +833,7 @@ impl LogMux {
         if self.hooks.has_batch()
             && let Some(last) = rest.iter().rposition(|&b| b == b'\n')
         {
-            let mut lines = std::mem::take(&mut pipe.partial);
+            let mut lines = pipe.lines.take_partial();
             lines.extend_from_slice(&rest[..=last]);
             let mut out = match self.hooks.filter_batch(&stream.tag, which, &lines) {
                 Filtered::Keep => lines,
@@ -746,28 +847,10 @@ impl LogMux {
             batched = out;
             rest = &batched;
         }
-        if let Some(last) = memchr::memrchr(b'\n', rest) {
-            let (mut block, tail) = rest.split_at(last + 1);
-            if !pipe.partial.is_empty() {
-                // The line the previous read left unfinished ends first.
-                let end = memchr::memchr(b'\n', block).unwrap_or(last);
-                pipe.partial.extend_from_slice(&block[..end]);
-                self.line(id, which, &mut stream, &pipe.partial);
-                pipe.partial.clear();
-                block = &block[end + 1..];
-            }
-            self.block(id, which, &mut stream, block);
-            rest = tail;
-        }
-        pipe.partial.extend_from_slice(rest);
-        while pipe.partial.len() >= MAX_LINE {
-            let tail = pipe.partial.split_off(MAX_LINE);
-            let line = std::mem::replace(&mut pipe.partial, tail);
-            self.line(id, which, &mut stream, &line);
-        }
-        if pipe.partial.capacity() > MAX_LINE * 2 {
-            pipe.partial.shrink_to(MAX_LINE);
-        }
+        pipe.lines.feed_runs(rest, |piece| match piece {
+            Piece::Line(l) => self.line(id, which, &mut stream, l),
+            Piece::Run(run) => self.block(id, which, &mut stream, run),
+        });
         self.buf = buf;
         stream.pipes[which as usize] = Some(pipe);
         self.streams[id.0] = Some(stream);
@@ -1077,6 +1160,71 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("\x1b[1;94mt\x1b[0m | xxx"));
         assert_eq!(lines[1], "\x1b[1;94mt\x1b[0m | xxxxxxxxxx");
+    }
+
+    /// Found by fuzz/fuzz_targets/log_lines.rs: the lines depended on where
+    /// the reads ended. A line whose start and end came in different reads
+    /// was printed whole however long (up to twice MAX_LINE), and one of
+    /// exactly the maximum whose `\n` came in a later read was followed by
+    /// an empty line that the task never wrote.
+    #[test]
+    fn lines_do_not_depend_on_where_reads_end() {
+        let all = |reads: &[&[u8]]| {
+            let mut l = Lines::new(4);
+            let mut got: Vec<Vec<u8>> = Vec::new();
+            for r in reads {
+                l.feed(r, |x| got.push(x.to_vec()));
+            }
+            l.finish(|x| got.push(x.to_vec()));
+            got
+        };
+        let want: Vec<Vec<u8>> = [&b"abcd"[..], b"ef", b"", b"wxyz", b"12"]
+            .map(<[u8]>::to_vec)
+            .to_vec();
+        assert_eq!(
+            all(&[b"abcdef
+
+wxyz
+12"]),
+            want
+        );
+        assert_eq!(
+            all(&[
+                b"abc", b"def
+", b"
+wxyz", b"
+1", b"2"
+            ]),
+            want
+        );
+        assert_eq!(
+            all(&[
+                b"abcd", b"ef
+
+wx", b"yz", b"
+12"
+            ]),
+            want
+        );
+
+        let sink = Sink::default();
+        let mut mux = LogMux::new(console(&sink), false).unwrap();
+        let (a, [wa, _]) = mux.open(&StreamSpec::tagged("t", Color::WHITE)).unwrap();
+        let half = vec![b'h'; MAX_LINE / 2 + 100];
+        write_all(&wa, &half);
+        mux.pump(a, Which::Out).unwrap();
+        write_all(&wa, &half);
+        write_all(&wa, b"\n");
+        mux.pump(a, Which::Out).unwrap();
+        write_all(&wa, &vec![b'm'; MAX_LINE]);
+        mux.pump(a, Which::Out).unwrap();
+        write_all(&wa, b"\n");
+        drop(wa);
+        while mux.pump(a, Which::Out).unwrap() != Pumped::Closed {}
+        assert_eq!(mux.out.flush(soon()), 0);
+        let text = sink.text();
+        let lens: Vec<usize> = text.lines().map(|l| l.len() - "t | ".len()).collect();
+        assert_eq!(lens, [MAX_LINE, 2 * half.len() - MAX_LINE, MAX_LINE]);
     }
 
     #[test]

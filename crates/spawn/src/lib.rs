@@ -15,7 +15,8 @@
 //!   [`Command::new_group`]); [`open_pidfd`] pins any process for
 //!   signalling; [`reap_orphans`] reaps exited children that are not tasks
 //!   (PID 1, subreaper) without taking a task's exit.
-//! * [`take_listen_fds`] adopts the caps ned itself was started with.
+//! * [`take_listen_fds`] adopts the caps ned itself was started with, as
+//!   [`parse_listen`] reads the `LISTEN_*` variables (fuzzed: docs/fuzzing.md).
 //! * [`SignalFd`] blocks signals and reads them from a signalfd, for the
 //!   event loop; [`set_child_subreaper`] is for running as (or like) PID 1;
 //!   [`reset_inherited_signals`] undoes the SIG_IGN ned was started with;
@@ -33,7 +34,7 @@ mod signal;
 mod spawn;
 
 pub use error::SpawnError;
-pub use inherit::take_listen_fds;
+pub use inherit::{MAX_FDS, parse_listen, take_listen_fds};
 pub use process::{
     Exit, has_children, open_pidfd, reap_orphans, send_signal, signal_group, try_wait, wait,
 };
