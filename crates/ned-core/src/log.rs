@@ -369,12 +369,19 @@ impl Lines {
     pub fn feed_runs(&mut self, mut data: &[u8], mut out: impl FnMut(Piece<'_>)) {
         loop {
             if self.partial.is_empty() {
+                // No line of a piece shorter than `max` can be too long: its
+                // complete lines run to its last `\n` (one search, as a
+                // pipe read is never longer than MAX_LINE).
                 let mut end = 0;
-                while let Some(nl) = memchr::memchr(b'\n', &data[end..]) {
-                    if nl > self.max {
-                        break;
+                if data.len() <= self.max {
+                    end = memchr::memrchr(b'\n', data).map_or(0, |nl| nl + 1);
+                } else {
+                    while let Some(nl) = memchr::memchr(b'\n', &data[end..]) {
+                        if nl > self.max {
+                            break;
+                        }
+                        end += nl + 1;
                     }
-                    end += nl + 1;
                 }
                 if end > 0 {
                     out(Piece::Run(&data[..end]));
