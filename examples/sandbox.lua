@@ -5,6 +5,7 @@
 -- caps are its whole authority.
 --
 --   ned --wait-and-exit --cap busybox=/bin/busybox:r examples/sandbox.lua
+--   ned --wait-and-exit examples/sandbox.lua   (the host's /bin/busybox)
 --
 -- "strict" grants no system libraries, so the program must be static:
 -- Debian's busybox-static is. (`sandbox = { "strict", system = true }`
@@ -20,18 +21,27 @@
 -- expect: net    | nc: can't connect to remote host (127.0.0.1): Permission denied
 local L4 = require("L4")
 local ld = L4.default_loader
+-- Without the cap, the host's /bin/busybox runs instead, under strict plus
+-- `system = true`, which makes /bin (and the libraries a dynamically linked
+-- busybox would need) readable and executable, and nothing else.
+local prog, sandbox = "busybox", "strict"
 if not L4.Env.busybox then
-  error("this example needs a static busybox granted as a cap: "
-    .. "ned --wait-and-exit --cap busybox=/bin/busybox:r examples/sandbox.lua "
-    .. "(Debian: apt-get install busybox-static)", 0)
+  local f = io.open("/bin/busybox")
+  if not f then
+    error("this example runs busybox: grant a static one with "
+      .. "ned --wait-and-exit --cap busybox=/bin/busybox:r examples/sandbox.lua "
+      .. "(Debian: apt-get install busybox-static)", 0)
+  end
+  f:close()
+  prog, sandbox = "/bin/busybox", { "strict", system = true }
 end
 
 local function run(tag, ...)
   local t = ld:startv({
     caps = { busybox = L4.Env.busybox },
-    sandbox = "strict",
+    sandbox = sandbox,
     log = { tag },
-  }, "busybox", ...)
+  }, prog, ...)
   print(tag .. " exited with " .. tostring(t:wait()))
 end
 
