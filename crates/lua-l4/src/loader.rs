@@ -75,7 +75,13 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
     let (prog, argv, posix) = command(&args)?;
     warn_unknown_keys(lua, fname, &env)?;
 
-    let sandbox = crate::sandbox::parse(fname, env.get("sandbox")?)?;
+    // One value, read once: the policy, then (from a table) its limits.
+    let sandbox_value: Value = env.get("sandbox")?;
+    let sandbox = crate::sandbox::parse(fname, sandbox_value.clone())?;
+    let limits = match &sandbox_value {
+        Value::Table(t) => crate::sandbox_limits::limits(fname, t)?,
+        _ => Limits::default(),
+    };
     let mut caps = collect_caps(lua, &args, &env, &loader)?;
     let (path, dir) = resolve_program(&prog, &caps)?;
     if let Some(sb) = &sandbox
@@ -109,7 +115,6 @@ pub fn start(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<(i64, i64)> {
         },
     };
     let (notify, watchdog) = readiness(fname, &env)?;
-    let limits = limits(fname, &env)?;
     if dbg & DBG_CMD_LINE != 0 {
         ned_core::diag!("ned: command line: {}", argv.join(" "));
     }
@@ -193,16 +198,6 @@ fn readiness(fname: &str, env: &Table) -> Res<(bool, Option<std::time::Duration>
         }
     };
     Ok((notify, watchdog))
-}
-
-/// The cgroup and rlimit part of the start table's `sandbox`
-/// ([`crate::sandbox_limits`]); [`crate::sandbox::parse`] has already
-/// checked every key and the form of the value.
-fn limits(fname: &str, env: &Table) -> Res<Limits> {
-    match env.get::<Value>("sandbox")? {
-        Value::Table(t) => crate::sandbox_limits::limits(fname, &t),
-        _ => Ok(Limits::default()),
-    }
 }
 
 /// Longest watchdog interval: a day.
