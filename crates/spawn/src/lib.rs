@@ -1,7 +1,7 @@
 //! How ned starts, waits for and signals processes — the only crate in ned
 //! with process-level `unsafe`.
 //!
-//! * [`Spawner::spawn`] starts a [`Command`] with `clone(CLONE_VM |
+//! * [`Spawner::spawn`] starts a [`Command`] with `clone(CLONE_VM | CLONE_FILES |
 //!   CLONE_VFORK | CLONE_PIDFD)` on a reusable child stack: the child gets
 //!   exactly the stdio and caps it is given (fds 0, 1, 2 and 3..), exactly the
 //!   given environment (plus, on request, `LISTEN_PID=<its own pid>`, which
@@ -32,6 +32,7 @@ mod process;
 mod rlimit;
 mod signal;
 mod spawn;
+mod window;
 
 pub use error::SpawnError;
 pub use inherit::{MAX_FDS, parse_listen, take_listen_fds};

@@ -22,8 +22,14 @@
 //!   so there is no window in which the pid could be reused.
 //! * No `CLONE_SIGHAND`: the child gets its own copy of the signal handler
 //!   table, so resetting dispositions in the child leaves the parent's alone.
-//!   No `CLONE_FILES`: the child's fd table is a copy, so the fd plan and
-//!   `close_range` do not touch the parent's fds.
+//! * **`CLONE_FILES`, then an unsharing `close_range`.** The child starts
+//!   on the parent's fd table and, before it changes any fd, unshares it
+//!   keeping only the fds below the [fd window](crate::window)'s end, where
+//!   the parent has put every fd the child keeps: the copy costs the same
+//!   with ten fds open in ned as with ten thousand. The fd plan and the
+//!   final `close_range` then work on the child's own small table. A plan
+//!   that does not fit the window is started without `CLONE_FILES` (the
+//!   table is copied whole at clone).
 //!
 //! # The step table
 //!
@@ -60,6 +66,7 @@ use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
 
 use crate::SpawnError;
 use crate::rlimit::{Resource, Rlimit};
+use crate::window::FdWindow;
 
 /// What to start. Everything is borrowed; nothing is inherited implicitly.
 #[derive(Debug, Clone, Copy)]
@@ -196,6 +203,9 @@ pub struct Spawner {
     cpus: [u64; CPU_WORDS],
     /// The RLIMIT_NOFILE children get, when it differs from ned's own.
     child_nofile: Option<libc::rlimit64>,
+    /// Low fds a child receives its fds through; `None` if they could not
+    /// be taken (then every child copies the whole fd table).
+    window: Option<FdWindow>,
 }
 
 /// `LISTEN_PID=<digits>\0` as one C string: `repr(C)` byte arrays have no
@@ -214,7 +224,9 @@ struct ListenEntry {
 unsafe impl Send for Spawner {}
 
 impl Spawner {
-    /// Maps the child stack (with a guard page below it).
+    /// Maps the child stack (with a guard page below it) and takes the fd
+    /// window's low fd numbers: make the Spawner early, while few fds are
+    /// open.
     pub fn new() -> Result<Self, SpawnError> {
         let page = rustix::param::page_size();
         let stack_len = STACK_SIZE + page;
@@ -248,6 +260,7 @@ impl Spawner {
             },
             cpus: [0; CPU_WORDS],
             child_nofile: None,
+            window: FdWindow::new(),
         })
     }
 
@@ -277,14 +290,22 @@ impl Spawner {
                 limit: CPU_SETSIZE,
             })?;
         }
-        self.plan.clear();
-        self.plan
-            .extend(cmd.stdio.iter().chain(cmd.fds).map(|fd| fd.as_raw_fd()));
         let iso = cmd.isolation.copied().unwrap_or_default();
         // The ruleset fd rides in the plan, one past the task's fds, so the
         // fd installs cannot overwrite it; the child closes it with the rest.
-        if let Some(fd) = iso.landlock {
-            self.plan.push(fd.as_raw_fd());
+        let sources = cmd
+            .stdio
+            .iter()
+            .chain(cmd.fds)
+            .chain(&iso.landlock)
+            .copied();
+        let unshare_below = self
+            .window
+            .as_mut()
+            .and_then(|w| w.lend(sources.clone(), &mut self.plan));
+        if unshare_below.is_none() {
+            self.plan.clear();
+            self.plan.extend(sources.map(|fd| fd.as_raw_fd()));
         }
         let maps = iso.map.map(IdMaps::new);
         let fprog = iso.seccomp.map(|f| libc::sock_fprog {
@@ -310,6 +331,7 @@ impl Spawner {
             listen,
             &self.cpus,
             self.child_nofile,
+            unshare_below,
             &Sandboxing {
                 iso: &iso,
                 maps: maps.as_ref(),
@@ -330,19 +352,22 @@ impl Spawner {
         // anything else while we hold `&mut self`. `args` was built just
         // above from `cmd` and this Spawner's buffers, which outlive the call
         // and are not touched until it returns, so every pointer in it meets
-        // the contract of `Step::run` and `Exec::run`.
-        let (pid, pidfd) = unsafe { clone_vfork(stack_top, &args, clone_ns) }.map_err(
-            |source| match clone_ns {
-                0 => SpawnError::Clone {
-                    path: path(),
-                    source,
-                },
-                _ => SpawnError::Namespaces {
-                    path: path(),
-                    source,
-                },
+        // the contract of `Step::run` and `Exec::run`. With the window lent,
+        // the table's first fd step unshares the fd table (steps_of).
+        let cloned = unsafe { clone_vfork(stack_top, &args, clone_ns, unshare_below.is_some()) };
+        if let Some(window) = &mut self.window {
+            window.release();
+        }
+        let (pid, pidfd) = cloned.map_err(|source| match clone_ns {
+            0 => SpawnError::Clone {
+                path: path(),
+                source,
             },
-        )?;
+            _ => SpawnError::Namespaces {
+                path: path(),
+                source,
+            },
+        })?;
         match args.failure() {
             None => Ok(Child { pid, pidfd }),
             Some((index, errno)) => {
@@ -439,6 +464,7 @@ fn steps_of(
     listen: *mut ListenEntry,
     cpus: &[u64; CPU_WORDS],
     nofile: Option<libc::rlimit64>,
+    unshare_below: Option<c_int>,
     sbx: &Sandboxing<'_>,
 ) -> Vec<Step> {
     let sigset_size = kernel_sigset_size();
@@ -458,6 +484,11 @@ fn steps_of(
             .iter()
             .map(|fd| Step::JoinCgroup { fd: fd.as_raw_fd() }),
     );
+    // Still on ned's fd table (CLONE_FILES): nothing above has changed an
+    // fd, everything below works on the child's own copy.
+    if let Some(end) = unshare_below {
+        steps.push(Step::UnshareFds { end: end as c_uint });
+    }
     steps.push(Step::MoveFds {
         plan: plan.as_mut_ptr(),
         len: plan.len(),
@@ -582,6 +613,11 @@ enum Step {
     /// and limited there; the memory the child touches before exec is the
     /// parent's (CLONE_VM), charged to ned's own cgroup.
     JoinCgroup { fd: c_int },
+    /// `close_range(end, ~0, CLOSE_RANGE_UNSHARE)`: leaves ned's fd table
+    /// (the child was cloned with `CLONE_FILES`) for a copy of only its fds
+    /// below `end`, the fd window's end, where every source of the plan
+    /// is. The first step that touches the fd table (Linux 5.9).
+    UnshareFds { end: c_uint },
     /// Moves every source that is itself a target (`< count`) above the
     /// targets, rewriting its plan entry, so that no install below
     /// overwrites a source still needed. `plan` is `len` writable ints.
@@ -670,6 +706,7 @@ impl Step {
         match self {
             Self::ResetSignals { .. } => "reset the signal dispositions",
             Self::JoinCgroup { .. } => "join the task's cgroup",
+            Self::UnshareFds { .. } => "copy the fd table",
             Self::MoveFds { .. } => "move fds out of the way",
             Self::InstallFds { .. } => "install fds",
             Self::CloseFrom { .. } if errno == libc::ENOSYS => {
@@ -716,6 +753,7 @@ impl Step {
             match *self {
                 Self::ResetSignals { last, sigset_size } => reset_signals(last, sigset_size),
                 Self::JoinCgroup { fd } => join_cgroup(fd),
+                Self::UnshareFds { end } => unshare_fds(end),
                 Self::MoveFds { plan, len, count } => move_fds(plan, len, count),
                 Self::InstallFds { plan, len } => install_fds(plan, len),
                 Self::CloseFrom { first } => close_from(first),
@@ -763,6 +801,21 @@ unsafe fn reset_signals(last: c_int, sigset_size: usize) -> Result<(), c_int> {
     Ok(())
 }
 
+/// [`Step::UnshareFds`].
+unsafe fn unshare_fds(end: c_uint) -> Result<(), c_int> {
+    // SAFETY: fd numbers and flags only. It closes nothing of the parent's:
+    // the range is closed in the new copy, which the kernel makes first.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            end,
+            c_uint::MAX,
+            libc::CLOSE_RANGE_UNSHARE,
+        )
+    };
+    check(rc).map(drop)
+}
+
 /// [`Step::MoveFds`].
 unsafe fn move_fds(plan: *mut c_int, len: usize, count: c_int) -> Result<(), c_int> {
     // SAFETY: `plan` is `len` ints of the parent's plan buffer; the parent
@@ -790,7 +843,8 @@ unsafe fn install_fds(plan: *const c_int, len: usize) -> Result<(), c_int> {
 
 /// [`Step::CloseFrom`].
 unsafe fn close_from(first: c_uint) -> Result<(), c_int> {
-    // SAFETY: closes fds of our own (copied) fd table only.
+    // SAFETY: closes fds of our own fd table only (copied at clone, or by
+    // Step::UnshareFds).
     let rc = unsafe { libc::syscall(libc::SYS_close_range, first, c_uint::MAX, 0 as c_uint) };
     check(rc).map(drop)
 }
@@ -1093,7 +1147,9 @@ unsafe fn clone_vfork(
     stack_top: *mut c_void,
     args: &ChildArgs<'_>,
     namespaces: c_int,
+    share_files: bool,
 ) -> io::Result<(i32, OwnedFd)> {
+    let files = if share_files { libc::CLONE_FILES } else { 0 };
     let mut pidfd: c_int = -1;
     let pid = {
         let _blocked = BlockAllSignals::new();
@@ -1106,7 +1162,9 @@ unsafe fn clone_vfork(
         // `namespaces` only adds CLONE_NEW* flags: the kernel accepts them
         // with CLONE_VM | CLONE_VFORK (it refuses CLONE_NEWUSER only with
         // CLONE_FS or CLONE_THREAD, and CLONE_NEWPID with CLONE_THREAD or
-        // CLONE_PARENT, none of which we pass).
+        // CLONE_PARENT, none of which we pass). With CLONE_FILES (only when
+        // the table starts with Step::UnshareFds) the child changes no fd of
+        // ours: only steps that write to fds run before that unshare.
         unsafe {
             libc::clone(
                 child_main,
@@ -1115,6 +1173,7 @@ unsafe fn clone_vfork(
                     | libc::CLONE_VFORK
                     | libc::CLONE_PIDFD
                     | libc::SIGCHLD
+                    | files
                     | (namespaces & NAMESPACE_FLAGS),
                 ptr::from_ref(args).cast_mut().cast(),
                 ptr::from_mut(&mut pidfd),
