@@ -18,7 +18,8 @@
 //! **Labels** (spec §11): before ned connects a client, it binds the
 //! client's socket to a path in a fresh 0700 directory of its own whose
 //! last component encodes the rights and cap name the client is started
-//! with ([`Label`]), then removes the path and the directory. The server's
+//! with ([`Label`]), then removes the path and the directory (so no client
+//! can bind a name beside its own for a later one). The server's
 //! `getpeername()` on the accepted connection returns that path; no byte
 //! is added to the stream, so a plain socket-activation server sees an
 //! ordinary connection. Only ned can connect to a channel (it has no name
@@ -299,31 +300,35 @@ fn remove(path: &Path, dir: &Path) {
 const SUN_PATH_MAX: usize = 107;
 
 /// A fresh directory `<prefix>-<pid>-<n>-<nanos>` of mode 0700 for one
-/// socket file whose name takes `leaf` bytes with its slash, in the first of `$TMPDIR`, `/tmp`, `/dev/shm`, `/run` where one can be made (a
+/// socket file whose name takes `leaf` bytes with its slash, in the first
+/// of `/dev/shm`, `$TMPDIR`, `/tmp`, `/run` where one can be made (a
 /// `$TMPDIR` too long for a socket path is skipped): ned may be PID 1 of a
-/// root file system without `/tmp`. `mkdir` fails on any name that exists,
-/// symlinks included, so a name someone else took is skipped, never used.
+/// root file system without `/tmp`. A memory file system comes first: every
+/// labelled connect makes and removes a directory and a name here, and on
+/// a disk file system each is journal work (starting 2,000 channel clients
+/// with the names in an ext4 `/tmp` took up to twice as long, waiting on
+/// the disk). `mkdir` fails on any name that exists, symlinks included, so
+/// a name someone else took is skipped, never used.
 pub(crate) fn private_dir(prefix: &str, leaf: usize) -> Result<PathBuf, ChannelError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let pid = rustix::process::getpid().as_raw_nonzero();
     let mut failed = None;
     let bases = [
+        "/dev/shm".into(),
         std::env::temp_dir(),
         "/tmp".into(),
-        "/dev/shm".into(),
         "/run".into(),
     ];
-    // "/<prefix>-<pid>-<n>-<nanos>" takes at most 52 bytes besides the prefix.
-    for base in bases
-        .into_iter()
-        .filter(|b| b.as_os_str().len() + 52 + prefix.len() + leaf <= SUN_PATH_MAX)
-    {
+    for base in bases {
         for _ in 0..64 {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos());
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
             let dir = base.join(format!("{prefix}-{pid}-{n}-{nanos}"));
+            if dir.as_os_str().len() + leaf > SUN_PATH_MAX {
+                break;
+            }
             match rustix::fs::mkdir(&dir, Mode::RWXU) {
                 Ok(()) => return Ok(dir),
                 Err(Errno::EXIST) => failed = Some((base.clone(), Errno::EXIST)),
