@@ -5,7 +5,10 @@
 //! lua/L4.lua builds (common methods first, then the type's own), so a method
 //! the type lacks is `nil`, as upstream's dynamic typing has it.
 
-use mlua::{AnyUserData, Lua, MetaMethod, MultiValue, Table, UserData, UserDataMethods, Value};
+use mlua::{
+    AnyUserData, Function, Lua, MetaMethod, MultiValue, Table, UserData, UserDataFields,
+    UserDataMethods, Value,
+};
 use ned_core::cap::{Kind, Object};
 use ned_core::log::Color;
 use ned_core::object::Arg;
@@ -15,7 +18,22 @@ use crate::HostCell;
 use crate::fail::{Args, Fail, Res, bad_arg, chain, type_err, type_name};
 
 /// Registry key of the method tables built by L4.lua.
-pub const METHODS_KEY: &str = "ned.L4.cap_methods";
+const METHODS_KEY: &str = "ned.L4.cap_methods";
+
+/// The `__index` of caps (see the module docs).
+const INDEX_LUA: &str = include_str!("../lua/cap_index.lua");
+
+/// The method tables of `lua`'s caps (the table behind [`METHODS_KEY`]),
+/// made empty on first use: L4.lua fills them in, and every cap's
+/// `__index` reads them, whichever of the two comes first.
+pub fn methods_table(lua: &Lua) -> mlua::Result<Table> {
+    if let Some(t) = lua.named_registry_value::<Option<Table>>(METHODS_KEY)? {
+        return Ok(t);
+    }
+    let t = lua.create_table()?;
+    lua.set_named_registry_value(METHODS_KEY, &t)?;
+    Ok(t)
+}
 
 /// A capability as a Lua value.
 pub struct LuaCap(pub Cap);
@@ -29,60 +47,22 @@ impl UserData for LuaCap {
             };
             Ok(a.0.same_object(&b.0))
         });
-        methods.add_meta_function(MetaMethod::Index, |lua, (ud, key): (AnyUserData, Value)| {
-            let kind = ud.borrow::<LuaCap>()?.0.kind();
-            if let Some(m) = lua.app_data_ref::<Methods>() {
-                return m.lookup(kind, key);
-            }
-            // While L4.lua runs, its tables are read where it fills them in.
-            // A Lunatik runtime that was handed a cap has no L4 package:
-            // there the cap is an opaque handle to pass on.
-            match lua.named_registry_value::<Option<Table>>(METHODS_KEY)? {
-                Some(all) => Methods::of(&all)?.lookup(kind, key),
-                None => Ok(Value::Nil),
-            }
+    }
+
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        // A Lua function: a method lookup then makes no call into Rust
+        // (mlua's per-call work cost more than the lookup itself).
+        fields.add_meta_field_with(MetaMethod::Index, |lua| {
+            let kind_of = lua
+                .create_function(|_, ud: AnyUserData| Ok(ud.borrow::<LuaCap>()?.0.kind().name()))?;
+            // Made here, so the chunk needs no global (a runtime's may lack
+            // `setmetatable`).
+            let kinds = lua.create_table()?;
+            kinds.set_metatable(Some(lua.create_table_from([("__mode", "k")])?))?;
+            lua.load(INDEX_LUA)
+                .set_name("=cap_index.lua")
+                .call::<Function>((methods_table(lua)?, kind_of, kinds))
         });
-    }
-}
-
-/// The method tables L4.lua builds, as `__index` reads them: the common
-/// ones and each type's. Once L4.lua has run they are kept as app data of
-/// the main state ([`Methods::keep`]), so that a method call looks up no
-/// registry key and makes no Lua string.
-pub struct Methods {
-    common: Table,
-    kinds: std::collections::HashMap<String, Table>,
-}
-
-impl Methods {
-    /// The tables in `all` (the table behind [`METHODS_KEY`]).
-    fn of(all: &Table) -> mlua::Result<Methods> {
-        let common = all.get("*")?;
-        let mut kinds = std::collections::HashMap::new();
-        for pair in all.pairs::<Value, Value>() {
-            if let (Value::String(k), Value::Table(t)) = pair? {
-                kinds.insert(k.to_str()?.to_owned(), t);
-            }
-        }
-        Ok(Methods { common, kinds })
-    }
-
-    /// Keeps the tables of `all`, now complete, for every later lookup.
-    pub fn keep(lua: &Lua, all: &Table) -> mlua::Result<()> {
-        lua.set_app_data(Methods::of(all)?);
-        Ok(())
-    }
-
-    /// Method `key` of a cap of `kind`: a common one, else the type's.
-    fn lookup(&self, kind: Kind, key: Value) -> mlua::Result<Value> {
-        let found: Value = self.common.get(&key)?;
-        if !found.is_nil() {
-            return Ok(found);
-        }
-        match self.kinds.get(kind.name()) {
-            Some(t) => t.get(key),
-            None => Ok(Value::Nil),
-        }
     }
 }
 

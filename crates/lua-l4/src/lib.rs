@@ -283,14 +283,10 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
         "L4",
         lua.create_function(move |lua, ()| {
             let chunk = lua.load(L4_LUA).set_name("=L4.lua");
-            // L4.lua fills the method tables in; caps index them from the
-            // registry, so they must be there before the chunk runs.
-            let methods = lua.create_table()?;
-            lua.set_named_registry_value(cap::METHODS_KEY, &methods)?;
+            // L4.lua fills in the method tables every cap's `__index` reads.
             let core = natives(lua, &h)?;
-            core.set("methods", &methods)?;
+            core.set("methods", cap::methods_table(lua)?)?;
             let (l4, dispatch, dispatch_event): (Value, Function, Function) = chunk.call(core)?;
-            cap::Methods::keep(lua, &methods)?;
             lua.set_named_registry_value(DISPATCH_KEY, dispatch)?;
             lua.set_named_registry_value(DISPATCH_EVENT_KEY, dispatch_event)?;
             Ok(l4)
