@@ -103,6 +103,15 @@ methods["*"] = {
   is_valid = lift(core.is_valid),
 }
 
+-- `create` answers one cap (or the error): a wrapper of its own, without
+-- the varargs of `pass`, as scripts call it in loops.
+local core_create = core.create
+local function create(...)
+  local ok, cap = core_create(...)
+  if ok then return cap end
+  raise(cap)
+end
+
 local ns_get, ns_set, ns_wait = lift(core.ns_get), lift(core.ns_set), lift(core.ns_wait)
 local dir_lookup = lift(core.dir_lookup)
 
@@ -183,12 +192,12 @@ end
 methods.Namespace = {
   query = query, q = query,
   register = register, r = register,
-  create = lift(core.create),
+  create = create,
   names = lift(core.ns_names),
 }
 methods.Directory = { query = query, q = query }
-methods.Factory = { create = lift(core.create) }
-methods.Ipc_gate = { create = lift(core.create) }
+methods.Factory = { create = create }
+methods.Ipc_gate = { create = create }
 methods.Socket = {
   address = lift(core.sock_address), protocol = lift(core.sock_protocol),
   listening = lift(core.sock_listening),

@@ -175,6 +175,22 @@ fn hosted<R: mlua::IntoLuaMulti + 'static>(
     })
 }
 
+/// [`hosted`] for a native with one result ([`fail::finish_one`]); while
+/// the state closes it answers `false, nil`, a failure as well.
+fn hosted_one(
+    lua: &Lua,
+    host: &HostRef,
+    f: fn(&HostCell, &Lua, MultiValue) -> fail::Res<Value>,
+) -> mlua::Result<Function> {
+    let host = host.clone();
+    lua.create_function(move |lua, vals: MultiValue| {
+        if host.is_closing() {
+            return Ok((false, Value::Nil));
+        }
+        fail::finish_one(lua, f(&host, lua, vals))
+    })
+}
+
 fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set("mode", native(lua, host, cap::mode)?)?;
@@ -187,7 +203,7 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("ns_get", native(lua, host, cap::ns_get)?)?;
     t.set("ns_set", native(lua, host, cap::ns_set)?)?;
     t.set("ns_names", native(lua, host, cap::ns_names)?)?;
-    t.set("create", hosted(lua, host, cap::create)?)?;
+    t.set("create", hosted_one(lua, host, cap::create)?)?;
     t.set("ns_wait", hosted(lua, host, cap::ns_wait)?)?;
     t.set("unsupported", native(lua, host, cap::unsupported)?)?;
     t.set("start", hosted(lua, host, loader::start)?)?;
