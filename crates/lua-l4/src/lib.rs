@@ -479,13 +479,16 @@ pub fn exit_code_from(host: &HostRef) -> Option<u8> {
     host.with(|h| h.sup.exit_code_from()).ok().flatten()
 }
 
-/// Closes the main state after [`run`], in order: natives (ned's and
-/// Lunatik's) are marked closing, so the finalizers `lua_close` runs find
-/// them returning nothing instead of reaching a state being freed; the
-/// state closes; then the host and its supervisor go (every task is gone:
-/// [`run`] ended them). No sweep first, unlike a runtime's `stop()`: the
-/// script's globals (`io`, `print`) stay usable in its finalizers.
+/// Closes the main state after [`run`], as ned's last act before it exits,
+/// in order: natives (ned's and Lunatik's) are marked closing, so the
+/// finalizers `lua_close` runs find them returning nothing instead of
+/// reaching a state being freed; the state closes; then the host and its
+/// supervisor go (every task is gone: [`run`] ended them). No sweep first,
+/// unlike a runtime's `stop()`: the script's globals (`io`, `print`) stay
+/// usable in its finalizers. The descriptors of the caps the script kept
+/// are left to the exit ([`cap::leave_descriptors_to_exit`]).
 pub fn teardown(lua: Lua, host: HostRef) {
+    cap::leave_descriptors_to_exit();
     lunatik::close(lua, false, || host.closing.store(true, Ordering::Release));
     drop(host);
 }
