@@ -104,10 +104,18 @@ methods["*"] = {
 }
 
 -- `create` answers one cap (or the error): a wrapper of its own, without
--- the varargs of `pass`, as scripts call it in loops.
-local core_create = core.create
-local function create(...)
-  local ok, cap = core_create(...)
+-- the varargs of `pass`, as scripts call it in loops. A `self` that a
+-- method lookup has seen (`cap_kinds`, as in `fab:create(...)`) is a cap,
+-- which `create_on_cap` takes straight from the stack; anything else goes
+-- to `create`, which checks it.
+local core_create, create_on_cap, cap_kinds = core.create, core.create_on_cap, core.cap_kinds
+local function create(self, ...)
+  local ok, cap
+  if cap_kinds[self] ~= nil then
+    ok, cap = create_on_cap(self, ...)
+  else
+    ok, cap = core_create(self, ...)
+  end
   if ok then return cap end
   raise(cap)
 end

@@ -5,7 +5,8 @@
 --
 -- The type of a cap is asked of ned (`kind_of`) once and kept, weakly, by
 -- cap in `kinds` (a weak-keyed table), so a method call is two or three
--- table reads and no call into Rust.
+-- table reads and no call into Rust. L4.lua reads `kinds` too: a value
+-- found there is a cap.
 
 local all, kind_of, kinds = ...
 

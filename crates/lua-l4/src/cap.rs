@@ -22,20 +22,39 @@ use crate::fail::{Args, Fail, Res, bad_arg, chain, type_err, type_name};
 
 /// Registry key of the method tables built by L4.lua.
 const METHODS_KEY: &str = "ned.L4.cap_methods";
+/// Registry key of the weak-keyed table of the caps `__index` has seen,
+/// with their type names.
+const KINDS_KEY: &str = "ned.L4.cap_kinds";
 
 /// The `__index` of caps (see the module docs).
 const INDEX_LUA: &str = include_str!("../lua/cap_index.lua");
 
-/// The method tables of `lua`'s caps (the table behind [`METHODS_KEY`]),
-/// made empty on first use: L4.lua fills them in, and every cap's
-/// `__index` reads them, whichever of the two comes first.
-pub fn methods_table(lua: &Lua) -> mlua::Result<Table> {
-    if let Some(t) = lua.named_registry_value::<Option<Table>>(METHODS_KEY)? {
+/// The table behind registry `key`, made on first use (with `__mode = k`
+/// when `weak`): the tables L4.lua and every cap's `__index` share,
+/// whichever of the two comes first.
+fn shared_table(lua: &Lua, key: &str, weak: bool) -> mlua::Result<Table> {
+    if let Some(t) = lua.named_registry_value::<Option<Table>>(key)? {
         return Ok(t);
     }
     let t = lua.create_table()?;
-    lua.set_named_registry_value(METHODS_KEY, &t)?;
+    if weak {
+        // Made here, so no chunk needs a global (a runtime's state may
+        // lack `setmetatable`).
+        t.set_metatable(Some(lua.create_table_from([("__mode", "k")])?))?;
+    }
+    lua.set_named_registry_value(key, &t)?;
     Ok(t)
+}
+
+/// The method tables of `lua`'s caps, which L4.lua fills in.
+pub fn methods_table(lua: &Lua) -> mlua::Result<Table> {
+    shared_table(lua, METHODS_KEY, false)
+}
+
+/// The caps `__index` has seen, by cap (weakly), with their type names:
+/// L4.lua reads from it that a value is a cap without a call into Rust.
+pub fn kinds_table(lua: &Lua) -> mlua::Result<Table> {
+    shared_table(lua, KINDS_KEY, true)
 }
 
 /// A capability as a Lua value.
@@ -81,13 +100,9 @@ impl UserData for LuaCap {
         fields.add_meta_field_with(MetaMethod::Index, |lua| {
             let kind_of = lua
                 .create_function(|_, ud: AnyUserData| Ok(ud.borrow::<LuaCap>()?.0.kind().name()))?;
-            // Made here, so the chunk needs no global (a runtime's may lack
-            // `setmetatable`).
-            let kinds = lua.create_table()?;
-            kinds.set_metatable(Some(lua.create_table_from([("__mode", "k")])?))?;
             lua.load(INDEX_LUA)
                 .set_name("=cap_index.lua")
-                .call::<Function>((methods_table(lua)?, kind_of, kinds))
+                .call::<Function>((methods_table(lua)?, kind_of, kinds_table(lua)?))
         });
     }
 }
@@ -336,11 +351,25 @@ pub fn create(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<Value> {
     // 10, 0, nil)` is `create(P.Scheduler, 10, 0)`.
     let args = Args::new("create", vals, 1).until_nil();
     let fab = cap_arg(&args, 0)?;
+    create_on(host, lua, &fab, &args)
+}
+
+/// [`create`] on `fab`, a cap already (L4.lua calls this one for a `self`
+/// it knows to be a cap); `vals` are the arguments after `self`. Borrowing
+/// the cap from the Lua stack spares a value reference and a second lock
+/// of the state per call.
+pub fn create_on_cap(host: &HostCell, lua: &Lua, fab: &Cap, vals: MultiValue) -> Res<Value> {
+    create_on(host, lua, fab, &Args::new("create", vals, 0).until_nil())
+}
+
+/// The work of [`create`] once the factory is known; `args` are cut at the
+/// first nil and number the protocol #1.
+fn create_on(host: &HostCell, lua: &Lua, fab: &Cap, args: &Args<'_>) -> Res<Value> {
     let proto = args.integer(1)?;
     let rest: Vec<Arg> = args.rest(2).iter().map(arg_of).collect();
     let made = match &*fab.object {
-        Object::Channel(_) => host.with(|h| h.sup.forward_create(&fab, proto, &rest))?,
-        _ => ned_core::object::create(&fab, proto, &rest).map(|o| Cap::new(o, Rights::READ)),
+        Object::Channel(_) => host.with(|h| h.sup.forward_create(fab, proto, &rest))?,
+        _ => ned_core::object::create(fab, proto, &rest).map(|o| Cap::new(o, Rights::READ)),
     };
     match made {
         Ok(cap) => Ok(push(lua, cap)?),

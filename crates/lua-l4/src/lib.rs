@@ -191,6 +191,20 @@ fn hosted_one(
     })
 }
 
+/// `create` for a `self` L4.lua knows to be a cap ([`cap::create_on_cap`]):
+/// the cap is borrowed from the stack, as [`hosted_one`] otherwise.
+fn create_on_cap(lua: &Lua, host: &HostRef) -> mlua::Result<Function> {
+    let host = host.clone();
+    lua.create_function(
+        move |lua, (fab, vals): (mlua::UserDataRef<cap::LuaCap>, MultiValue)| {
+            if host.is_closing() {
+                return Ok((false, Value::Nil));
+            }
+            fail::finish_one(lua, cap::create_on_cap(&host, lua, &fab.0, vals))
+        },
+    )
+}
+
 fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set("mode", native(lua, host, cap::mode)?)?;
@@ -204,6 +218,8 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("ns_set", native(lua, host, cap::ns_set)?)?;
     t.set("ns_names", native(lua, host, cap::ns_names)?)?;
     t.set("create", hosted_one(lua, host, cap::create)?)?;
+    t.set("create_on_cap", create_on_cap(lua, host)?)?;
+    t.set("cap_kinds", cap::kinds_table(lua)?)?;
     t.set("ns_wait", hosted(lua, host, cap::ns_wait)?)?;
     t.set("unsupported", native(lua, host, cap::unsupported)?)?;
     t.set("start", hosted(lua, host, loader::start)?)?;
