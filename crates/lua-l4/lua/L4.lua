@@ -222,6 +222,15 @@ end
 methods.Rm = unsupported("rm")
 methods.Parent = unsupported("parent")
 
+-- Each type's table holds the common methods too (they win over the
+-- type's own), so a cap's `__index` reads one table. The tables are
+-- complete here, before the first cap exists (L4.Env, below).
+for kind, own in pairs(methods) do
+  if kind ~= "*" then
+    for name, f in pairs(methods["*"]) do rawset(own, name, f) end
+  end
+end
+
 -- A Linux extra: L4.on_signal("HUP" | "USR1" | "USR2", fn) takes that
 -- signal from ned; fn(name) runs from ned's loop at each arrival. A taken
 -- HUP no longer shuts ned down; fn == nil gives the signal back.

@@ -23,7 +23,7 @@ use crate::fail::{Args, Fail, Res, bad_arg, chain, type_err, type_name};
 /// Registry key of the method tables built by L4.lua.
 const METHODS_KEY: &str = "ned.L4.cap_methods";
 /// Registry key of the weak-keyed table of the caps `__index` has seen,
-/// with their type names.
+/// with their types' method tables.
 const KINDS_KEY: &str = "ned.L4.cap_kinds";
 
 /// The `__index` of caps (see the module docs).
@@ -51,7 +51,7 @@ pub fn methods_table(lua: &Lua) -> mlua::Result<Table> {
     shared_table(lua, METHODS_KEY, false)
 }
 
-/// The caps `__index` has seen, by cap (weakly), with their type names:
+/// The caps `__index` has seen, by cap (weakly), with their method tables:
 /// L4.lua reads from it that a value is a cap without a call into Rust.
 pub fn kinds_table(lua: &Lua) -> mlua::Result<Table> {
     shared_table(lua, KINDS_KEY, true)
