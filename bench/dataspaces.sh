@@ -26,6 +26,14 @@ out=$("$NED" --exit "$WORK/dataspaces.lua" "$n" 2>&1) || die "ned failed: $out"
 out=$("$TARGET/release/dataspace-baseline" "$n") || die "baseline failed: $out"
 read -r ned base ratio < <(paired_rounds dataspaces "${ROUNDS:-5}" "${RUNS:-10}" \
 	"$NED --exit $WORK/dataspaces.lua $n" "$TARGET/release/dataspace-baseline $n")
+# Informational: ned with N=0 (its start-up and exit alone), so that the
+# cost per dataspace, (ned - start-up) / N, can be told from the fixed cost.
+hyperfine -N --warmup 2 --runs "${RUNS:-10}" --export-json "$WORK/start.json" \
+	"$NED --exit $WORK/dataspaces.lua 0" >/dev/null || die "hyperfine failed"
+start=$(python3 -c "import json; print(json.load(open('$WORK/start.json'))['results'][0]['median'])")
+echo "dataspaces: ned with N=0 (start-up and exit alone) $(python3 -c "print(f'{$start*1000:.1f}')") ms;" \
+	"per dataspace beyond that: ned $(python3 -c "print(f'{($ned-$start)/$n*1e6:.2f}')") µs," \
+	"baseline $(python3 -c "print(f'{$base/$n*1e6:.2f}')") µs (its own start-up included)"
 ok=$(met "$ratio" '<=' 1.5)
 ned_ms=$(python3 -c "print(f'{$ned*1000:.1f}')")
 base_ms=$(python3 -c "print(f'{$base*1000:.1f}')")

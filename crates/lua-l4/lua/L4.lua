@@ -103,6 +103,23 @@ methods["*"] = {
   is_valid = lift(core.is_valid),
 }
 
+-- `create` answers one cap (or the error): a wrapper of its own, without
+-- the varargs of `pass`, as scripts call it in loops. A `self` that a
+-- method lookup has seen (`cap_kinds`, as in `fab:create(...)`) is a cap,
+-- which `create_on_cap` takes straight from the stack; anything else goes
+-- to `create`, which checks it.
+local core_create, create_on_cap, cap_kinds = core.create, core.create_on_cap, core.cap_kinds
+local function create(self, ...)
+  local ok, cap
+  if cap_kinds[self] ~= nil then
+    ok, cap = create_on_cap(self, ...)
+  else
+    ok, cap = core_create(self, ...)
+  end
+  if ok then return cap end
+  raise(cap)
+end
+
 local ns_get, ns_set, ns_wait = lift(core.ns_get), lift(core.ns_set), lift(core.ns_wait)
 local dir_lookup = lift(core.dir_lookup)
 
@@ -183,12 +200,12 @@ end
 methods.Namespace = {
   query = query, q = query,
   register = register, r = register,
-  create = lift(core.create),
+  create = create,
   names = lift(core.ns_names),
 }
 methods.Directory = { query = query, q = query }
-methods.Factory = { create = lift(core.create) }
-methods.Ipc_gate = { create = lift(core.create) }
+methods.Factory = { create = create }
+methods.Ipc_gate = { create = create }
 methods.Socket = {
   address = lift(core.sock_address), protocol = lift(core.sock_protocol),
   listening = lift(core.sock_listening),
@@ -204,6 +221,15 @@ local function unsupported(kind)
 end
 methods.Rm = unsupported("rm")
 methods.Parent = unsupported("parent")
+
+-- Each type's table holds the common methods too (they win over the
+-- type's own), so a cap's `__index` reads one table. The tables are
+-- complete here, before the first cap exists (L4.Env, below).
+for kind, own in pairs(methods) do
+  if kind ~= "*" then
+    for name, f in pairs(methods["*"]) do rawset(own, name, f) end
+  end
+end
 
 -- A Linux extra: L4.on_signal("HUP" | "USR1" | "USR2", fn) takes that
 -- signal from ned; fn(name) runs from ned's loop at each arrival. A taken

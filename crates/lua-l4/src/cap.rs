@@ -5,20 +5,83 @@
 //! lua/L4.lua builds (common methods first, then the type's own), so a method
 //! the type lacks is `nil`, as upstream's dynamic typing has it.
 
-use mlua::{AnyUserData, Lua, MetaMethod, MultiValue, Table, UserData, UserDataMethods, Value};
+use mlua::{
+    AnyUserData, Function, Lua, MetaMethod, MultiValue, Table, UserData, UserDataFields,
+    UserDataMethods, Value,
+};
 use ned_core::cap::{Kind, Object};
 use ned_core::log::Color;
 use ned_core::object::Arg;
 use ned_core::{Cap, Rights};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+
 use crate::HostCell;
 use crate::fail::{Args, Fail, Res, bad_arg, chain, type_err, type_name};
 
 /// Registry key of the method tables built by L4.lua.
-pub const METHODS_KEY: &str = "ned.L4.cap_methods";
+const METHODS_KEY: &str = "ned.L4.cap_methods";
+/// Registry key of the weak-keyed table of the caps `__index` has seen,
+/// with their types' method tables.
+const KINDS_KEY: &str = "ned.L4.cap_kinds";
+
+/// The `__index` of caps (see the module docs).
+const INDEX_LUA: &str = include_str!("../lua/cap_index.lua");
+
+/// The table behind registry `key`, made on first use (with `__mode = k`
+/// when `weak`): the tables L4.lua and every cap's `__index` share,
+/// whichever of the two comes first.
+fn shared_table(lua: &Lua, key: &str, weak: bool) -> mlua::Result<Table> {
+    if let Some(t) = lua.named_registry_value::<Option<Table>>(key)? {
+        return Ok(t);
+    }
+    let t = lua.create_table()?;
+    if weak {
+        // Made here, so no chunk needs a global (a runtime's state may
+        // lack `setmetatable`).
+        t.set_metatable(Some(lua.create_table_from([("__mode", "k")])?))?;
+    }
+    lua.set_named_registry_value(key, &t)?;
+    Ok(t)
+}
+
+/// The method tables of `lua`'s caps, which L4.lua fills in.
+pub fn methods_table(lua: &Lua) -> mlua::Result<Table> {
+    shared_table(lua, METHODS_KEY, false)
+}
+
+/// The caps `__index` has seen, by cap (weakly), with their method tables:
+/// L4.lua reads from it that a value is a cap without a call into Rust.
+pub fn kinds_table(lua: &Lua) -> mlua::Result<Table> {
+    shared_table(lua, KINDS_KEY, true)
+}
 
 /// A capability as a Lua value.
 pub struct LuaCap(pub Cap);
+
+/// Set by [`leave_descriptors_to_exit`].
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// From now on a cap that is dropped and holds a descriptor-only object
+/// ([`Object::is_descriptor_only`]) leaves the object, and so its
+/// descriptor, to the kernel. For the process's last act only: closing the
+/// state of a script that kept 10,000 dataspaces otherwise makes 10,000
+/// `close` calls that the exit does anyway.
+pub fn leave_descriptors_to_exit() {
+    EXITING.store(true, Ordering::Relaxed);
+}
+
+impl Drop for LuaCap {
+    fn drop(&mut self) {
+        if EXITING.load(Ordering::Relaxed) && self.0.object.is_descriptor_only() {
+            // The cap gives up its reference without dropping it: the
+            // object (memory and descriptor) then lasts until the exit.
+            static LEFT: LazyLock<Arc<Object>> = LazyLock::new(|| Arc::new(Object::Rm));
+            std::mem::forget(std::mem::replace(&mut self.0.object, LEFT.clone()));
+        }
+    }
+}
 
 impl UserData for LuaCap {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
@@ -29,60 +92,18 @@ impl UserData for LuaCap {
             };
             Ok(a.0.same_object(&b.0))
         });
-        methods.add_meta_function(MetaMethod::Index, |lua, (ud, key): (AnyUserData, Value)| {
-            let kind = ud.borrow::<LuaCap>()?.0.kind();
-            if let Some(m) = lua.app_data_ref::<Methods>() {
-                return m.lookup(kind, key);
-            }
-            // While L4.lua runs, its tables are read where it fills them in.
-            // A Lunatik runtime that was handed a cap has no L4 package:
-            // there the cap is an opaque handle to pass on.
-            match lua.named_registry_value::<Option<Table>>(METHODS_KEY)? {
-                Some(all) => Methods::of(&all)?.lookup(kind, key),
-                None => Ok(Value::Nil),
-            }
+    }
+
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        // A Lua function: a method lookup then makes no call into Rust
+        // (mlua's per-call work cost more than the lookup itself).
+        fields.add_meta_field_with(MetaMethod::Index, |lua| {
+            let kind_of = lua
+                .create_function(|_, ud: AnyUserData| Ok(ud.borrow::<LuaCap>()?.0.kind().name()))?;
+            lua.load(INDEX_LUA)
+                .set_name("=cap_index.lua")
+                .call::<Function>((methods_table(lua)?, kind_of, kinds_table(lua)?))
         });
-    }
-}
-
-/// The method tables L4.lua builds, as `__index` reads them: the common
-/// ones and each type's. Once L4.lua has run they are kept as app data of
-/// the main state ([`Methods::keep`]), so that a method call looks up no
-/// registry key and makes no Lua string.
-pub struct Methods {
-    common: Table,
-    kinds: std::collections::HashMap<String, Table>,
-}
-
-impl Methods {
-    /// The tables in `all` (the table behind [`METHODS_KEY`]).
-    fn of(all: &Table) -> mlua::Result<Methods> {
-        let common = all.get("*")?;
-        let mut kinds = std::collections::HashMap::new();
-        for pair in all.pairs::<Value, Value>() {
-            if let (Value::String(k), Value::Table(t)) = pair? {
-                kinds.insert(k.to_str()?.to_owned(), t);
-            }
-        }
-        Ok(Methods { common, kinds })
-    }
-
-    /// Keeps the tables of `all`, now complete, for every later lookup.
-    pub fn keep(lua: &Lua, all: &Table) -> mlua::Result<()> {
-        lua.set_app_data(Methods::of(all)?);
-        Ok(())
-    }
-
-    /// Method `key` of a cap of `kind`: a common one, else the type's.
-    fn lookup(&self, kind: Kind, key: Value) -> mlua::Result<Value> {
-        let found: Value = self.common.get(&key)?;
-        if !found.is_nil() {
-            return Ok(found);
-        }
-        match self.kinds.get(kind.name()) {
-            Some(t) => t.get(key),
-            None => Ok(Value::Nil),
-        }
     }
 }
 
@@ -102,13 +123,13 @@ impl lunatik::Object for LuaCap {
 impl lunatik::ForeignClass for LuaCap {
     type Userdata = LuaCap;
 
-    fn extract(ud: &AnyUserData) -> Option<std::sync::Arc<Self>> {
+    fn extract(ud: &AnyUserData) -> Option<Arc<Self>> {
         ud.borrow::<LuaCap>()
             .ok()
-            .map(|c| std::sync::Arc::new(LuaCap(c.0.clone())))
+            .map(|c| Arc::new(LuaCap(c.0.clone())))
     }
 
-    fn push(lua: &Lua, object: std::sync::Arc<Self>) -> mlua::Result<Value> {
+    fn push(lua: &Lua, object: Arc<Self>) -> mlua::Result<Value> {
         push(lua, object.0.clone())
     }
 }
@@ -330,11 +351,25 @@ pub fn create(host: &HostCell, lua: &Lua, vals: MultiValue) -> Res<Value> {
     // 10, 0, nil)` is `create(P.Scheduler, 10, 0)`.
     let args = Args::new("create", vals, 1).until_nil();
     let fab = cap_arg(&args, 0)?;
+    create_on(host, lua, &fab, &args)
+}
+
+/// [`create`] on `fab`, a cap already (L4.lua calls this one for a `self`
+/// it knows to be a cap); `vals` are the arguments after `self`. Borrowing
+/// the cap from the Lua stack spares a value reference and a second lock
+/// of the state per call.
+pub fn create_on_cap(host: &HostCell, lua: &Lua, fab: &Cap, vals: MultiValue) -> Res<Value> {
+    create_on(host, lua, fab, &Args::new("create", vals, 0).until_nil())
+}
+
+/// The work of [`create`] once the factory is known; `args` are cut at the
+/// first nil and number the protocol #1.
+fn create_on(host: &HostCell, lua: &Lua, fab: &Cap, args: &Args<'_>) -> Res<Value> {
     let proto = args.integer(1)?;
     let rest: Vec<Arg> = args.rest(2).iter().map(arg_of).collect();
     let made = match &*fab.object {
-        Object::Channel(_) => host.with(|h| h.sup.forward_create(&fab, proto, &rest))?,
-        _ => ned_core::object::create(&fab, proto, &rest).map(|o| Cap::new(o, Rights::READ)),
+        Object::Channel(_) => host.with(|h| h.sup.forward_create(fab, proto, &rest))?,
+        _ => ned_core::object::create(fab, proto, &rest).map(|o| Cap::new(o, Rights::READ)),
     };
     match made {
         Ok(cap) => Ok(push(lua, cap)?),

@@ -8,7 +8,7 @@
 //! asks [`script_level`] for the first frame outside L4.lua): a plain string
 //! with the script's file and line, or the table itself.
 
-use mlua::{IntoLuaMulti, Lua, MultiValue, Value};
+use mlua::{IntoLua, IntoLuaMulti, Lua, MultiValue, Value};
 
 /// A failure as the script will see it.
 #[derive(Debug)]
@@ -111,14 +111,30 @@ pub fn finish<R: IntoLuaMulti>(lua: &Lua, r: Res<R>) -> mlua::Result<MultiValue>
             out.push_front(Value::Boolean(true));
             Ok(out)
         }
-        Err(Fail::Msg(m)) => (false, m).into_lua_multi(lua),
-        Err(Fail::Code(msg, code)) => {
+        Err(f) => (false, failure(lua, f)?).into_lua_multi(lua),
+    }
+}
+
+/// [`finish`] for a native with one result, as a pair that mlua pushes as
+/// it is (no [`MultiValue`] is built: `create` is called in loops).
+pub fn finish_one(lua: &Lua, r: Res<Value>) -> mlua::Result<(bool, Value)> {
+    match r {
+        Ok(v) => Ok((true, v)),
+        Err(f) => Ok((false, failure(lua, f)?)),
+    }
+}
+
+/// The error value of a failure: a string, or the `{msg, code}` table.
+fn failure(lua: &Lua, f: Fail) -> mlua::Result<Value> {
+    match f {
+        Fail::Msg(m) => m.into_lua(lua),
+        Fail::Code(msg, code) => {
             let t = lua.create_table()?;
             t.set("msg", msg)?;
             t.set("code", code)?;
-            (false, t).into_lua_multi(lua)
+            Ok(Value::Table(t))
         }
-        Err(Fail::Lua(e)) => (false, lua_message(&e)).into_lua_multi(lua),
+        Fail::Lua(e) => lua_message(&e).into_lua(lua),
     }
 }
 

@@ -175,6 +175,36 @@ fn hosted<R: mlua::IntoLuaMulti + 'static>(
     })
 }
 
+/// [`hosted`] for a native with one result ([`fail::finish_one`]); while
+/// the state closes it answers `false, nil`, a failure as well.
+fn hosted_one(
+    lua: &Lua,
+    host: &HostRef,
+    f: fn(&HostCell, &Lua, MultiValue) -> fail::Res<Value>,
+) -> mlua::Result<Function> {
+    let host = host.clone();
+    lua.create_function(move |lua, vals: MultiValue| {
+        if host.is_closing() {
+            return Ok((false, Value::Nil));
+        }
+        fail::finish_one(lua, f(&host, lua, vals))
+    })
+}
+
+/// `create` for a `self` L4.lua knows to be a cap ([`cap::create_on_cap`]):
+/// the cap is borrowed from the stack, as [`hosted_one`] otherwise.
+fn create_on_cap(lua: &Lua, host: &HostRef) -> mlua::Result<Function> {
+    let host = host.clone();
+    lua.create_function(
+        move |lua, (fab, vals): (mlua::UserDataRef<cap::LuaCap>, MultiValue)| {
+            if host.is_closing() {
+                return Ok((false, Value::Nil));
+            }
+            fail::finish_one(lua, cap::create_on_cap(&host, lua, &fab.0, vals))
+        },
+    )
+}
+
 fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set("mode", native(lua, host, cap::mode)?)?;
@@ -187,7 +217,9 @@ fn natives(lua: &Lua, host: &HostRef) -> mlua::Result<Table> {
     t.set("ns_get", native(lua, host, cap::ns_get)?)?;
     t.set("ns_set", native(lua, host, cap::ns_set)?)?;
     t.set("ns_names", native(lua, host, cap::ns_names)?)?;
-    t.set("create", hosted(lua, host, cap::create)?)?;
+    t.set("create", hosted_one(lua, host, cap::create)?)?;
+    t.set("create_on_cap", create_on_cap(lua, host)?)?;
+    t.set("cap_kinds", cap::kinds_table(lua)?)?;
     t.set("ns_wait", hosted(lua, host, cap::ns_wait)?)?;
     t.set("unsupported", native(lua, host, cap::unsupported)?)?;
     t.set("start", hosted(lua, host, loader::start)?)?;
@@ -283,14 +315,10 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
         "L4",
         lua.create_function(move |lua, ()| {
             let chunk = lua.load(L4_LUA).set_name("=L4.lua");
-            // L4.lua fills the method tables in; caps index them from the
-            // registry, so they must be there before the chunk runs.
-            let methods = lua.create_table()?;
-            lua.set_named_registry_value(cap::METHODS_KEY, &methods)?;
+            // L4.lua fills in the method tables every cap's `__index` reads.
             let core = natives(lua, &h)?;
-            core.set("methods", &methods)?;
+            core.set("methods", cap::methods_table(lua)?)?;
             let (l4, dispatch, dispatch_event): (Value, Function, Function) = chunk.call(core)?;
-            cap::Methods::keep(lua, &methods)?;
             lua.set_named_registry_value(DISPATCH_KEY, dispatch)?;
             lua.set_named_registry_value(DISPATCH_EVENT_KEY, dispatch_event)?;
             Ok(l4)
@@ -467,13 +495,16 @@ pub fn exit_code_from(host: &HostRef) -> Option<u8> {
     host.with(|h| h.sup.exit_code_from()).ok().flatten()
 }
 
-/// Closes the main state after [`run`], in order: natives (ned's and
-/// Lunatik's) are marked closing, so the finalizers `lua_close` runs find
-/// them returning nothing instead of reaching a state being freed; the
-/// state closes; then the host and its supervisor go (every task is gone:
-/// [`run`] ended them). No sweep first, unlike a runtime's `stop()`: the
-/// script's globals (`io`, `print`) stay usable in its finalizers.
+/// Closes the main state after [`run`], as ned's last act before it exits,
+/// in order: natives (ned's and Lunatik's) are marked closing, so the
+/// finalizers `lua_close` runs find them returning nothing instead of
+/// reaching a state being freed; the state closes; then the host and its
+/// supervisor go (every task is gone: [`run`] ended them). No sweep first,
+/// unlike a runtime's `stop()`: the script's globals (`io`, `print`) stay
+/// usable in its finalizers. The descriptors of the caps the script kept
+/// are left to the exit ([`cap::leave_descriptors_to_exit`]).
 pub fn teardown(lua: Lua, host: HostRef) {
+    cap::leave_descriptors_to_exit();
     lunatik::close(lua, false, || host.closing.store(true, Ordering::Release));
     drop(host);
 }

@@ -188,6 +188,20 @@ impl Object {
         }
     }
 
+    /// Whether dropping the object does nothing but close its descriptor
+    /// (and give its quota back): what a process that exits anyway may
+    /// leave to the kernel. A channel, say, also removes its socket file.
+    pub fn is_descriptor_only(&self) -> bool {
+        matches!(
+            self,
+            Object::Dataspace { .. }
+                | Object::Semaphore(_)
+                | Object::Irq(_)
+                | Object::File { .. }
+                | Object::Directory { .. }
+        )
+    }
+
     /// The descriptor that carries the object inside ned, if there is one.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         match self {
