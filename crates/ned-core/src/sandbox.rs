@@ -9,18 +9,19 @@
 //! process exists; what only the child can find out comes back from it
 //! naming the step (`ned_spawn::SpawnError::ChildSetup`).
 
-use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::OnceLock;
 
 use landlock::{
     ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd,
     Ruleset, RulesetAttr, RulesetCreatedAttr, Scope,
 };
-use seccompiler::{SeccompAction, SeccompFilter, TargetArch};
 
 use crate::cap::{Cap, Object};
 use crate::rights::Rights;
+
+mod bpf;
 
 /// What confines one task. `Default` confines nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -99,8 +100,8 @@ pub enum SandboxError {
     Landlock(#[source] landlock::RulesetError),
     #[error("sandbox: Landlock is not enabled in this kernel (Linux 5.13 or later, lsm=landlock)")]
     NoLandlock,
-    #[error("sandbox: failed to compile the seccomp filter")]
-    Seccomp(#[source] seccompiler::BackendError),
+    #[error("sandbox: failed to compile the seccomp filter: {0}")]
+    Seccomp(&'static str),
 }
 
 /// A sandbox made ready for one spawn: owns the ruleset fd and the BPF
@@ -113,7 +114,7 @@ pub struct Prepared {
     no_new_privs: bool,
     drop_capabilities: bool,
     landlock: Option<OwnedFd>,
-    seccomp: Option<Vec<libc::sock_filter>>,
+    seccomp: Option<&'static [libc::sock_filter]>,
 }
 
 impl Prepared {
@@ -125,7 +126,7 @@ impl Prepared {
             no_new_privs: self.no_new_privs,
             drop_capabilities: self.drop_capabilities,
             landlock: self.landlock.as_ref().map(AsFd::as_fd),
-            seccomp: self.seccomp.as_deref(),
+            seccomp: self.seccomp,
         }
     }
 }
@@ -337,32 +338,18 @@ fn collect(cap: &Cap, depth: usize, out: &mut Vec<Cap>) {
     }
 }
 
-/// The preset as a BPF program for this architecture.
-fn compile(preset: Seccomp) -> Result<Vec<libc::sock_filter>, SandboxError> {
+/// The preset as a BPF program for this architecture, compiled once per
+/// ned process: every task with the preset installs the same program.
+fn compile(preset: Seccomp) -> Result<&'static [libc::sock_filter], SandboxError> {
+    static DEFAULT: OnceLock<Result<Vec<libc::sock_filter>, &'static str>> = OnceLock::new();
     let Seccomp::Default = preset;
-    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(SandboxError::Seccomp)?;
-    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = ALLOWED_BY_DEFAULT
-        .iter()
-        // c_long is i64 on the 64-bit targets seccompiler supports.
-        .map(|&nr| (nr, Vec::new()))
-        .collect();
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Errno(libc::EPERM as u32),
-        SeccompAction::Allow,
-        arch,
-    )
-    .map_err(SandboxError::Seccomp)?;
-    let prog: seccompiler::BpfProgram = filter.try_into().map_err(SandboxError::Seccomp)?;
-    Ok(prog
-        .into_iter()
-        .map(|i| libc::sock_filter {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
+    DEFAULT
+        .get_or_init(|| {
+            let arch = bpf::AUDIT_ARCH.ok_or("no seccomp support for this architecture in ned")?;
+            bpf::allow_list(arch, ALLOWED_BY_DEFAULT, libc::EPERM as u16)
         })
-        .collect())
+        .as_deref()
+        .map_err(|&e| SandboxError::Seccomp(e))
 }
 
 /// The default allow-list: what ordinary programs, static or dynamic,
@@ -644,7 +631,9 @@ mod tests {
     #[test]
     fn the_default_filter_compiles_and_denies_what_it_documents() {
         let prog = compile(Seccomp::Default).unwrap();
-        assert!(!prog.is_empty() && prog.len() < 4096, "{}", prog.len());
+        assert!(!prog.is_empty() && prog.len() < 400, "{}", prog.len());
+        // Compiled once: the second start gets the same program.
+        assert!(std::ptr::eq(prog, compile(Seccomp::Default).unwrap()));
         for denied in [libc::SYS_ptrace, libc::SYS_mount, libc::SYS_kexec_load] {
             assert!(!ALLOWED_BY_DEFAULT.contains(&denied));
         }
