@@ -108,11 +108,11 @@ fn tree(
     deny: u32,
     prog: &mut Vec<sock_filter>,
 ) -> Result<(), &'static str> {
-    let Some(&edge) = edges.get(edges.len() / 2) else {
+    let mid = edges.len() / 2;
+    let Some(&edge) = edges.get(mid) else {
         prog.push(stmt(RET_K, if allowed_below { RET_ALLOW } else { deny }));
         return Ok(());
     };
-    let mid = edges.len() / 2;
     let node = prog.len();
     prog.push(sock_filter {
         code: JGE_K,
