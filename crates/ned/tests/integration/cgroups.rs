@@ -120,17 +120,20 @@ print("fits", t:wait(), t:signal())
 fn a_fork_bomb_stops_at_its_pids_limit_and_ned_says_so() {
     assert_root();
     let sb = Sandbox::new();
-    // Every bomb process forks two more, forever, while the task's shell
-    // waits for a sleep it started first; the script ends the task's tree
-    // after a while. Any bomb
-    // process that survived would still be in the leaf (`run` checks).
+    // Every bomb process forks two more, forever, in a subshell, while the
+    // task's shell waits for a sleep it started first; the script ends the
+    // task's tree after a while. The top shell forks nothing once the bomb
+    // runs (had it forked the bomb's first pipeline itself, the bomb could
+    // fill the limit between its two forks and the shell would die with
+    // "Cannot fork" instead of waiting). Any bomb process that survived
+    // would still be in the leaf (`run` checks).
     let out = run(
         &sb,
         &[],
         r#"
 local L4 = require("L4")
 local t = L4.default_loader:startv({ log = { "bomb" }, sandbox = { pids = 16 } },
-  "/bin/sh", "-c", "sleep 100 & b() { b | b & }; b; wait")
+  "/bin/sh", "-c", "sleep 100 & (b() { b | b & }; b); wait")
 L4.msleep(1500)
 t:kill_tree(9)
 print("bomb", t:wait(), t:signal())
