@@ -255,7 +255,7 @@ impl Supervisor {
             rustix::fs::Mode::empty(),
         )
         .map_err(setup)?;
-        let mut spawner = Spawner::new().map_err(SupervisorError::Spawn)?;
+        let mut spawner = Spawner::new();
         raise_nofile(&mut spawner);
         let timers = Timers::new().map_err(SupervisorError::Setup)?;
         reactor

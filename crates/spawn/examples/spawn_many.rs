@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<Vec<_>, _>>()?;
     let null = std::fs::File::open("/dev/null")?;
     let env = [c"LISTEN_FDS=1".to_owned()];
-    let mut spawner = Spawner::new()?;
+    let mut spawner = Spawner::new();
     let mut alive: VecDeque<Child> = VecDeque::with_capacity(IN_FLIGHT);
     let mut failed = 0usize;
     let reap = |child: Child| usize::from(!matches!(wait(child.pidfd.as_fd()), Ok(Exit::Code(0))));

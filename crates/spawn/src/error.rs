@@ -15,7 +15,7 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpawnError {
-    /// The child stack could not be mapped (only in [`crate::Spawner::new`]).
+    /// The child stack could not be mapped (at a Spawner's first spawn).
     #[error("failed to map the child stack")]
     MapStack {
         #[source]

@@ -191,9 +191,9 @@ static ZEROED_SIGNAL_STRUCT: [u64; 8] = [0; 8];
 /// per thread if several threads start processes.
 #[derive(Debug)]
 pub struct Spawner {
-    /// Base of the mapping: one PROT_NONE guard page, then the stack.
-    stack_base: *mut c_void,
-    stack_len: usize,
+    /// The child stack, mapped at the first spawn (a ned that starts no
+    /// task never maps it).
+    stack: Option<ChildStack>,
     /// Source fd for each target fd (index = target); the child rewrites
     /// entries it moves out of the way.
     plan: Vec<c_int>,
@@ -203,9 +203,18 @@ pub struct Spawner {
     cpus: [u64; CPU_WORDS],
     /// The RLIMIT_NOFILE children get, when it differs from ned's own.
     child_nofile: Option<libc::rlimit64>,
-    /// Low fds a child receives its fds through; `None` if they could not
-    /// be taken (then every child copies the whole fd table).
+    /// Low fds a child receives its fds through, taken at the first spawn;
+    /// `None` before it or if they could not be taken (then every child
+    /// copies the whole fd table).
     window: Option<FdWindow>,
+    window_tried: bool,
+}
+
+/// The reusable child stack: one PROT_NONE guard page, then the stack.
+#[derive(Debug)]
+struct ChildStack {
+    base: *mut c_void,
+    len: usize,
 }
 
 /// `LISTEN_PID=<digits>\0` as one C string: `repr(C)` byte arrays have no
@@ -217,42 +226,19 @@ struct ListenEntry {
     digits: [u8; LISTEN_DIGITS],
 }
 
-// SAFETY: the only non-Send fields are the raw pointer to the stack mapping,
-// which this Spawner exclusively owns (nothing else knows its address) and
-// only uses inside `spawn(&mut self)`. Moving the Spawner to another thread
-// moves that ownership with it.
-unsafe impl Send for Spawner {}
+// SAFETY: the raw pointer is to the stack mapping, which this ChildStack
+// exclusively owns (nothing else knows its address) and its Spawner only
+// uses inside `spawn(&mut self)`. Moving it to another thread moves that
+// ownership with it.
+unsafe impl Send for ChildStack {}
 
 impl Spawner {
-    /// Maps the child stack (with a guard page below it) and takes the fd
-    /// window's low fd numbers: make the Spawner early, while few fds are
-    /// open.
-    pub fn new() -> Result<Self, SpawnError> {
-        let page = rustix::param::page_size();
-        let stack_len = STACK_SIZE + page;
-        // SAFETY: a fresh anonymous private mapping at an address of the
-        // kernel's choosing; it cannot overlap any existing Rust object.
-        let base = unsafe {
-            rustix::mm::mmap_anonymous(
-                ptr::null_mut(),
-                stack_len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::PRIVATE | MapFlags::STACK,
-            )
-        }
-        .map_err(|e| SpawnError::MapStack { source: e.into() })?;
-        // SAFETY: [base, base + page) is the first page of the mapping we
-        // just created and nothing references it. The stack grows down, so a
-        // child overflowing its stack faults here instead of writing into
-        // whatever lies below the mapping.
-        if let Err(e) = unsafe { rustix::mm::mprotect(base, page, MprotectFlags::empty()) } {
-            // SAFETY: unmapping the mapping created above, not yet shared.
-            let _ = unsafe { rustix::mm::munmap(base, stack_len) };
-            return Err(SpawnError::MapStack { source: e.into() });
-        }
-        Ok(Self {
-            stack_base: base,
-            stack_len,
+    /// A Spawner; it makes no system call until its first spawn, which maps
+    /// the child stack and takes the fd window's fd numbers (the lowest free
+    /// ones then), so that a ned that starts no task does neither.
+    pub fn new() -> Self {
+        Self {
+            stack: None,
             plan: Vec::new(),
             listen: ListenEntry {
                 prefix: *LISTEN_PREFIX,
@@ -260,8 +246,9 @@ impl Spawner {
             },
             cpus: [0; CPU_WORDS],
             child_nofile: None,
-            window: FdWindow::new(),
-        })
+            window: None,
+            window_tried: false,
+        }
     }
 
     /// Gives every child this RLIMIT_NOFILE (soft, hard) instead of ned's.
@@ -289,6 +276,14 @@ impl Spawner {
                 cpu,
                 limit: CPU_SETSIZE,
             })?;
+        }
+        let stack_top = match &self.stack {
+            Some(stack) => stack.top(),
+            None => self.stack.insert(ChildStack::new()?).top(),
+        };
+        if !self.window_tried {
+            self.window_tried = true;
+            self.window = FdWindow::new();
         }
         let iso = cmd.isolation.copied().unwrap_or_default();
         // The ruleset fd rides in the plan, one past the task's fds, so the
@@ -318,7 +313,6 @@ impl Spawner {
             Some(_) => iso.namespaces & !libc::CLONE_NEWUSER,
             None => iso.namespaces,
         };
-        let stack_top = self.stack_top();
 
         // From here on only raw pointers into the buffers above are taken;
         // nothing writes to `self` until the child is done with them.
@@ -378,19 +372,53 @@ impl Spawner {
             }
         }
     }
+}
 
-    /// The (page-aligned, so 16-byte aligned) end of the stack mapping.
-    fn stack_top(&self) -> *mut c_void {
-        self.stack_base.wrapping_byte_add(self.stack_len)
+impl Default for Spawner {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-impl Drop for Spawner {
+impl ChildStack {
+    /// Maps the stack with a guard page below it.
+    fn new() -> Result<Self, SpawnError> {
+        let page = rustix::param::page_size();
+        let len = STACK_SIZE + page;
+        // SAFETY: a fresh anonymous private mapping at an address of the
+        // kernel's choosing; it cannot overlap any existing Rust object.
+        let base = unsafe {
+            rustix::mm::mmap_anonymous(
+                ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE | MapFlags::STACK,
+            )
+        }
+        .map_err(|e| SpawnError::MapStack { source: e.into() })?;
+        // From here on, Drop unmaps it whatever happens.
+        let stack = Self { base, len };
+        // SAFETY: [base, base + page) is the first page of the mapping we
+        // just created and nothing references it. The stack grows down, so a
+        // child overflowing its stack faults here instead of writing into
+        // whatever lies below the mapping.
+        unsafe { rustix::mm::mprotect(base, page, MprotectFlags::empty()) }
+            .map_err(|e| SpawnError::MapStack { source: e.into() })?;
+        Ok(stack)
+    }
+
+    /// The (page-aligned, so 16-byte aligned) end of the mapping.
+    fn top(&self) -> *mut c_void {
+        self.base.wrapping_byte_add(self.len)
+    }
+}
+
+impl Drop for ChildStack {
     fn drop(&mut self) {
         // SAFETY: the mapping was created in `new` with exactly this base and
         // length, and no child can be using it: `spawn` only returns after
         // the child has exec'd or exited.
-        let _ = unsafe { rustix::mm::munmap(self.stack_base, self.stack_len) };
+        let _ = unsafe { rustix::mm::munmap(self.base, self.len) };
     }
 }
 

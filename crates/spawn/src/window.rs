@@ -11,9 +11,10 @@
 //! the fds below `end`, the window's end (Linux 5.9, the same release as
 //! the `close_range` the child already needs).
 //!
-//! Every slot holds a duplicate of one close-on-exec eventfd (the filler)
-//! while no spawn runs, so the numbers stay taken: new fds of ned (and of
-//! its threads) land above the window. For a spawn, each source fd at or
+//! The window is taken at the first spawn, so a ned that starts nothing
+//! does not pay for it. From then on every slot holds a duplicate of one
+//! close-on-exec eventfd (the filler) while no spawn runs, so the numbers
+//! stay taken: new fds of ned (and of its threads) land above the window. For a spawn, each source fd at or
 //! above `end` is duplicated onto a free slot with `dup3`, and the plan
 //! entry points at the slot instead; after the spawn every used slot gets
 //! the filler back, so ned holds no extra reference to a task's fds (a pipe
@@ -40,8 +41,8 @@ pub(crate) struct FdWindow {
 }
 
 impl FdWindow {
-    /// Takes [`SLOTS`] fd numbers, the lowest free ones (a Spawner made
-    /// early in a process gets low numbers). `None` when they cannot be
+    /// Takes [`SLOTS`] fd numbers, the lowest free ones (a Spawner's first
+    /// spawn takes them: in ned, while few fds are open). `None` when they cannot be
     /// had (fd limit, no eventfd): spawns then copy the whole table.
     pub(crate) fn new() -> Option<Self> {
         let filler = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).ok()?;

@@ -47,7 +47,7 @@ fn sig_ign() -> u64 {
 /// Starts /bin/true with ned-spawn and waits for it through its pidfd.
 fn run_true() -> Result<Exit, SpawnError> {
     let null = std::fs::File::open("/dev/null").unwrap();
-    let child = Spawner::new().unwrap().spawn(&Command {
+    let child = Spawner::new().spawn(&Command {
         path: c"/bin/true",
         argv: &[c"true".to_owned()],
         env: &[],

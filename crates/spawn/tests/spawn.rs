@@ -32,7 +32,7 @@ fn killed_by_own_signal() {
 fn send_signal_try_wait_and_gone() {
     let spec = Spec::new(&["/bin/sleep", "100"]);
     let null = devnull();
-    let mut spawner = Spawner::new().unwrap();
+    let mut spawner = Spawner::new();
     let child = spawner
         .spawn(&spec.command([null.as_fd(), null.as_fd(), null.as_fd()], &[]))
         .unwrap();
@@ -60,7 +60,6 @@ fn bad_signal_number_is_an_error() {
     let spec = Spec::new(&["/bin/sleep", "100"]);
     let null = devnull();
     let child = Spawner::new()
-        .unwrap()
         .spawn(&spec.command([null.as_fd(), null.as_fd(), null.as_fd()], &[]))
         .unwrap();
     let err = send_signal(child.pidfd.as_fd(), 1000).unwrap_err();
@@ -76,7 +75,6 @@ fn bad_signal_number_is_an_error() {
 fn spawn_err(spec: &Spec) -> SpawnError {
     let null = devnull();
     Spawner::new()
-        .unwrap()
         .spawn(&spec.command([null.as_fd(), null.as_fd(), null.as_fd()], &[]))
         .unwrap_err()
 }
@@ -167,7 +165,7 @@ fn listen_pid_is_the_childs_pid() {
 
 #[test]
 fn listen_pid_slot_is_reused_across_spawns() {
-    let mut spawner = Spawner::new().unwrap();
+    let mut spawner = Spawner::new();
     let null = devnull();
     let mut spec = Spec::sh("echo $LISTEN_PID");
     spec.listen_pid = true;
@@ -280,7 +278,7 @@ fn child_setup_failure_is_reported() {
 
 #[test]
 fn child_fd_limit() {
-    let mut spawner = Spawner::new().unwrap();
+    let mut spawner = Spawner::new();
     let null = devnull();
     spawner.set_child_nofile(100, 200);
     let out = run_with(
@@ -318,7 +316,7 @@ fn child_fd_limit() {
 
 #[test]
 fn setup_failure_leaves_no_zombie_and_spawner_is_reusable() {
-    let mut spawner = Spawner::new().unwrap();
+    let mut spawner = Spawner::new();
     let null = devnull();
     let mut bad = Spec::new(&["/bin/true"]);
     bad.cpus = Some(vec![1023]);
@@ -334,7 +332,7 @@ fn setup_failure_leaves_no_zombie_and_spawner_is_reusable() {
 
 fn ls_fds(stdin: BorrowedFd<'_>, fds: &[BorrowedFd<'_>]) -> BTreeMap<i32, String> {
     let out = run_with(
-        &mut Spawner::new().unwrap(),
+        &mut Spawner::new(),
         &Spec::sh("exec ls -l /proc/$$/fd"),
         stdin,
         fds,
@@ -432,7 +430,7 @@ fn fd_plan_permutation_of_many_fds() {
 fn spawner_is_send() {
     fn is_send<T: Send>() {}
     is_send::<Spawner>();
-    let mut spawner = Spawner::new().unwrap();
+    let mut spawner = Spawner::new();
     std::thread::spawn(move || {
         let null = devnull();
         let out = run_with(&mut spawner, &Spec::new(&["/bin/true"]), null.as_fd(), &[]);
@@ -483,7 +481,7 @@ fn the_child_joins_a_cgroup_through_its_procs_fd() {
     let mut cmd = spec.command([null.as_fd(), null.as_fd(), null.as_fd()], &[]);
     let procs = [w.as_fd()];
     cmd.cgroup_procs = &procs;
-    let child = Spawner::new().unwrap().spawn(&cmd).unwrap();
+    let child = Spawner::new().spawn(&cmd).unwrap();
     assert_eq!(wait(child.pidfd.as_fd()).unwrap(), Exit::Code(0));
     drop(w);
     let mut got = String::new();
@@ -493,7 +491,7 @@ fn the_child_joins_a_cgroup_through_its_procs_fd() {
     let mut cmd = spec.command([null.as_fd(), null.as_fd(), null.as_fd()], &[]);
     let procs = [null.as_fd()];
     cmd.cgroup_procs = &procs;
-    let err = Spawner::new().unwrap().spawn(&cmd).unwrap_err();
+    let err = Spawner::new().spawn(&cmd).unwrap_err();
     assert_eq!(
         err.to_string(),
         "failed to join the task's cgroup for /bin/true"

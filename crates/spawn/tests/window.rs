@@ -39,7 +39,7 @@ fn child_fds(spawner: &mut Spawner, fds: &[BorrowedFd<'_>]) -> Vec<(i32, String)
 
 #[test]
 fn a_child_gets_exactly_its_fds_with_many_open_in_the_parent() {
-    let mut spawner = Spawner::new().unwrap();
+    let mut spawner = Spawner::new();
     let _ballast = ballast(800);
     let version = File::open("/proc/version").unwrap();
     let cpuinfo = File::open("/proc/cpuinfo").unwrap();
@@ -56,7 +56,7 @@ fn a_child_gets_exactly_its_fds_with_many_open_in_the_parent() {
 
 #[test]
 fn the_spawner_keeps_no_reference_to_a_childs_fds() {
-    let mut spawner = Spawner::new().unwrap();
+    let mut spawner = Spawner::new();
     let _ballast = ballast(100);
     let null = devnull();
     for _ in 0..3 {
@@ -81,7 +81,7 @@ fn the_spawner_keeps_no_reference_to_a_childs_fds() {
 
 #[test]
 fn a_plan_larger_than_the_window_still_starts() {
-    let mut spawner = Spawner::new().unwrap();
+    let mut spawner = Spawner::new();
     let _ballast = ballast(50);
     let files: Vec<File> = (0..40)
         .map(|_| File::open("/proc/version").unwrap())

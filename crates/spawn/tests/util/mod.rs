@@ -117,7 +117,7 @@ pub fn run_with(
 
 pub fn run(spec: &Spec) -> Run {
     let null = devnull();
-    run_with(&mut Spawner::new().unwrap(), spec, null.as_fd(), &[])
+    run_with(&mut Spawner::new(), spec, null.as_fd(), &[])
 }
 
 /// Parses `ls -l /proc/<pid>/fd` output into fd -> link target.
