@@ -12,9 +12,10 @@
 //! and exits 1 whatever the mode: the state's heap was full and the script
 //! did not finish.
 
-mod cli;
+// The test harness brings its own `main`.
+#![cfg_attr(not(test), no_main)]
 
-use std::process::ExitCode;
+mod cli;
 
 use anyhow::Context;
 use lua_l4::Host;
@@ -28,15 +29,32 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn main() -> ExitCode {
-    let status = start();
+/// ned's entry point, called by the C runtime. ned skips std's runtime
+/// set-up (`#![no_main]`): on a virtual machine its system calls — reading
+/// all of /proc/self/maps to find the main thread's stack, an alternate
+/// signal stack and its handlers — were a measurable part of an empty
+/// script's start (bench/README.md). What of it ned needs,
+/// [`ned_spawn::prepare_process`] does; the arguments come from
+/// `std::env::args_os`, which std fills in on glibc before `main` runs.
+// In the test harness's build the harness's `main` is the entry point.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    ned_spawn::prepare_process();
+    // A panic must not unwind into C: it was reported by the hook; ned
+    // ends with status 101 as a Rust `main` would.
+    let status = std::panic::catch_unwind(start).unwrap_or(101);
     // On every way out, what ned queued for its console gets a bounded
-    // time to be written.
+    // time to be written, and std's own stdout buffer (clap's help) is
+    // flushed: nothing after `main` does it without std's runtime.
     ned_core::console::finish();
-    status
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    status.into()
 }
 
-fn start() -> ExitCode {
+fn start() -> u8 {
     // A parent may have left signals ignored, which survives exec: an
     // ignored SIGCHLD would make the kernel discard every task's exit status.
     ned_spawn::reset_inherited_signals(&ned_core::shutdown::INHERITED_RESET);
@@ -49,21 +67,21 @@ fn start() -> ExitCode {
             // stderr (exit 2).
             let _ = e.print();
             if !e.use_stderr() {
-                return ExitCode::SUCCESS;
+                return 0;
             }
             // Spec §2: every usage error shows the usage line; clap omits
             // it for some kinds (a missing option value, our own errors).
             if !e.render().to_string().contains("Usage:") {
                 ned_core::diag!("\n{}", cli::usage());
             }
-            return ExitCode::from(2);
+            return 2;
         }
     };
     match run(opts, inherited) {
-        Ok(status) => ExitCode::from(status),
+        Ok(status) => status,
         Err(e) => {
             ned_core::diag!("ned: {e:#}");
-            ExitCode::from(1)
+            1
         }
     }
 }

@@ -41,6 +41,7 @@ pub use process::{
 };
 pub use rlimit::{Resource, Rlimit, UNLIMITED};
 pub use signal::{
-    SignalFd, reset_inherited_signals, set_child_subreaper, spawn_thread_without_signals,
+    SignalFd, prepare_process, reset_inherited_signals, set_child_subreaper,
+    spawn_thread_without_signals,
 };
 pub use spawn::{Child, Command, Isolation, Spawner};

@@ -168,6 +168,42 @@ pub fn reset_inherited_signals(signals: &[i32]) {
     }
 }
 
+/// What std's runtime set-up does before `main` and ned still needs, for a
+/// binary that enters at its own C `main` (`#![no_main]`, for start-up
+/// time): fds 0, 1 and 2 that are closed get `/dev/null`, so that no file
+/// ned opens later lands on a standard stream (a parent or a container
+/// runtime may start it with them closed), and SIGPIPE is ignored, so a
+/// write to a reader that went away fails with EPIPE instead of killing
+/// ned. std's stack-overflow handler is not installed: an overflow is then
+/// a plain SIGSEGV rather than a message and SIGABRT, the same death.
+pub fn prepare_process() {
+    let stdio = [
+        rustix::stdio::stdin(),
+        rustix::stdio::stdout(),
+        rustix::stdio::stderr(),
+    ];
+    let mut fds = stdio
+        .map(|fd| rustix::event::PollFd::from_borrowed_fd(fd, rustix::event::PollFlags::empty()));
+    if rustix::event::poll(&mut fds, Some(&rustix::time::Timespec::default())).is_ok() {
+        for fd in &fds {
+            if fd.revents().contains(rustix::event::PollFlags::NVAL) {
+                // The lowest free number is the closed one: /dev/null takes
+                // it, and stays open for the life of the process.
+                if let Ok(null) = rustix::fs::open(
+                    "/dev/null",
+                    rustix::fs::OFlags::RDWR,
+                    rustix::fs::Mode::empty(),
+                ) {
+                    std::mem::forget(null);
+                }
+            }
+        }
+    }
+    // SAFETY: SIG_IGN is a valid disposition for SIGPIPE and installs no
+    // handler code; nothing else in this process sets SIGPIPE's action.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 /// Makes the calling process a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER,
 /// 1)`): orphaned descendants are re-parented to it instead of to PID 1, so
 /// ned can reap the grandchildren of tasks that daemonise.

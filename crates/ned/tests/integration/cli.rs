@@ -269,3 +269,39 @@ fn malformed_named_caps_are_usage_errors() {
         .stderr_has("given twice")
         .stderr_has("Usage: ned");
 }
+
+/// ned enters at its own C `main` (crates/ned/src/main.rs): what std's
+/// runtime did before it, ned does itself. Closed standard fds get
+/// /dev/null, so no file ned opens lands on fd 0 or 2; a reader that went
+/// away is EPIPE, not SIGPIPE; clap's help reaches a pipe whole.
+#[test]
+fn closed_stdio_gets_dev_null_and_a_gone_reader_is_no_signal() {
+    let sb = Sandbox::new();
+    let chunk = "local p = io.popen('readlink /proc/$PPID/fd/0 /proc/$PPID/fd/2') \
+                 print(p:read('a')) p:close()";
+    let out = crate::util::run(std::process::Command::new("/bin/sh").args([
+        "-c",
+        r#"exec "$0" --exit -e "$1" <&- 2>&-"#,
+        path_str(&crate::util::ned_bin()),
+        chunk,
+    ]));
+    out.ok().stdout_has("/dev/null\n/dev/null\n");
+    // ned prints far more than `head` reads; it must end with its own
+    // status (0: lines to a gone reader are dropped and counted), not be
+    // killed by SIGPIPE (the shell would record 141).
+    let status = sb.rom().join("status");
+    let out = crate::util::run(std::process::Command::new("/bin/sh").args([
+        "-c",
+        r#"{ "$0" --exit -e "for i = 1, 200000 do print(i) end"; echo $? >"$1"; } | head -n 1"#,
+        path_str(&crate::util::ned_bin()),
+        path_str(&status),
+    ]));
+    out.ok().stdout_has("1\n");
+    assert_eq!(std::fs::read_to_string(&status).unwrap().trim(), "0");
+    let help = crate::util::run(std::process::Command::new("/bin/sh").args([
+        "-c",
+        r#""$0" --help | cat"#,
+        path_str(&crate::util::ned_bin()),
+    ]));
+    help.ok().stdout_has("Usage").stdout_has("--rom");
+}
