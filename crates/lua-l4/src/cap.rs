@@ -27,7 +27,7 @@ const METHODS_KEY: &str = "ned.L4.cap_methods";
 const KINDS_KEY: &str = "ned.L4.cap_kinds";
 
 /// The `__index` of caps (see the module docs).
-const INDEX_LUA: &str = include_str!("../lua/cap_index.lua");
+pub(crate) const INDEX_LUA: &[u8] = crate::embedded_lua!("cap_index.lua");
 
 /// The table behind registry `key`, made on first use (with `__mode = k`
 /// when `weak`): the tables L4.lua and every cap's `__index` share,

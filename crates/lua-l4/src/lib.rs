@@ -36,14 +36,23 @@ use ned_core::{Cap, Rights};
 pub use fail::lua_message;
 pub use timeline::write as write_timeline;
 
+/// A file of lua/ as build.rs embeds it: compiled to bytecode (its source
+/// in a cross build). The chunk name is `=` and the path beneath lua/.
+macro_rules! embedded_lua {
+    ($path:literal) => {
+        include_bytes!(concat!(env!("OUT_DIR"), "/lua/", $path))
+    };
+}
+pub(crate) use embedded_lua;
+
 /// The Lua half of the package.
-const L4_LUA: &str = include_str!("../lua/L4.lua");
+const L4_LUA: &[u8] = embedded_lua!("L4.lua");
 
 /// The supervision library, `require("ned.supervise")` (docs/supervise.md).
-const SUPERVISE_LUA: &str = include_str!("../lua/ned/supervise.lua");
+const SUPERVISE_LUA: &[u8] = embedded_lua!("ned/supervise.lua");
 
 /// How scripts and handlers are called (lua/protect.lua).
-const PROTECT_LUA: &str = include_str!("../lua/protect.lua");
+const PROTECT_LUA: &[u8] = embedded_lua!("protect.lua");
 
 /// Registry key of the exit-handler dispatcher defined by L4.lua.
 const DISPATCH_KEY: &str = "ned.L4.dispatch";
@@ -581,5 +590,31 @@ pub fn is_out_of_memory(e: &mlua::Error) -> bool {
             is_out_of_memory(cause)
         }
         other => lua_message(other) == "not enough memory",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded files are bytecode (build.rs compiles them on a native
+    /// build) with their debug information: the chunk keeps its name, so
+    /// errors and tracebacks point into the source.
+    #[test]
+    fn embedded_lua_is_bytecode_that_keeps_its_names() {
+        let lua = Lua::new();
+        let files: [(&[u8], &str); 5] = [
+            (L4_LUA, "=L4.lua"),
+            (SUPERVISE_LUA, "=ned/supervise.lua"),
+            (PROTECT_LUA, "=protect.lua"),
+            (cap::INDEX_LUA, "=cap_index.lua"),
+            (tasks_info::PROMPT_LUA, "=prompt.lua"),
+        ];
+        for (code, name) in files {
+            assert!(code.starts_with(b"\x1bLua"), "{name} is not bytecode");
+            let f = lua.load(code).into_function().expect(name);
+            let source = f.info().source.expect("a source name");
+            assert_eq!(source, name);
+        }
     }
 }
