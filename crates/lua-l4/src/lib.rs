@@ -615,8 +615,9 @@ mod tests {
     #[test]
     fn embedded_lua_is_bytecode_that_keeps_its_names() {
         let lua = Lua::new();
-        let files: [(&[u8], &str); 5] = [
+        let files: [(&[u8], &str); 6] = [
             (L4_LUA, "=L4.lua"),
+            (rom::RAISE_AS_STRING, "=rom_searcher.lua"),
             (SUPERVISE_LUA, "=ned/supervise.lua"),
             (PROTECT_LUA, "=protect.lua"),
             (cap::INDEX_LUA, "=cap_index.lua"),

@@ -23,16 +23,8 @@ use ned_path::{BeneathError, Dir};
 const WHAT: &str = "rom directory";
 
 /// Raises a native's `false, message` as a plain string, as Lua's own
-/// searchers do (an error raised from Rust would reach `pcall` as a
-/// userdata, which scripts cannot `:find` in).
-const RAISE_AS_STRING: &str = r#"
-local search, error = ...
-return function(name)
-  local ok, a, b = search(name)
-  if not ok then error(a, 0) end
-  return a, b
-end
-"#;
+/// searchers do (lua/rom_searcher.lua).
+pub(crate) const RAISE_AS_STRING: &[u8] = crate::embedded_lua!("rom_searcher.lua");
 
 /// Puts ned's searcher, for the rom directory `rom`, in place of Lua's file
 /// searcher.
@@ -50,7 +42,7 @@ pub(crate) fn install(lua: &Lua, rom: PathBuf) -> mlua::Result<()> {
     let error: Value = lua.globals().get("error")?;
     let searcher: mlua::Function = lua
         .load(RAISE_AS_STRING)
-        .set_name("=rom searcher")
+        .set_name("=rom_searcher.lua")
         .call((native, error))?;
     searchers.raw_set(2, searcher)
 }
