@@ -23,9 +23,10 @@ print("dataspaces=" .. #keep)
 LUA
 out=$("$NED" --exit "$WORK/dataspaces.lua" "$n" 2>&1) || die "ned failed: $out"
 [ "$out" = "dataspaces=$n" ] || die "ned made no $n dataspaces: $(echo "$out" | head -3)"
-out=$("$TARGET/release/dataspace-baseline" "$n") || die "baseline failed: $out"
+baseline=$(installed "$TARGET/release/dataspace-baseline")
+out=$("$baseline" "$n") || die "baseline failed: $out"
 read -r ned base ratio < <(paired_rounds dataspaces "${ROUNDS:-5}" "${RUNS:-10}" \
-	"$NED --exit $WORK/dataspaces.lua $n" "$TARGET/release/dataspace-baseline $n")
+	"$NED --exit $WORK/dataspaces.lua $n" "$baseline $n")
 # Informational: ned with N=0 (its start-up and exit alone), so that the
 # cost per dataspace, (ned - start-up) / N, can be told from the fixed cost.
 hyperfine -N --warmup 2 --runs "${RUNS:-10}" --export-json "$WORK/start.json" \
