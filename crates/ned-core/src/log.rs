@@ -91,15 +91,21 @@ impl Recent {
     }
 
     /// [`Recent::push`] for each of the `lines` lines of `block` (complete
-    /// lines, each ending in `\n`), but only the last ones are copied: those that
-    /// together hold [`RECENT_LINES`] lines or more than [`RECENT_BYTES`]
-    /// bytes, everything a trim could keep; the earlier ones are counted.
+    /// lines, each ending in `\n`), but only the last ones are kept: those
+    /// that together hold [`RECENT_LINES`] lines or more than
+    /// [`RECENT_BYTES`] bytes, everything a trim could keep; the earlier
+    /// ones are counted, and what was kept before goes when it is older
+    /// than a skipped line. When they fit in [`RECENT_BYTES`] (no line needs
+    /// cutting) they are copied in one piece, their ends taken from the
+    /// walk that found them, instead of line by line.
     fn push_block(&mut self, block: &[u8], lines: usize) {
         let Some((_, body)) = block.split_last() else {
             return;
         };
         // Walk back over the line starts; the line at `nl + 1` is the
-        // `kept`-th from the end.
+        // `kept`-th from the end, and `ends[..kept - 1]` the ends of the
+        // lines before the last, newest first.
+        let mut ends = [0; RECENT_LINES];
         let mut from = 0;
         let mut kept = 1;
         for nl in memchr::memrchr_iter(b'\n', body) {
@@ -107,10 +113,35 @@ impl Recent {
                 from = nl + 1;
                 break;
             }
+            ends[kept - 1] = nl + 1;
             kept += 1;
         }
         self.count += (lines - kept.min(lines)) as u64;
-        for_lines(&block[from..], |line| self.push(&line[..line.len() - 1]));
+        if from > 0 {
+            // The lines kept before are older than those skipped, so none
+            // of them is among the last ones any more.
+            self.window.clear();
+            self.ends.clear();
+        }
+        let tail = &block[from..];
+        if tail.len() > RECENT_BYTES {
+            for_lines(tail, |line| self.push(&line[..line.len() - 1]));
+            return;
+        }
+        // After a trim the window holds at most RECENT_BYTES and
+        // RECENT_LINES, so the tail then fits within the bounds of `push`.
+        if self.window.len() + tail.len() > 2 * RECENT_BYTES
+            || self.ends.len() + kept > 2 * RECENT_LINES
+        {
+            self.trim();
+        }
+        let at = self.window.len();
+        self.window.extend_from_slice(tail);
+        for &end in ends[..kept - 1].iter().rev() {
+            self.ends.push_back(at + end - from);
+        }
+        self.ends.push_back(self.window.len());
+        self.count += kept as u64;
     }
 
     /// Keeps the last lines that fit in [`RECENT_BYTES`] and [`RECENT_LINES`].
@@ -1542,6 +1573,35 @@ wx", b"yz", b"
         }
         assert_eq!(got, (0..n).collect::<Vec<_>>());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Recent lines kept from whole reads are those kept line by line.
+    #[test]
+    fn recent_lines_of_a_block_are_those_of_its_lines() {
+        let (mut bulk, mut each) = (Recent::default(), Recent::default());
+        let mut n = 0;
+        for round in 0..200 {
+            let mut block = Vec::new();
+            for _ in 0..(round * 37) % 700 + 1 {
+                let len = (n * 31) % [20, 100, 300, 3000][round % 4];
+                block.extend((0..len).map(|i| b'a' + (i % 26) as u8));
+                block.extend_from_slice(format!(" {n}\n").as_bytes());
+                n += 1;
+            }
+            let lines = memchr::memchr_iter(b'\n', &block).count();
+            bulk.push_block(&block, lines);
+            for_lines(&block, |l| each.push(&l[..l.len() - 1]));
+            assert_eq!(bulk.count, each.count);
+            let k = bulk.ends.len().min(each.ends.len());
+            assert!(k >= n.min(8), "round {round}: {k} lines kept");
+            let tails = |r: &Recent| -> Vec<String> {
+                r.last(k)
+                    .iter()
+                    .map(|l| String::from_utf8_lossy(&l[l.len().saturating_sub(12)..]).into_owned())
+                    .collect()
+            };
+            assert_eq!(tails(&bulk), tails(&each), "round {round}");
+        }
     }
 
     /// The fast copy is the plain one: every line behind its prefix, for
