@@ -895,15 +895,27 @@ impl LogMux {
     }
 
     /// Complete lines of `s` (each ending in `\n`), after
-    /// [`LogMux::stamp`]: [`LogMux::line`] for each, but when no hook asks
-    /// and nothing is rendered per line (plain text, no terminal escaping)
-    /// the lines are copied behind their prefixes in one pass, and
-    /// only the last ones are kept as recent lines ([`Recent::push_block`]).
+    /// [`LogMux::stamp`]: [`LogMux::line`] for each when a hook asks;
+    /// otherwise only the last lines are kept as recent lines
+    /// ([`Recent::push_block`]), and when nothing is rendered per line
+    /// (plain text, no terminal escaping) the lines are copied behind their
+    /// prefixes in one pass.
     fn block(&mut self, id: StreamId, which: Which, s: &mut Stream, block: &[u8]) {
-        if !self.hooks.is_empty() || self.opts.format == Format::Json || self.opts.escape {
+        if !self.hooks.is_empty() {
             for_lines(block, |line| {
                 self.line(id, which, s, &line[..line.len() - 1])
             });
+            return;
+        }
+        if self.opts.format == Format::Json || self.opts.escape {
+            let mut lines = 0;
+            for_lines(block, |line| {
+                lines += 1;
+                self.render(s, &line[..line.len() - 1]);
+            });
+            if let Some(r) = self.recent.get_mut(id.0) {
+                r.push_block(block, lines);
+            }
             return;
         }
         let mut lines = None;
@@ -938,6 +950,11 @@ impl LogMux {
         if let Some(r) = self.recent.get_mut(id.0) {
             r.push(line);
         }
+        self.render(s, line);
+    }
+
+    /// One line of `s`, after [`LogMux::stamp`], rendered for each sink.
+    fn render(&mut self, s: &mut Stream, line: &[u8]) {
         let json = self.opts.format == Format::Json;
         if s.console {
             let out = &mut self.pending;
