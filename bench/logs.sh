@@ -15,8 +15,14 @@
 # output: exactly 8 x 200,000 lines, each writer's complete and in order
 # (JSON parsed as JSON; the rotated files read oldest first).
 #
+# The commands run in paired rounds (ROUNDS hyperfine invocations of RUNS
+# runs each, ned first; one warm-up run each in the first), so that load
+# from other work on the machine does not land on one side only; the ratio
+# is the median of the rounds' ratios of medians. With BEFORE=path/to/an/older/ned, that binary runs in the
+# same rounds too, and its ratio to ned is printed.
+#
 # Usage: bench/logs.sh [MODE...]   (modes: text json file, all by default;
-#        WRITERS=8 LINES=200000 RUNS=10)
+#        WRITERS=8 LINES=200000 ROUNDS=20 RUNS=1 BEFORE=)
 source "$(dirname "$0")/common.sh"
 need_tools hyperfine:hyperfine
 build_ned
@@ -101,11 +107,35 @@ for mode in "${modes[@]}"; do
 	$ned_cmd >"$WORK/out.txt" 2>"$WORK/err.txt" || die "ned failed: $(head -5 "$WORK/err.txt")"
 	[ ! -s "$WORK/err.txt" ] || die "ned wrote to stderr: $(head -5 "$WORK/err.txt")"
 	check "$mode" || die "$mode: log output check failed"
-	hyperfine -N --warmup 1 --runs "${RUNS:-10}" --output "$WORK/out.txt" \
-		--prepare "bash -c 'rm -rf $WORK/files; mkdir $WORK/files'" \
-		--export-json "$WORK/logs.json" \
-		-n ned "$ned_cmd" -n direct "$direct_cmd" >&2 || die "hyperfine failed"
-	read -r ned base ratio < <(median_ratio "$WORK/logs.json")
+	before=()
+	[ -z "${BEFORE:-}" ] || before=(-n before "${ned_cmd/#$NED/$BEFORE}")
+	rounds=${ROUNDS:-20}
+	for r in $(seq "$rounds"); do
+		hyperfine -N --warmup $((r == 1)) --runs "${RUNS:-1}" --output "$WORK/out.txt" \
+			--prepare "bash -c 'rm -rf $WORK/files; mkdir $WORK/files'" \
+			--export-json "$WORK/logs-$r.json" \
+			-n ned "$ned_cmd" -n direct "$direct_cmd" "${before[@]}" >&2 || die "hyperfine failed"
+	done
+	read -r ned base ratio < <(
+		python3 - "$WORK/logs" "$rounds" "$mode" <<'PY'
+import json, statistics as st, sys
+base, rounds, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+times, ratios = {}, {}
+for r in range(1, rounds + 1):
+    res = {x["command"]: x for x in json.load(open(f"{base}-{r}.json"))["results"]}
+    for name, x in res.items():
+        times.setdefault(name, []).extend(x["times"])
+        ratios.setdefault(name, []).append(x["median"] / res["direct"]["median"])
+    if "before" in res:
+        ratios.setdefault("ned/before", []).append(res["ned"]["median"] / res["before"]["median"])
+if "before" in times:
+    print(f"logs {mode}: BEFORE's median {st.median(times['before']) * 1000:.0f} ms "
+          f"({st.median(ratios['before']):.2f}x the direct time); ned's is "
+          f"{st.median(ratios['ned/before']):.3f}x BEFORE's "
+          f"(rounds: {' '.join(f'{x:.2f}' for x in ratios['ned/before'])})", file=sys.stderr)
+print(f"{st.median(times['ned']):.6f} {st.median(times['direct']):.6f} {st.median(ratios['ned']):.3f}")
+PY
+	)
 	ned_lps=$(python3 -c "print(round($total / $ned))")
 	base_lps=$(python3 -c "print(round($total / $base))")
 	ok=$(met "$ned_lps" '>=' "$target")
