@@ -401,7 +401,7 @@ impl Supervisor {
                 if let Some(t) = self.tasks.get_mut(&id.0) {
                     t.serves = serves;
                     if spec.sandbox.as_ref().is_some_and(|s| s.mount) {
-                        t.mount_ns = Releaser::hold(pid);
+                        t.mount_ns = self.mount_ns.hold(pid);
                     }
                 }
                 if notify {
