@@ -36,7 +36,10 @@ use crate::timeline::{Fact, Timeline};
 pub use crate::timer::TimerId;
 use crate::timer::{Due, Timers};
 
+mod mount_ns;
 mod tree_kill;
+
+use mount_ns::Releaser;
 
 /// Errors of the supervisor; each names what failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +139,10 @@ struct Task {
     /// The channels (by object address) this task holds with `c`: while
     /// one lives, a `create` forwarded to that channel may still be answered.
     serves: Vec<usize>,
+    /// ned's reference to the task's own mount namespace (sandbox
+    /// `mount`), so that the task's exit does not wait for its unmounting
+    /// ([`mount_ns`]); released when the exit is collected.
+    mount_ns: Option<OwnedFd>,
     facts: Facts,
 }
 
@@ -227,6 +234,8 @@ pub struct Supervisor {
     timers: Timers,
     notify: Notify,
     timeline: Timeline,
+    /// Drops reaped tasks' mount namespaces off the loop.
+    mount_ns: Releaser,
     /// The tasks' cgroup leaves; last, so that it is dropped after
     /// everything else and removes ned's cgroup directories.
     cgroups: Cgroups,
@@ -279,6 +288,7 @@ impl Supervisor {
             timers,
             notify: Notify::default(),
             timeline: Timeline::new(),
+            mount_ns: Releaser::default(),
             cgroups: Cgroups::default(),
         })
     }
@@ -390,6 +400,9 @@ impl Supervisor {
                 };
                 if let Some(t) = self.tasks.get_mut(&id.0) {
                     t.serves = serves;
+                    if spec.sandbox.as_ref().is_some_and(|s| s.mount) {
+                        t.mount_ns = self.mount_ns.hold(pid);
+                    }
                 }
                 if notify {
                     self.notify.register(id, pid, spec.watchdog);
@@ -493,6 +506,7 @@ impl Supervisor {
                 group,
                 tag,
                 serves: Vec::new(),
+                mount_ns: None,
                 facts,
             },
         );
@@ -731,6 +745,9 @@ impl Supervisor {
             t.facts.ended = Some(Instant::now());
             if let Some(pidfd) = t.pidfd.take() {
                 self.reactor.remove(&pidfd);
+            }
+            if let Some(ns) = t.mount_ns.take() {
+                self.mount_ns.release(ns);
             }
         }
         if let Some(sid) = stream {
