@@ -203,11 +203,10 @@ pub struct Spawner {
     cpus: [u64; CPU_WORDS],
     /// The RLIMIT_NOFILE children get, when it differs from ned's own.
     child_nofile: Option<libc::rlimit64>,
-    /// Low fds a child receives its fds through, taken at the first spawn;
-    /// `None` before it or if they could not be taken (then every child
-    /// copies the whole fd table).
-    window: Option<FdWindow>,
-    window_tried: bool,
+    /// Low fds a child receives its fds through, taken at the first spawn
+    /// (`None` before it); `Some(None)` if they could not be taken (then
+    /// every child copies the whole fd table).
+    window: Option<Option<FdWindow>>,
 }
 
 /// The reusable child stack: one PROT_NONE guard page, then the stack.
@@ -247,7 +246,6 @@ impl Spawner {
             cpus: [0; CPU_WORDS],
             child_nofile: None,
             window: None,
-            window_tried: false,
         }
     }
 
@@ -281,10 +279,6 @@ impl Spawner {
             Some(stack) => stack.top(),
             None => self.stack.insert(ChildStack::new()?).top(),
         };
-        if !self.window_tried {
-            self.window_tried = true;
-            self.window = FdWindow::new();
-        }
         let iso = cmd.isolation.copied().unwrap_or_default();
         // The ruleset fd rides in the plan, one past the task's fds, so the
         // fd installs cannot overwrite it; the child closes it with the rest.
@@ -296,6 +290,7 @@ impl Spawner {
             .copied();
         let unshare_below = self
             .window
+            .get_or_insert_with(FdWindow::new)
             .as_mut()
             .and_then(|w| w.lend(sources.clone(), &mut self.plan));
         if unshare_below.is_none() {
@@ -349,7 +344,7 @@ impl Spawner {
         // the contract of `Step::run` and `Exec::run`. With the window lent,
         // the table's first fd step unshares the fd table (steps_of).
         let cloned = unsafe { clone_vfork(stack_top, &args, clone_ns, unshare_below.is_some()) };
-        if let Some(window) = &mut self.window {
+        if let Some(Some(window)) = &mut self.window {
             window.release();
         }
         let (pid, pidfd) = cloned.map_err(|source| match clone_ns {

@@ -14,11 +14,12 @@
 //! The window is taken at the first spawn, so a ned that starts nothing
 //! does not pay for it. From then on every slot holds a duplicate of one
 //! close-on-exec eventfd (the filler) while no spawn runs, so the numbers
-//! stay taken: new fds of ned (and of its threads) land above the window. For a spawn, each source fd at or
-//! above `end` is duplicated onto a free slot with `dup3`, and the plan
-//! entry points at the slot instead; after the spawn every used slot gets
-//! the filler back, so ned holds no extra reference to a task's fds (a pipe
-//! whose write end only a task holds still sees EOF when the task exits).
+//! stay taken: new fds of ned (and of its threads) land above the window.
+//! For a spawn, each source fd at or above `end` is duplicated onto a free
+//! slot with `dup3`, and the plan entry points at the slot instead; after
+//! the spawn every used slot gets the filler back, so ned holds no extra
+//! reference to a task's fds (a pipe whose write end only a task holds
+//! still sees EOF when the task exits).
 
 use std::ffi::c_int;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -42,8 +43,9 @@ pub(crate) struct FdWindow {
 
 impl FdWindow {
     /// Takes [`SLOTS`] fd numbers, the lowest free ones (a Spawner's first
-    /// spawn takes them: in ned, while few fds are open). `None` when they cannot be
-    /// had (fd limit, no eventfd): spawns then copy the whole table.
+    /// spawn takes them: in ned, while few fds are open). `None` when they
+    /// cannot be had (fd limit, no eventfd): spawns then copy the whole
+    /// table.
     pub(crate) fn new() -> Option<Self> {
         let filler = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).ok()?;
         let slots = (0..SLOTS)
