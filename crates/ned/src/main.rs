@@ -38,10 +38,7 @@ use std::sync::Arc;
 /// `std::env::args_os`, which std fills in on glibc before `main` runs.
 // In the test harness's build the harness's `main` is the entry point.
 #[cfg_attr(not(test), unsafe(no_mangle))]
-extern "C" fn main(
-    _argc: std::ffi::c_int,
-    _argv: *const *const std::ffi::c_char,
-) -> std::ffi::c_int {
+extern "C" fn main() -> std::ffi::c_int {
     ned_spawn::prepare_process();
     // A panic must not unwind into C: it was reported by the hook; ned
     // ends with status 101 as a Rust `main` would.
