@@ -43,9 +43,9 @@ impl Releaser {
         .ok()?;
         if self.queue.is_none() {
             let (tx, rx) = channel::<OwnedFd>();
-            let started = std::thread::Builder::new()
-                .name("ned-mount-ns".into())
-                .spawn(move || rx.into_iter().for_each(drop));
+            let started = ned_spawn::spawn_thread_without_signals("ned-mount-ns", move || {
+                rx.into_iter().for_each(drop);
+            });
             if started.is_ok() {
                 self.queue = Some(tx);
             }
