@@ -27,7 +27,7 @@ const METHODS_KEY: &str = "ned.L4.cap_methods";
 const KINDS_KEY: &str = "ned.L4.cap_kinds";
 
 /// The `__index` of caps (see the module docs).
-pub(crate) const INDEX_LUA: &[u8] = crate::embedded_lua!("cap_index.lua");
+pub(crate) const INDEX_LUA: crate::Embedded = crate::embedded_lua!("cap_index.lua");
 
 /// The table behind registry `key`, made on first use (with `__mode = k`
 /// when `weak`): the tables L4.lua and every cap's `__index` share,
@@ -100,8 +100,8 @@ impl UserData for LuaCap {
         fields.add_meta_field_with(MetaMethod::Index, |lua| {
             let kind_of = lua
                 .create_function(|_, ud: AnyUserData| Ok(ud.borrow::<LuaCap>()?.0.kind().name()))?;
-            lua.load(INDEX_LUA)
-                .set_name("=cap_index.lua")
+            INDEX_LUA
+                .load(lua)
                 .call::<Function>((methods_table(lua)?, kind_of, kinds_table(lua)?))
         });
     }

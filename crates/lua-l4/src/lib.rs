@@ -37,22 +37,39 @@ pub use fail::lua_message;
 pub use timeline::write as write_timeline;
 
 /// A file of lua/ as build.rs embeds it: compiled to bytecode (its source
-/// in a cross build). The chunk name is `=` and the path beneath lua/.
+/// in a cross build), named `=` and its path beneath lua/, the name
+/// build.rs compiled it with.
+pub(crate) struct Embedded {
+    code: &'static [u8],
+    name: &'static str,
+}
+
+impl Embedded {
+    /// The file as a chunk of `lua`.
+    pub(crate) fn load(&self, lua: &Lua) -> mlua::chunk::Chunk<'static> {
+        lua.load(self.code).set_name(self.name)
+    }
+}
+
+/// The [`Embedded`] file at `$path` beneath lua/.
 macro_rules! embedded_lua {
     ($path:literal) => {
-        include_bytes!(concat!(env!("OUT_DIR"), "/lua/", $path))
+        $crate::Embedded {
+            code: include_bytes!(concat!(env!("OUT_DIR"), "/lua/", $path)),
+            name: concat!("=", $path),
+        }
     };
 }
 pub(crate) use embedded_lua;
 
 /// The Lua half of the package.
-const L4_LUA: &[u8] = embedded_lua!("L4.lua");
+const L4_LUA: Embedded = embedded_lua!("L4.lua");
 
 /// The supervision library, `require("ned.supervise")` (docs/supervise.md).
-const SUPERVISE_LUA: &[u8] = embedded_lua!("ned/supervise.lua");
+const SUPERVISE_LUA: Embedded = embedded_lua!("ned/supervise.lua");
 
 /// How scripts and handlers are called (lua/protect.lua).
-const PROTECT_LUA: &[u8] = embedded_lua!("protect.lua");
+const PROTECT_LUA: Embedded = embedded_lua!("protect.lua");
 
 /// Registry key of the exit-handler dispatcher defined by L4.lua.
 const DISPATCH_KEY: &str = "ned.L4.dispatch";
@@ -313,8 +330,7 @@ fn shutting_down(host: &HostCell, _: &Lua, _: MultiValue) -> fail::Res<bool> {
 pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
     let host = HostCell::new(host);
     lunatik::register_foreign::<cap::LuaCap>();
-    let (call, render): (Function, Function) =
-        lua.load(PROTECT_LUA).set_name("=protect.lua").call(())?;
+    let (call, render): (Function, Function) = PROTECT_LUA.load(lua).call(())?;
     lua.set_named_registry_value(CALL_KEY, call)?;
     lua.set_named_registry_value(RENDER_KEY, render)?;
     let package: Table = lua.globals().get("package")?;
@@ -329,7 +345,7 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
             let collecting = lua.gc_is_running();
             lua.gc_stop();
             let l4 = (|| {
-                let chunk = lua.load(L4_LUA).set_name("=L4.lua");
+                let chunk = L4_LUA.load(lua);
                 // L4.lua fills in the method tables every cap's `__index` reads.
                 let core = natives(lua, &h)?;
                 core.set("methods", cap::methods_table(lua)?)?;
@@ -347,11 +363,7 @@ pub fn register(lua: &Lua, host: Host) -> mlua::Result<HostRef> {
     )?;
     preload.set(
         "ned.supervise",
-        lua.create_function(|lua, ()| {
-            lua.load(SUPERVISE_LUA)
-                .set_name("=ned/supervise.lua")
-                .call::<Value>(())
-        })?,
+        lua.create_function(|lua, ()| SUPERVISE_LUA.load(lua).call::<Value>(()))?,
     )?;
     tasks_info::preload(lua, &host)?;
     rom::install(lua, lock(&host.host).rom.clone())?;
@@ -615,7 +627,7 @@ mod tests {
     #[test]
     fn embedded_lua_is_bytecode_that_keeps_its_names() {
         let lua = Lua::new();
-        let files: [(&[u8], &str); 6] = [
+        let files = [
             (L4_LUA, "=L4.lua"),
             (rom::RAISE_AS_STRING, "=rom_searcher.lua"),
             (SUPERVISE_LUA, "=ned/supervise.lua"),
@@ -623,9 +635,11 @@ mod tests {
             (cap::INDEX_LUA, "=cap_index.lua"),
             (tasks_info::PROMPT_LUA, "=prompt.lua"),
         ];
-        for (code, name) in files {
-            assert!(code.starts_with(b"\x1bLua"), "{name} is not bytecode");
-            let f = lua.load(code).into_function().expect(name);
+        for (file, name) in files {
+            assert!(file.code.starts_with(b"\x1bLua"), "{name} is not bytecode");
+            assert_eq!(file.name, name);
+            // Loaded without a name: the one in the bytecode is build.rs's.
+            let f = lua.load(file.code).into_function().expect(name);
             let source = f.info().source.expect("a source name");
             assert_eq!(source, name);
         }

@@ -24,7 +24,7 @@ const WHAT: &str = "rom directory";
 
 /// Raises a native's `false, message` as a plain string, as Lua's own
 /// searchers do (lua/rom_searcher.lua).
-pub(crate) const RAISE_AS_STRING: &[u8] = crate::embedded_lua!("rom_searcher.lua");
+pub(crate) const RAISE_AS_STRING: crate::Embedded = crate::embedded_lua!("rom_searcher.lua");
 
 /// Puts ned's searcher, for the rom directory `rom`, in place of Lua's file
 /// searcher.
@@ -40,10 +40,7 @@ pub(crate) fn install(lua: &Lua, rom: PathBuf) -> mlua::Result<()> {
         Err(e) => lua.pack_multi((false, crate::fail::lua_message(&e))),
     })?;
     let error: Value = lua.globals().get("error")?;
-    let searcher: mlua::Function = lua
-        .load(RAISE_AS_STRING)
-        .set_name("=rom_searcher.lua")
-        .call((native, error))?;
+    let searcher: mlua::Function = RAISE_AS_STRING.load(lua).call((native, error))?;
     searchers.raw_set(2, searcher)
 }
 

@@ -17,7 +17,7 @@ use crate::fail::{Args, Res, bad_arg};
 use crate::{HostCell, HostRef, hosted};
 
 /// The Lua half of the helpers.
-pub(crate) const PROMPT_LUA: &[u8] = crate::embedded_lua!("prompt.lua");
+pub(crate) const PROMPT_LUA: crate::Embedded = crate::embedded_lua!("prompt.lua");
 
 /// Most log lines one `log_tail` call asks for (ned keeps fewer).
 const MAX_TAIL: i64 = 10_000;
@@ -36,9 +36,7 @@ pub(crate) fn preload(lua: &Lua, host: &HostRef) -> mlua::Result<()> {
             core.set("rows", hosted(lua, &h, rows)?)?;
             core.set("signal", hosted(lua, &h, crate::task::signal)?)?;
             let l4: Value = lua.globals().get::<Function>("require")?.call("L4")?;
-            lua.load(PROMPT_LUA)
-                .set_name("=prompt.lua")
-                .call::<Value>((core, l4))
+            PROMPT_LUA.load(lua).call::<Value>((core, l4))
         })?,
     )
 }
